@@ -1,0 +1,1 @@
+"""The clock: scheduled sweeps that turn the deadline rules into alerts."""

@@ -1,0 +1,1 @@
+"""SMS notifications: messages, the outbox, Twilio and inbound replies."""

@@ -1,0 +1,68 @@
+"""Family notifications for case events (request filed, decision, release, documentation).
+
+Called by the services in the same transaction as the change. Only contacts who consented
+and have not opted out are written to; the first message to a number introduces us.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from notifications import outbox
+from tracker.models import Case, Contact
+from tracker.vocab import ContactRole
+
+
+def family_recipients(case: Case) -> list[Contact]:
+    return [
+        c
+        for c in case.contacts
+        if c.role is ContactRole.family and c.sms_consent and c.opted_out_at is None
+    ]
+
+
+def notify_family(
+    session: Session,
+    case: Case,
+    kind: str,
+    event_key: str,
+    now: datetime,
+    params: Mapping[str, Any] | None = None,
+) -> int:
+    """Queue ``kind`` to every reachable family contact; ``event_key`` makes it once-only."""
+    count = 0
+    for contact in family_recipients(case):
+        base = {"first_name": case.given_name, "organization": case.organization.name}
+        if contact.introduced_at is None:
+            outbox.enqueue(
+                session,
+                organization_id=case.organization_id,
+                to_phone=contact.phone,
+                kind="introduction",
+                dedupe_key=f"introduction:{contact.id}",
+                language=contact.language,
+                params=base,
+                case_id=case.id,
+                contact_id=contact.id,
+                now=now,
+            )
+            contact.introduced_at = now
+        created = outbox.enqueue(
+            session,
+            organization_id=case.organization_id,
+            to_phone=contact.phone,
+            kind=kind,
+            dedupe_key=f"{kind}:{event_key}:{contact.id}",
+            language=contact.language,
+            params={**base, **(params or {})},
+            case_id=case.id,
+            contact_id=contact.id,
+            # A second after the introduction so that the introduction is sent first.
+            now=now,
+        )
+        count += created is not None
+    return count

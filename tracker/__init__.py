@@ -1,0 +1,1 @@
+"""Amparo: a tracker for deportation-stay, release and prosecutorial-discretion requests."""

@@ -1,0 +1,172 @@
+"""Input models shared by the API, the HTML forms and the CSV importer.
+
+Pydantic v2 validates and normalises (A-numbers, E.164 phones, BCP 47 tags, ISO countries,
+aware datetimes); the same models generate the OpenAPI document.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+)
+
+from tracker import validators
+from tracker.vocab import (
+    ETHNICITIES,
+    FACTORS,
+    RACES,
+    ContactRole,
+    CustodyStatus,
+    RequestKind,
+    RequestStatus,
+    Role,
+)
+
+
+def _run(fn: object) -> AfterValidator:
+    return AfterValidator(fn)  # type: ignore[arg-type]
+
+
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+ANumber = Annotated[str, _run(validators.a_number)]
+Phone = Annotated[str, _run(validators.phone)]
+Language = Annotated[str, _run(validators.language)]
+Country = Annotated[str, _run(validators.country)]
+TimeZone = Annotated[str, _run(validators.time_zone)]
+Notes = Annotated[str, StringConstraints(max_length=10_000)]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+def _check_factors(value: list[str] | None) -> list[str] | None:
+    if value is None:
+        return None
+    unknown = sorted(set(value) - set(FACTORS))
+    if unknown:
+        raise ValueError(f"unknown factor(s): {', '.join(unknown)}")
+    return sorted(set(value))
+
+
+def _in_vocab(vocab: dict[str, str], what: str) -> AfterValidator:
+    def check(value: str | None) -> str | None:
+        if value is not None and value not in vocab:
+            raise ValueError(f"not a {what} code; one of: {', '.join(vocab)}")
+        return value
+
+    return AfterValidator(check)
+
+
+class CaseFields(_In):
+    family_name: Name | None = None
+    a_number: ANumber | None = None
+    country_of_birth: Country | None = None
+    preferred_language: Language | None = None
+    race: Annotated[str | None, _in_vocab(RACES, "race")] = None
+    ethnicity: Annotated[str | None, _in_vocab(ETHNICITIES, "ethnicity")] = None
+    custody_status: CustodyStatus = CustodyStatus.detained
+    facility_id: uuid.UUID | None = None
+    field_office_id: uuid.UUID | None = None
+    removal_scheduled_at: AwareDatetime | None = None
+    factors: Annotated[list[str], _run(_check_factors)] = Field(default_factory=list)
+    attorney_id: uuid.UUID | None = None
+
+
+class CaseCreate(CaseFields):
+    given_name: Name
+
+
+class CaseUpdate(CaseFields):
+    """PATCH: only the fields sent are changed (``model_fields_set``)."""
+
+    given_name: Name | None = None
+    custody_status: CustodyStatus | None = None  # type: ignore[assignment]
+    factors: Annotated[list[str] | None, _run(_check_factors)] = None  # type: ignore[assignment]
+    closed: bool | None = None
+
+
+class ContactCreate(_In):
+    role: ContactRole
+    name: Name | None = None
+    phone: Phone
+    language: Language = "en"
+    sms_consent: bool = False
+
+
+class ContactUpdate(_In):
+    role: ContactRole | None = None
+    name: Name | None = None
+    phone: Phone | None = None
+    language: Language | None = None
+    sms_consent: bool | None = None
+
+
+class RequestCreate(_In):
+    kind: RequestKind
+    filed_at: AwareDatetime | None = None
+    field_office_id: uuid.UUID | None = None
+    status: Literal[RequestStatus.draft, RequestStatus.filed] | None = None
+    notes: Notes | None = None
+
+
+class RequestUpdate(_In):
+    filed_at: AwareDatetime | None = None
+    field_office_id: uuid.UUID | None = None
+    status: Literal[RequestStatus.draft, RequestStatus.filed, RequestStatus.withdrawn] | None = None
+    notes: Notes | None = None
+
+
+class DeterminationIn(_In):
+    outcome: Literal["granted", "denied"]
+    decided_at: AwareDatetime
+    stay_expires_at: AwareDatetime | None = None
+
+
+class DocumentationIn(_In):
+    received_at: AwareDatetime
+    language: Language
+    advised_right_to_appeal: bool
+
+
+class AppealIn(_In):
+    filed_at: AwareDatetime | None = None
+    notes: Notes | None = None
+
+
+class FacilityCreate(_In):
+    name: Name
+    field_office_id: uuid.UUID | None = None
+    time_zone: TimeZone
+
+
+class UserCreate(_In):
+    email: Annotated[str, StringConstraints(strip_whitespace=True, to_lower=True, max_length=320)]
+    role: Role
+    phone: Phone | None = None
+    name: Name | None = None
+    language: Language = "en"
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str) -> str:
+        local, _, domain = value.partition("@")
+        if not local or "." not in domain or " " in value:
+            raise ValueError("not an e-mail address")
+        return value
+
+
+def not_after(value: datetime | None, now: datetime, what: str) -> None:
+    """Raise when a recorded event is in the future (a typo, usually a wrong year)."""
+    if value is not None and value > now:
+        raise ValueError(f"{what} is in the future")

@@ -1,0 +1,78 @@
+"""The append-only audit log. Sensitive values never enter it in clear."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from tracker.models import AuditEntry
+from tracker.services import Actor
+from tracker.types import utcnow
+
+# Fields whose values are recorded only as "changed" — the audit log is read by admins and
+# coordinators, and must not become a second, unencrypted copy of who these people are.
+SENSITIVE_FIELDS = frozenset(
+    {"given_name", "family_name", "a_number", "phone", "name", "notes", "oncall_phone", "password"}
+)
+REDACTED = "[redacted]"
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, (set, frozenset, tuple)):
+        return sorted(_plain(v) for v in value)
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def diff(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, list[Any]]:
+    """``{field: [before, after]}`` of the fields that changed, sensitive ones redacted."""
+    changes: dict[str, list[Any]] = {}
+    for name in sorted(set(before) | set(after)):
+        old, new = _plain(before.get(name)), _plain(after.get(name))
+        if old == new:
+            continue
+        if name in SENSITIVE_FIELDS:
+            changes[name] = [
+                REDACTED if old is not None else None,
+                REDACTED if new is not None else None,
+            ]
+        else:
+            changes[name] = [old, new]
+    return changes
+
+
+def record(
+    session: Session,
+    actor: Actor,
+    action: str,
+    entity: str,
+    entity_id: object | None,
+    changes: Mapping[str, Any] | None = None,
+    *,
+    organization_id: uuid.UUID | None = None,
+    now: datetime | None = None,
+) -> AuditEntry:
+    entry = AuditEntry(
+        organization_id=organization_id or actor.organization_id,
+        actor_id=actor.user_id,
+        actor_label=actor.label,
+        action=action,
+        entity=entity,
+        entity_id=str(entity_id) if entity_id is not None else None,
+        changes=dict(changes or {}),
+        at=now or utcnow(),
+    )
+    session.add(entry)
+    return entry

@@ -1,0 +1,170 @@
+"""Cases: intake, edits, closing. Every change is audited and re-checks the alerts."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from tracker import crypto, validators
+from tracker.models import Case, CaseNameToken, Facility, FieldOffice, User
+from tracker.schemas import CaseCreate, CaseUpdate
+from tracker.services import Actor, NotFound, ServiceError, audit, timeline
+from tracker.services import alerts as alert_service
+from tracker.vocab import CustodyStatus
+
+AUDITED_FIELDS = (
+    "given_name",
+    "family_name",
+    "a_number",
+    "country_of_birth",
+    "preferred_language",
+    "race",
+    "ethnicity",
+    "custody_status",
+    "facility_id",
+    "field_office_id",
+    "removal_scheduled_at",
+    "attorney_id",
+    "factors",
+    "closed_at",
+)
+
+
+def snapshot(case: Case) -> dict[str, Any]:
+    return {name: getattr(case, name) for name in AUDITED_FIELDS}
+
+
+def get_case(session: Session, actor: Actor, case_id: uuid.UUID) -> Case:
+    """The case if it belongs to the actor's organisation; otherwise NotFound, like a missing id."""
+    case = session.get(Case, case_id)
+    if case is None or case.organization_id != actor.organization_id:
+        raise NotFound("case")
+    return case
+
+
+def _check_references(session: Session, actor: Actor, values: dict[str, Any]) -> None:
+    errors: dict[str, str] = {}
+    if (
+        values.get("facility_id") is not None
+        and session.get(Facility, values["facility_id"]) is None
+    ):
+        errors["facility_id"] = "no such facility"
+    if (
+        values.get("field_office_id") is not None
+        and session.get(FieldOffice, values["field_office_id"]) is None
+    ):
+        errors["field_office_id"] = "no such field office"
+    if values.get("attorney_id") is not None:
+        attorney = session.get(User, values["attorney_id"])
+        if attorney is None or attorney.organization_id != actor.organization_id:
+            errors["attorney_id"] = "no such user in your organisation"
+    if errors:
+        raise ServiceError("some references do not exist", errors)
+
+
+def _reindex(session: Session, case: Case) -> None:
+    case.a_number_hash = validators.a_number_hash(case.a_number) if case.a_number else None
+    session.execute(delete(CaseNameToken).where(CaseNameToken.case_id == case.id))
+    for token in crypto.name_tokens(case.given_name, case.family_name):
+        session.add(CaseNameToken(case_id=case.id, token=token))
+
+
+def create_case(session: Session, actor: Actor, data: CaseCreate, now: datetime) -> Case:
+    if actor.organization_id is None:
+        raise ServiceError("a case belongs to an organisation", {"organization": "required"})
+    values = data.model_dump()
+    _check_references(session, actor, values)
+    case = Case(
+        id=uuid.uuid4(),
+        organization_id=actor.organization_id,
+        created_by_id=actor.user_id,
+        created_at=now,
+        updated_at=now,
+        **values,
+    )
+    if case.field_office_id is None and case.facility_id is not None:
+        facility = session.get(Facility, case.facility_id)
+        case.field_office_id = facility.field_office_id if facility else None
+    session.add(case)
+    session.flush()
+    _reindex(session, case)
+    audit.record(session, actor, "create", "case", case.id, audit.diff({}, snapshot(case)), now=now)
+    timeline.add(session, case.id, "case_opened", "Case opened", actor, now=now)
+    session.refresh(case)
+    alert_service.sync_case(session, case, now)
+    return case
+
+
+def update_case(
+    session: Session, actor: Actor, case: Case, data: CaseUpdate, now: datetime
+) -> Case:
+    values = data.model_dump(include=data.model_fields_set)
+    closed = values.pop("closed", None)
+    if "given_name" in values and values["given_name"] is None:
+        raise ServiceError("given_name cannot be empty", {"given_name": "required"})
+    _check_references(session, actor, values)
+    before = snapshot(case)
+    for name, value in values.items():
+        setattr(case, name, value)
+    if closed is True and case.closed_at is None:
+        case.closed_at = now
+    elif closed is False:
+        case.closed_at = None
+    changes = audit.diff(before, snapshot(case))
+    if not changes:
+        return case
+    case.updated_at = now
+    if {"given_name", "family_name", "a_number"} & set(changes):
+        _reindex(session, case)
+    audit.record(session, actor, "update", "case", case.id, changes, now=now)
+    if "removal_scheduled_at" in changes:
+        when = case.removal_scheduled_at
+        timeline.add(
+            session,
+            case.id,
+            "removal_scheduled" if when else "removal_cancelled",
+            f"Removal scheduled for {when.isoformat()}" if when else "Scheduled removal cancelled",
+            actor,
+            now=now,
+        )
+    if "custody_status" in changes:
+        timeline.add(
+            session,
+            case.id,
+            "custody_changed",
+            f"Custody status: {case.custody_status.value}",
+            actor,
+            now=now,
+        )
+        if case.custody_status is CustodyStatus.released:
+            from notifications.events import notify_family
+
+            notify_family(session, case, "released", f"{case.id}:{now.isoformat()}", now)
+    if "closed_at" in changes:
+        timeline.add(
+            session,
+            case.id,
+            "case_closed" if case.closed_at else "case_reopened",
+            "Case closed" if case.closed_at else "Case reopened",
+            actor,
+            now=now,
+        )
+    session.flush()
+    alert_service.sync_case(session, case, now)
+    return case
+
+
+def find_by_a_number(session: Session, actor: Actor, raw: str) -> list[Case]:
+    digits = validators.a_number(raw)
+    return list(
+        session.scalars(
+            select(Case).where(
+                Case.organization_id == actor.organization_id,
+                Case.a_number_hash == validators.a_number_hash(digits),
+            )
+        )
+    )

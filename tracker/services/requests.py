@@ -1,0 +1,300 @@
+"""Requests and their lifecycle: filing, determination, documentation, appeal."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from notifications.events import notify_family
+from tracker.models import Case, FieldOffice, Request
+from tracker.schemas import (
+    AppealIn,
+    DeterminationIn,
+    DocumentationIn,
+    RequestCreate,
+    RequestUpdate,
+    not_after,
+)
+from tracker.services import Actor, NotFound, ServiceError, audit, timeline
+from tracker.services import alerts as alert_service
+from tracker.vocab import RequestKind, RequestStatus
+
+AUDITED_FIELDS = (
+    "kind",
+    "appeal_of_id",
+    "filed_at",
+    "field_office_id",
+    "status",
+    "decided_at",
+    "stay_expires_at",
+    "documentation_received_at",
+    "documentation_language",
+    "advised_right_to_appeal",
+    "notes",
+)
+
+KIND_LABELS = {
+    RequestKind.stay_of_removal: "Stay of removal",
+    RequestKind.release: "Release",
+    RequestKind.prosecutorial_discretion: "Prosecutorial discretion",
+    RequestKind.appeal: "Appeal",
+}
+
+
+def _snapshot(request: Request) -> dict[str, Any]:
+    return {name: getattr(request, name) for name in AUDITED_FIELDS}
+
+
+def get_request(session: Session, actor: Actor, request_id: uuid.UUID) -> Request:
+    request = session.get(Request, request_id)
+    if request is None or request.case.organization_id != actor.organization_id:
+        raise NotFound("request")
+    return request
+
+
+def _check_time(value: datetime | None, now: datetime, field: str, what: str) -> None:
+    try:
+        not_after(value, now, what)
+    except ValueError as exc:
+        raise ServiceError(str(exc), {field: str(exc)}) from exc
+
+
+def _check_office(session: Session, office_id: uuid.UUID | None) -> None:
+    if office_id is not None and session.get(FieldOffice, office_id) is None:
+        raise ServiceError("no such field office", {"field_office_id": "no such field office"})
+
+
+def _after_change(
+    session: Session,
+    actor: Actor,
+    request: Request,
+    before: dict[str, Any],
+    now: datetime,
+    action: str = "update",
+) -> None:
+    changes = audit.diff(before, _snapshot(request))
+    if changes:
+        request.updated_at = now
+        audit.record(
+            session,
+            actor,
+            action,
+            "request",
+            request.id,
+            changes,
+            organization_id=request.case.organization_id,
+            now=now,
+        )
+    session.flush()
+    session.refresh(request.case)
+    alert_service.sync_case(session, request.case, now)
+
+
+def create_request(
+    session: Session,
+    actor: Actor,
+    case: Case,
+    data: RequestCreate,
+    now: datetime,
+    appeal_of: Request | None = None,
+) -> Request:
+    _check_time(data.filed_at, now, "filed_at", "filed_at")
+    _check_office(session, data.field_office_id)
+    if data.kind is RequestKind.appeal and appeal_of is None:
+        raise ServiceError(
+            "an appeal is created from the denied request it appeals",
+            {"kind": "use POST /api/requests/{id}/appeal for appeals"},
+        )
+    status = data.status or (RequestStatus.filed if data.filed_at else RequestStatus.draft)
+    filed_at = data.filed_at or (now if status is RequestStatus.filed else None)
+    request = Request(
+        id=uuid.uuid4(),
+        case_id=case.id,
+        kind=data.kind,
+        appeal_of_id=appeal_of.id if appeal_of else None,
+        filed_at=filed_at,
+        field_office_id=data.field_office_id or case.field_office_id,
+        status=status,
+        notes=data.notes,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(request)
+    case.requests.append(request)
+    label = KIND_LABELS[request.kind]
+    timeline.add(
+        session,
+        case.id,
+        "request_created",
+        f"{label} request {'filed' if status is RequestStatus.filed else 'drafted'}",
+        actor,
+        {"request_id": str(request.id)},
+        now=now,
+    )
+    if status is RequestStatus.filed:
+        notify_family(
+            session,
+            case,
+            "request_filed",
+            str(request.id),
+            now,
+            {"request_kind": request.kind.value},
+        )
+    _after_change(session, actor, request, {}, now, action="create")
+    return request
+
+
+def update_request(
+    session: Session, actor: Actor, request: Request, data: RequestUpdate, now: datetime
+) -> Request:
+    values = data.model_dump(include=data.model_fields_set)
+    _check_time(values.get("filed_at"), now, "filed_at", "filed_at")
+    _check_office(session, values.get("field_office_id"))
+    if request.status in (RequestStatus.granted, RequestStatus.denied) and "status" in values:
+        raise ServiceError(
+            "a decided request cannot change status", {"status": f"already {request.status.value}"}
+        )
+    before = _snapshot(request)
+    for name, value in values.items():
+        if value is not None or name == "notes":
+            setattr(request, name, value)
+    if request.status is RequestStatus.filed and request.filed_at is None:
+        request.filed_at = now
+    if before["status"] is not RequestStatus.filed and request.status is RequestStatus.filed:
+        timeline.add(
+            session,
+            request.case_id,
+            "request_filed",
+            f"{KIND_LABELS[request.kind]} request filed",
+            actor,
+            {"request_id": str(request.id)},
+            now=now,
+        )
+        notify_family(
+            session,
+            request.case,
+            "request_filed",
+            str(request.id),
+            now,
+            {"request_kind": request.kind.value},
+        )
+    if (
+        request.status is RequestStatus.withdrawn
+        and before["status"] is not RequestStatus.withdrawn
+    ):
+        timeline.add(
+            session,
+            request.case_id,
+            "request_withdrawn",
+            f"{KIND_LABELS[request.kind]} request withdrawn",
+            actor,
+            {"request_id": str(request.id)},
+            now=now,
+        )
+    _after_change(session, actor, request, before, now)
+    return request
+
+
+def record_determination(
+    session: Session, actor: Actor, request: Request, data: DeterminationIn, now: datetime
+) -> Request:
+    _check_time(data.decided_at, now, "decided_at", "decided_at")
+    errors: dict[str, str] = {}
+    if request.status not in (RequestStatus.filed, RequestStatus.draft):
+        errors["outcome"] = f"the request is already {request.status.value}"
+    if request.filed_at is not None and data.decided_at < request.filed_at:
+        errors["decided_at"] = "the decision cannot precede the filing"
+    if data.stay_expires_at is not None:
+        if data.outcome != "granted":
+            errors["stay_expires_at"] = "only a granted stay has an expiry"
+        elif data.stay_expires_at <= data.decided_at:
+            errors["stay_expires_at"] = "the stay must expire after the decision"
+    if errors:
+        raise ServiceError("the determination cannot be recorded", errors)
+    before = _snapshot(request)
+    request.status = RequestStatus(data.outcome)
+    request.decided_at = data.decided_at
+    request.stay_expires_at = data.stay_expires_at
+    if request.filed_at is None:
+        request.filed_at = data.decided_at
+    timeline.add(
+        session,
+        request.case_id,
+        "determination",
+        f"{KIND_LABELS[request.kind]} request {data.outcome}",
+        actor,
+        {"request_id": str(request.id)},
+        now=now,
+    )
+    notify_family(
+        session,
+        request.case,
+        f"decision_{data.outcome}",
+        str(request.id),
+        now,
+        {"request_kind": request.kind.value},
+    )
+    _after_change(session, actor, request, before, now)
+    return request
+
+
+def record_documentation(
+    session: Session, actor: Actor, request: Request, data: DocumentationIn, now: datetime
+) -> Request:
+    _check_time(data.received_at, now, "received_at", "received_at")
+    if request.decided_at is None:
+        raise ServiceError(
+            "documentation follows a determination",
+            {"received_at": "the request has no determination yet"},
+        )
+    if data.received_at < request.decided_at:
+        raise ServiceError(
+            "documentation cannot precede the determination",
+            {"received_at": "before the determination"},
+        )
+    before = _snapshot(request)
+    request.documentation_received_at = data.received_at
+    request.documentation_language = data.language
+    request.advised_right_to_appeal = data.advised_right_to_appeal
+    timeline.add(
+        session,
+        request.case_id,
+        "documentation_received",
+        f"Documentation of the {KIND_LABELS[request.kind].lower()} decision received "
+        f"({data.language}; right to appeal "
+        f"{'advised' if data.advised_right_to_appeal else 'NOT advised'})",
+        actor,
+        {"request_id": str(request.id)},
+        now=now,
+    )
+    notify_family(session, request.case, "documentation_received", str(request.id), now)
+    _after_change(session, actor, request, before, now)
+    return request
+
+
+def appeal(
+    session: Session, actor: Actor, request: Request, data: AppealIn, now: datetime
+) -> Request:
+    if request.status is not RequestStatus.denied:
+        raise ServiceError(
+            "only a denied request can be appealed",
+            {"status": f"the request is {request.status.value}"},
+        )
+    created = create_request(
+        session,
+        actor,
+        request.case,
+        RequestCreate(
+            kind=RequestKind.appeal,
+            filed_at=data.filed_at,
+            notes=data.notes,
+            field_office_id=request.field_office_id,
+            status=RequestStatus.filed if data.filed_at else None,
+        ),
+        now,
+        appeal_of=request,
+    )
+    return created

@@ -1,0 +1,135 @@
+"""Every setting, read from the environment (starlette.config).
+
+Secrets that are not given are generated once into ``VAR_DIR`` so that the embedded default
+works on a fresh machine without ever shipping a hard-coded key.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography.fernet import Fernet
+from starlette.config import Config
+
+SMS_TRANSPORTS = ("log", "twilio")
+
+
+def _generated_secret(var_dir: Path, name: str, make: Callable[[], str]) -> str:
+    """Read a secret kept in ``var_dir``, creating it (mode 0600) on first use."""
+    path = var_dir / name
+    if path.exists():
+        return path.read_text().strip()
+    var_dir.mkdir(parents=True, exist_ok=True)
+    value: str = make()
+    # O_EXCL so two processes starting at once cannot both write different keys.
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as fh:
+        fh.write(value + "\n")
+    return value
+
+
+def _parse_hours_list(raw: str) -> tuple[int, ...]:
+    hours = sorted({int(part) for part in raw.split(",") if part.strip()}, reverse=True)
+    if not hours or any(h <= 0 for h in hours):
+        raise ValueError(f"ALERT_LADDER_HOURS must be positive whole hours, got {raw!r}")
+    return tuple(hours)
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str
+    secret_key: str
+    data_keys: tuple[str, ...]
+    data_index_key: str
+    base_url: str
+    var_dir: Path
+    twilio_account_sid: str = ""
+    twilio_auth_token: str = ""
+    twilio_messaging_service_sid: str = ""
+    twilio_from_number: str = ""
+    twilio_api_base_url: str = "https://api.twilio.com"
+    sms_transport: str = "log"
+    quiet_hours: str = "21:00-08:00"
+    default_time_zone: str = "America/New_York"
+    alert_ladder_hours: tuple[int, ...] = (72, 24, 6)
+    unanswered_days: int = 14
+    escalation_delay_minutes: int = 60
+    retention_days: int = 365
+    sweep_interval_seconds: float = 15.0
+    worker_concurrency: int = 16
+    worker_poll_seconds: float = 1.0
+    sender_rate_per_second: float = 1.0
+    log_level: str = "INFO"
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def https(self) -> bool:
+        return self.base_url.startswith("https://")
+
+    @property
+    def twilio_configured(self) -> bool:
+        return bool(self.twilio_account_sid and self.twilio_auth_token)
+
+
+def load_settings(environ: os._Environ[str] | dict[str, str] | None = None) -> Settings:
+    """Build settings from ``environ`` (defaults to ``os.environ``)."""
+    config = Config(environ=environ if environ is not None else os.environ)
+    var_dir = Path(config("VAR_DIR", default="var")).resolve()
+    database_url = config("DATABASE_URL", default=f"sqlite:///{var_dir / 'amparo.sqlite3'}")
+    secret_key = config("SECRET_KEY", default="") or _generated_secret(
+        var_dir, "secret_key", lambda: secrets.token_urlsafe(48)
+    )
+    raw_keys = config("DATA_KEYS", default="") or _generated_secret(
+        var_dir, "data_keys", lambda: Fernet.generate_key().decode()
+    )
+    data_keys = tuple(k.strip() for k in raw_keys.split(",") if k.strip())
+    # The blind-index key must outlive key rotation (new keys are prepended), so it
+    # defaults to one derived from the oldest data key; set DATA_INDEX_KEY explicitly
+    # before retiring that key.
+    data_index_key = config("DATA_INDEX_KEY", default="") or data_keys[-1]
+    account_sid = config("TWILIO_ACCOUNT_SID", default="")
+    auth_token = config("TWILIO_AUTH_TOKEN", default="")
+    transport = config("SMS_TRANSPORT", default="twilio" if account_sid and auth_token else "log")
+    if transport not in SMS_TRANSPORTS:
+        raise ValueError(f"SMS_TRANSPORT must be one of {SMS_TRANSPORTS}, got {transport!r}")
+    return Settings(
+        database_url=database_url,
+        secret_key=secret_key,
+        data_keys=data_keys,
+        data_index_key=data_index_key,
+        base_url=config("BASE_URL", default="http://127.0.0.1:8000").rstrip("/"),
+        var_dir=var_dir,
+        twilio_account_sid=account_sid,
+        twilio_auth_token=auth_token,
+        twilio_messaging_service_sid=config("TWILIO_MESSAGING_SERVICE_SID", default=""),
+        twilio_from_number=config("TWILIO_FROM_NUMBER", default=""),
+        twilio_api_base_url=config("TWILIO_API_BASE_URL", default="https://api.twilio.com").rstrip(
+            "/"
+        ),
+        sms_transport=transport,
+        quiet_hours=config("QUIET_HOURS", default="21:00-08:00"),
+        default_time_zone=config("DEFAULT_TIME_ZONE", default="America/New_York"),
+        alert_ladder_hours=_parse_hours_list(config("ALERT_LADDER_HOURS", default="72,24,6")),
+        unanswered_days=config("UNANSWERED_DAYS", cast=int, default=14),
+        escalation_delay_minutes=config("ESCALATION_DELAY_MINUTES", cast=int, default=60),
+        retention_days=config("RETENTION_DAYS", cast=int, default=365),
+        sweep_interval_seconds=config("SWEEP_INTERVAL_SECONDS", cast=float, default=15.0),
+        worker_concurrency=config("WORKER_CONCURRENCY", cast=int, default=16),
+        worker_poll_seconds=config("WORKER_POLL_SECONDS", cast=float, default=1.0),
+        sender_rate_per_second=config("SENDER_RATE_PER_SECOND", cast=float, default=1.0),
+        log_level=config("LOG_LEVEL", default="INFO"),
+    )
+
+
+@functools.cache
+def get_settings() -> Settings:
+    """The process-wide settings; tests call ``get_settings.cache_clear()`` after changing env."""
+    return load_settings()

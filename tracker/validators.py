@@ -1,0 +1,97 @@
+"""Normalisers for the identifiers people type: A-numbers, phones, languages, countries, zones.
+
+Each returns the canonical form or raises ``ValueError`` with a reason fit to show the user.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import zoneinfo
+
+import langcodes
+import phonenumbers
+from babel import Locale
+
+from tracker import crypto
+
+_A_NUMBER_SEPARATORS = re.compile(r"[\s\-.]")
+
+
+def a_number(raw: str) -> str:
+    """``A-123-456-789``, ``A123456789``, ``123456789`` or 8 digits → 9 digits."""
+    value = _A_NUMBER_SEPARATORS.sub("", raw.strip())
+    if value[:1] in ("A", "a"):
+        value = value[1:]
+    if not value.isascii() or not value.isdigit() or len(value) not in (8, 9):
+        raise ValueError("an A-number has 8 or 9 digits, e.g. A-123-456-789")
+    return value.zfill(9)
+
+
+def format_a_number(nine_digits: str) -> str:
+    return f"A-{nine_digits[0:3]}-{nine_digits[3:6]}-{nine_digits[6:9]}"
+
+
+def a_number_hash(nine_digits: str) -> str:
+    return crypto.blind_index("a_number", nine_digits)
+
+
+def phone(raw: str, region: str = "US") -> str:
+    """Any common format → E.164; numbers without a country code are read as ``region``."""
+    text = raw.strip()
+    if not text or len(text) > 40:
+        raise ValueError("enter a phone number, e.g. +1 202 555 0142")
+    try:
+        parsed = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException as exc:
+        raise ValueError("not a phone number") from exc
+    if not phonenumbers.is_valid_number(parsed):
+        raise ValueError("not a valid phone number")
+    return str(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164))
+
+
+def phone_hash(e164: str) -> str:
+    return crypto.blind_index("phone", e164)
+
+
+def mask_phone(e164: str) -> str:
+    """``+12025550142`` → ``+1••••••0142``: enough to tell numbers apart, no more."""
+    try:
+        code = str(phonenumbers.parse(e164).country_code)
+    except phonenumbers.NumberParseException:
+        code = ""
+    return f"+{code}" + "•" * max(len(e164) - len(code) - 5, 2) + e164[-4:]
+
+
+def language(raw: str) -> str:
+    """A BCP 47 tag, standardised (``ES`` → ``es``, ``pt_br`` → ``pt-BR``)."""
+    text = raw.strip().replace("_", "-")
+    if not text or len(text) > 35 or not langcodes.tag_is_valid(text):
+        raise ValueError("not a language tag (BCP 47), e.g. en, es, ht, pt-BR")
+    return str(langcodes.standardize_tag(text))
+
+
+@functools.cache
+def _territories() -> frozenset[str]:
+    return frozenset(
+        code for code in Locale("en").territories if isinstance(code, str) and code.isalpha()
+    )
+
+
+def country(raw: str) -> str:
+    code = raw.strip().upper()
+    if len(code) != 2 or code not in _territories():
+        raise ValueError("not an ISO 3166 alpha-2 country code, e.g. MX, HT, GT")
+    return code
+
+
+@functools.cache
+def _zones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+def time_zone(raw: str) -> str:
+    name = raw.strip()
+    if name not in _zones():
+        raise ValueError("not an IANA time zone name, e.g. America/Chicago")
+    return name

@@ -1,0 +1,105 @@
+"""The closed vocabularies of the domain (see shared/domain.md)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    admin = "admin"
+    attorney = "attorney"
+    hotline = "hotline"
+    coordinator = "coordinator"
+
+
+class CustodyStatus(StrEnum):
+    detained = "detained"
+    released = "released"
+    removed = "removed"
+    unknown = "unknown"
+
+
+class ContactRole(StrEnum):
+    counsel = "counsel"
+    family = "family"
+    other = "other"
+
+
+class RequestKind(StrEnum):
+    stay_of_removal = "stay_of_removal"
+    release = "release"
+    prosecutorial_discretion = "prosecutorial_discretion"
+    appeal = "appeal"
+
+
+class RequestStatus(StrEnum):
+    draft = "draft"
+    filed = "filed"
+    granted = "granted"
+    denied = "denied"
+    withdrawn = "withdrawn"
+
+
+DECIDED_STATUSES = frozenset({RequestStatus.granted, RequestStatus.denied})
+
+
+class FlagKind(StrEnum):
+    removal_imminent = "removal_imminent"
+    documentation_due = "documentation_due"
+    documentation_overdue = "documentation_overdue"
+    unanswered = "unanswered"
+    stay_expiring = "stay_expiring"
+    unreachable = "unreachable"
+
+
+class NotificationStatus(StrEnum):
+    queued = "queued"
+    sending = "sending"
+    sent = "sent"
+    delivered = "delivered"
+    undelivered = "undelivered"
+    failed = "failed"
+    suppressed = "suppressed"
+
+
+PENDING_NOTIFICATION_STATUSES = frozenset({NotificationStatus.queued, NotificationStatus.sending})
+
+
+# Presumption-of-release factors (domain.md). Each is a plain "yes" when present.
+FACTORS: dict[str, str] = {
+    "elderly": "Elderly",
+    "young": "Young (child or youth)",
+    "disability": "Physical or mental disability",
+    "illness": "Serious illness",
+    "trauma_history": "History of trauma",
+    "lgbtq": "LGBTQ+",
+    "transgender": "Transgender",
+    "pregnant": "Pregnant",
+    "caretaker": "Caretaker of children or of elderly or infirm relatives",
+    "needs_care": "In need of care",
+    "medical_risk": "Heightened medical risk (e.g. COVID-19, HIV+)",
+    "family_unit": "Family unit or child",
+    "protected_advocacy": "First Amendment protected advocacy",
+    "labor_organizing": "Labour organising",
+    "court_party_or_witness": "Party or witness in a court proceeding",
+    "community_ties": "Significant community ties",
+    "fear_based_relief": "Seeking fear-based relief",
+    "limited_english": "Limited English proficiency",
+}
+
+# Self-reported, optional; "prefer_not_to_say" is an answer, unlike an empty value.
+RACES: dict[str, str] = {
+    "american_indian_or_alaska_native": "American Indian or Alaska Native",
+    "asian": "Asian",
+    "black": "Black or African American",
+    "native_hawaiian_or_pacific_islander": "Native Hawaiian or Other Pacific Islander",
+    "white": "White",
+    "multiracial": "More than one race",
+    "other": "Other",
+    "prefer_not_to_say": "Prefer not to say",
+}
+ETHNICITIES: dict[str, str] = {
+    "hispanic_or_latino": "Hispanic or Latino",
+    "not_hispanic_or_latino": "Not Hispanic or Latino",
+    "prefer_not_to_say": "Prefer not to say",
+}

@@ -1,0 +1,1 @@
+"""The Starlette application: JSON API, HTML pages, Twilio webhooks."""
