@@ -1,0 +1,124 @@
+"""The benchmark harness: results, machine facts, BENCHMARKS.md."""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Result:
+    figure: str  # what was measured, e.g. "sweep, 1M cases, PostgreSQL"
+    value: float
+    unit: str  # "s", "ms", "/s", ...
+    baseline: float | None = None  # the same measure of the reference, in the same run
+    baseline_label: str = ""
+    target: str = ""  # e.g. "< 1 s"
+    met: bool | None = None
+    notes: str = ""
+
+    @property
+    def ratio(self) -> float | None:
+        if self.baseline is None or self.value == 0:
+            return None
+        # Ratios read "how many times better than the baseline": for times, baseline/value.
+        if self.unit in ("s", "ms", "µs"):
+            return self.baseline / self.value
+        return self.value / self.baseline if self.baseline else None
+
+
+@dataclass
+class Context:
+    quick: bool
+    postgres_url: str | None
+    workdir: Path
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Section:
+    name: str
+    results: list[Result]
+    text: str = ""  # free text (query plans, notes) shown under the table
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def machine() -> str:
+    return (
+        f"{os.cpu_count()} cores, {cpu_model()}, Python {platform.python_version()}, "
+        f"{platform.system()} {platform.release()}"
+    )
+
+
+@contextmanager
+def timer() -> Iterator[Callable[[], float]]:
+    start = time.perf_counter()
+    end: list[float] = []
+    yield lambda: (end[0] if end else time.perf_counter()) - start
+    end.append(time.perf_counter())
+
+
+def _fmt(value: float | None) -> str:
+    if value is None:
+        return "—"
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    if abs(value) >= 1:
+        return f"{value:.2f}"
+    return f"{value:.4f}"
+
+
+def render(sections: list[Section], quick: bool) -> str:
+    now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Latest run: {now}{' (quick mode)' if quick else ''}.  ",
+        f"Machine: {machine()}.  ",
+        "Run with `make bench` (full) or `make bench BENCH_ARGS=--quick`. Ratios compare each",
+        "figure with a baseline measured in the same process and run: for times,",
+        "baseline ÷ value; for rates, value ÷ baseline (higher is better either way).",
+        "",
+    ]
+    for section in sections:
+        lines += [f"## {section.name}", ""]
+        if section.results:
+            lines += [
+                "| figure | value | baseline | ratio | target | met | notes |",
+                "|---|---|---|---|---|---|---|",
+            ]
+            for r in section.results:
+                base = f"{_fmt(r.baseline)} {r.unit} ({r.baseline_label})" if r.baseline else "—"
+                met = "—" if r.met is None else ("yes" if r.met else "**no**")
+                ratio = f"{r.ratio:.1f}×" if r.ratio is not None else "—"
+                lines.append(
+                    f"| {r.figure} | {_fmt(r.value)} {r.unit} | {base} | {ratio} | "
+                    f"{r.target or '—'} | {met} | {r.notes} |"
+                )
+            lines.append("")
+        if section.text:
+            lines += [section.text.rstrip(), ""]
+    return "\n".join(lines)
+
+
+def write(sections: list[Section], quick: bool, path: Path | None = None) -> Path:
+    path = path or ROOT / "BENCHMARKS.md"
+    path.write_text(render(sections, quick))
+    return path
