@@ -5,17 +5,20 @@ from __future__ import annotations
 import importlib
 import logging
 from collections.abc import Sequence
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 
 from tracker.settings import Settings, get_settings
+from tracker.web.errors import exception_handlers as api_exception_handlers
 
 log = logging.getLogger(__name__)
 
-# Each module exposes ``routes`` (and optionally ``middleware(settings)``); one module a
-# concern, so that adding a feature never means editing someone else's routes.
+# Each module exposes ``routes`` (and optionally ``middleware(settings)`` and
+# ``exception_handlers``); one module a concern, so that adding a feature never means editing
+# someone else's routes.
 ROUTE_MODULES: Sequence[str] = ("tracker.web.health",)
 
 
@@ -23,12 +26,15 @@ def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or get_settings()
     routes: list[BaseRoute] = []
     middleware: list[Middleware] = []
+    # The API error shape (tracker.web.errors) for every module: no input ever yields a 500.
+    handlers: dict[Any, Any] = dict(api_exception_handlers)
     for name in ROUTE_MODULES:
         module = importlib.import_module(name)
         routes.extend(module.routes)
         if hasattr(module, "middleware"):
             middleware.extend(module.middleware(settings))
-    app = Starlette(routes=routes, middleware=middleware)
+        handlers.update(getattr(module, "exception_handlers", {}))
+    app = Starlette(routes=routes, middleware=middleware, exception_handlers=handlers)
     app.state.settings = settings
     return app
 

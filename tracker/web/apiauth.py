@@ -1,0 +1,136 @@
+"""Bearer-token authentication and the role policy of the JSON API.
+
+Use from any route::
+
+    from tracker.web.apiauth import require_actor, authenticate
+
+    actor = require_actor(request, roles=ROLES_READ)       # opens its own short session
+    with session_scope() as session:
+        actor = authenticate(session, request, "case.write")  # inside your transaction
+
+Both raise ``ApiError`` (401 without, with an unknown or revoked token, or for an inactive user;
+403 when the role is not allowed), which the app answers in the error shape. ``roles`` is a
+set of ``Role`` or the name of a permission of ``PERMISSIONS``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from starlette.requests import Request
+
+from tracker.db import session_scope
+from tracker.models import ApiToken
+from tracker.services import Actor
+from tracker.services.orgs import token_digest
+from tracker.types import utcnow
+from tracker.vocab import Role
+from tracker.web.errors import ApiError
+
+ALL_ROLES: frozenset[Role] = frozenset(Role)
+ROLES_READ = ALL_ROLES
+
+# THE role policy: one row a permission; the API's route table names one permission per
+# operation, so the authorization matrix is generated from the two (README, issue 7).
+PERMISSIONS: Mapping[str, frozenset[Role]] = {
+    # Every role reads the cases of its organisation.
+    "case.read": ALL_ROLES,
+    # Intake: the hotline opens cases and adds contacts; coordinators only read.
+    "case.create": frozenset({Role.admin, Role.attorney, Role.hotline}),
+    "case.update": frozenset({Role.admin, Role.attorney}),
+    "contact.write": frozenset({Role.admin, Role.attorney, Role.hotline}),
+    # The hotline files requests; decisions, documentation and appeals are counsel's work.
+    "request.create": frozenset({Role.admin, Role.attorney, Role.hotline}),
+    "request.update": frozenset({Role.admin, Role.attorney}),
+    "request.decide": frozenset({Role.admin, Role.attorney}),
+    "alert.read": ALL_ROLES,
+    "alert.ack": frozenset({Role.admin, Role.attorney, Role.hotline}),
+    "reference.read": ALL_ROLES,
+    "reference.write": frozenset({Role.admin}),
+    "audit.read": frozenset({Role.admin, Role.coordinator}),
+    "report.read": frozenset({Role.admin, Role.coordinator, Role.attorney}),
+}
+
+# A token's last use is recorded at most this often: a write on every read would serialise
+# the readers on SQLite and add a row version per request on PostgreSQL.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+_UNAUTHORIZED_HEADERS = {"WWW-Authenticate": 'Bearer realm="amparo"'}
+
+
+def bearer_token(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+def _unauthorized(message: str) -> ApiError:
+    return ApiError(401, "unauthorized", message, headers=_UNAUTHORIZED_HEADERS)
+
+
+def allowed_roles(roles: Collection[Role] | str | None) -> frozenset[Role]:
+    if roles is None:
+        return ALL_ROLES
+    if isinstance(roles, str):
+        return PERMISSIONS[roles]
+    return frozenset(roles)
+
+
+def check_role(actor: Actor, roles: Collection[Role] | str | None) -> None:
+    """403 unless the actor's role is among ``roles`` (a set or a permission name)."""
+    allowed = allowed_roles(roles)
+    if actor.role not in allowed:
+        raise ApiError(
+            403,
+            "forbidden",
+            f"your role ({actor.role.value if actor.role else 'none'}) may not do this",
+            {"role": "one of " + ", ".join(sorted(r.value for r in allowed))},
+        )
+
+
+def authenticate(
+    session: Session,
+    request: Request,
+    roles: Collection[Role] | str | None = None,
+    now: datetime | None = None,
+) -> Actor:
+    """The actor of the request's bearer token, checked against ``roles``, in ``session``."""
+    token = bearer_token(request)
+    if token is None:
+        raise _unauthorized("send Authorization: Bearer <token> (amparo token create)")
+    if len(token) > 200:
+        raise _unauthorized("the token is not valid")
+    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == token_digest(token)))
+    if row is None or row.revoked_at is not None:
+        raise _unauthorized("the token is not valid or has been revoked")
+    user = row.user
+    if not user.active:
+        raise _unauthorized("the user of this token is deactivated")
+    now = now or utcnow()
+    if row.last_used_at is None or now - row.last_used_at >= LAST_USED_RESOLUTION:
+        row.last_used_at = now
+        session.flush()
+    actor = Actor(
+        label=user.email[:64],
+        organization_id=user.organization_id,
+        user_id=user.id,
+        role=user.role,
+    )
+    check_role(actor, roles)
+    request.state.actor = actor
+    return actor
+
+
+def require_actor(
+    request: Request,
+    roles: Collection[Role] | str | None = None,
+    now: datetime | None = None,
+) -> Actor:
+    """As ``authenticate``, in a short transaction of its own (for routes with no session yet)."""
+    with session_scope() as session:
+        return authenticate(session, request, roles, now)
