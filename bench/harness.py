@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -35,12 +36,24 @@ class Result:
         return self.value / self.baseline if self.baseline else None
 
 
+QUICK_BUDGET_SECONDS = 120.0
+
+
 @dataclass
 class Context:
     quick: bool
     postgres_url: str | None
     workdir: Path
     extra: dict[str, str] = field(default_factory=dict)
+    # The whole run's time budget (quick mode: 2 minutes) and when it started: modules with
+    # optional extra work may check ``remaining()`` and skip it, saying so in their notes.
+    budget_seconds: float | None = None
+    started: float = field(default_factory=time.monotonic)
+
+    def remaining(self) -> float:
+        if self.budget_seconds is None:
+            return float("inf")
+        return self.budget_seconds - (time.monotonic() - self.started)
 
 
 @dataclass
@@ -118,7 +131,47 @@ def render(sections: list[Section], quick: bool) -> str:
     return "\n".join(lines)
 
 
+SUMMARY_TITLE = "Targets: met and missed"
+_ROW = re.compile(r"^\| (?P<figure>.*?) \| (?P<value>.*?) \| .*? \| .*? \| (?P<target>.*?) \| "
+                  r"(?P<met>yes|\*\*no\*\*) \| .*\|$")  # fmt: skip
+
+
+def with_summary(markdown: str) -> str:
+    """Put (or refresh) a table of every figure with a target, right under the header.
+
+    Built from the rendered tables themselves, so that a partial run (``--only``) that
+    merged its sections into the file still summarises every section in it.
+    """
+    parts = re.split(r"(?m)^## ", markdown)
+    header, sections = parts[0], [p for p in parts[1:] if not p.startswith(SUMMARY_TITLE)]
+    met: list[str] = []
+    missed: list[str] = []
+    for part in sections:
+        title = part.splitlines()[0].strip()
+        for line in part.splitlines():
+            m = _ROW.match(line)
+            if m is None:
+                continue
+            row = f"| {title} | {m['figure']} | {m['value']} | {m['target']} |"
+            (met if m["met"] == "yes" else missed).append(row)
+    summary = [
+        SUMMARY_TITLE,
+        "",
+        f"{len(met)} met, {len(missed)} missed.",
+        "",
+    ]
+    if met or missed:
+        summary += ["| section | figure | value | target | met |", "|---|---|---|---|---|"]
+        summary += [r[:-1] + "| **no** |" for r in missed]
+        summary += [r[:-1] + "| yes |" for r in met]
+    return (
+        header.rstrip()
+        + "\n\n"
+        + "".join("## " + p for p in ["\n".join(summary) + "\n\n", *sections])
+    )
+
+
 def write(sections: list[Section], quick: bool, path: Path | None = None) -> Path:
     path = path or ROOT / "BENCHMARKS.md"
-    path.write_text(render(sections, quick))
+    path.write_text(with_summary(render(sections, quick)))
     return path

@@ -5,14 +5,14 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from bench.harness import ROOT, Section, render
+from bench.harness import ROOT, Section, render, with_summary
 
 
 def merge_sections(sections: list[Section], quick: bool, path: Path | None = None) -> Path:
     path = path or ROOT / "BENCHMARKS.md"
     fresh = render(sections, quick)
     if not path.exists():
-        path.write_text(fresh)
+        path.write_text(with_summary(fresh))
         return path
     old = path.read_text()
     header, _, _ = fresh.partition("\n## ")
@@ -21,5 +21,6 @@ def merge_sections(sections: list[Section], quick: bool, path: Path | None = Non
     by_title = {p.splitlines()[0]: p for p in old_parts[1:]}
     for part in new_parts:
         by_title[part.splitlines()[0]] = part
-    path.write_text(header.rstrip() + "\n\n" + "".join("## " + p for p in by_title.values()))
+    merged = header.rstrip() + "\n\n" + "".join("## " + p for p in by_title.values())
+    path.write_text(with_summary(merged))
     return path

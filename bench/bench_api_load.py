@@ -1,0 +1,233 @@
+"""API under load: uvicorn on loopback, PostgreSQL with 100,000 cases, wrk at 50/200 connections.
+
+Scenarios: the urgent list (``GET /api/cases?flag=removal_imminent&limit=50``), one case
+(``GET /api/cases/{id}``, a random id of the caller's organisation each request) and intake
+(``POST /api/cases``, a fresh fictional person each request). Each is compared with a bare
+Starlette JSON endpoint served the same way in the same run: the ceiling of the stack.
+Quick mode: 10,000 cases, 50 connections, 5 s.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+from cryptography.fernet import Fernet
+from sqlalchemy import create_engine, func, select, text
+from sqlalchemy.engine import make_url
+
+from bench import loadgen
+from bench.datagen import Dataset, populate
+from bench.harness import Context, Result, Section
+from tracker.db import normalise_url
+from tracker.migrate import upgrade
+from tracker.models import Case
+from tracker.settings import get_settings
+
+P99_READ_TARGET_MS = 100.0
+INTAKE_TARGET_RPS = 300.0
+WORKERS = 2  # the Procfile's default WEB_CONCURRENCY
+
+
+def _scratch_database(admin_url: str) -> tuple[str, str]:
+    name = f"amparo_bench_api_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(normalise_url(admin_url), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    url = make_url(normalise_url(admin_url)).set(database=name)
+    return name, url.render_as_string(hide_password=False)
+
+
+def _drop_database(admin_url: str, name: str) -> None:
+    admin = create_engine(normalise_url(admin_url), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def _server_env(ctx: Context, url: str, keys: str) -> dict[str, str]:
+    return {
+        "DATABASE_URL": url,
+        "DATA_KEYS": keys,
+        "SECRET_KEY": "bench-secret-key-not-for-production",
+        "VAR_DIR": str(ctx.workdir / "var"),
+        "SMS_TRANSPORT": "log",
+        "BASE_URL": "http://127.0.0.1",
+        "LOG_LEVEL": "WARNING",
+    }
+
+
+def _probe(base: str, token: str) -> str | None:
+    """None when the API answers as the contract says; otherwise why it cannot be measured."""
+    headers = {"Authorization": f"Bearer {token}"}
+    try:
+        listed = httpx.get(base + "/api/cases", params={"limit": 1}, headers=headers, timeout=30)
+    except httpx.TransportError as exc:
+        return f"the app did not answer: {exc}"
+    if listed.status_code != 200:
+        return f"GET /api/cases answered {listed.status_code}: {listed.text[:200]}"
+    return None
+
+
+def run(ctx: Context) -> list[Section]:
+    if ctx.postgres_url is None:
+        return [Section("API load", [], text="No PostgreSQL configured: not measured.")]
+    loadgen.ensure_wrk()
+    n_cases = 10_000 if ctx.quick else 100_000
+    seconds = 5.0 if ctx.quick else 30.0
+    levels = [50] if ctx.quick else [50, 200]
+    keys = Fernet.generate_key().decode()
+    env = _server_env(ctx, "", keys)
+    name, url = _scratch_database(ctx.postgres_url)
+    env["DATABASE_URL"] = url
+    # datagen encrypts in this process: it must use the same keys as the servers.
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    get_settings.cache_clear()
+    notes: list[str] = []
+    results: list[Result] = []
+    try:
+        upgrade(url)
+        now = datetime.now(UTC)
+        data: Dataset = populate(url, cases=n_cases, now=now)
+        notes.append(
+            f"Database: PostgreSQL, {data.counts['cases']:,} cases "
+            f"({int(n_cases * 0.6):,} in the measured organisation), "
+            f"{data.counts['requests']:,} requests, {data.counts['contacts']:,} contacts; "
+            f"uvicorn with {WORKERS} workers; wrk 2 threads; {seconds:.0f} s per run."
+        )
+        work = ctx.workdir
+        ids_file = work / "case_ids.txt"
+        ids_file.write_text("\n".join(str(c) for c in data.case_ids) + "\n")
+        facilities_file = work / "facility_ids.txt"
+        facilities_file.write_text("\n".join(str(f) for f in data.facility_ids) + "\n")
+        lua_env = {
+            "AMPARO_BENCH_TOKEN": data.tokens["hotline"],
+            "AMPARO_BENCH_IDS": str(ids_file),
+            "AMPARO_BENCH_FACILITIES": str(facilities_file),
+        }
+        get_one = loadgen.write_script(work, "get_case.lua", loadgen.LUA_GET_IDS)
+        get_list = loadgen.write_script(work, "get_list.lua", loadgen.LUA_GET)
+        post = loadgen.write_script(work, "post_case.lua", loadgen.LUA_POST_CASE)
+
+        bare: dict[int, loadgen.LoadResult] = {}
+        with loadgen.uvicorn_server(
+            "bench.bare_app:app", env=env, workers=WORKERS, ready_path="/json"
+        ) as base:
+            for c in levels:
+                bare[c] = loadgen.run_wrk(base + "/json", connections=c, seconds=seconds)
+
+        log = work / "uvicorn-app.log"
+        with loadgen.uvicorn_server(
+            "tracker.web.app:app", env=env, workers=WORKERS, ready_path="/healthz", log=log
+        ) as base:
+            why = _probe(base, data.tokens["hotline"])
+            if why is not None:
+                return [
+                    Section(
+                        "API load",
+                        [],
+                        text=f"**Not measured: {why}** (the JSON API of issue 3 is required).",
+                    )
+                ]
+            engine = create_engine(url)
+            with engine.connect() as conn:
+                before = conn.scalar(select(func.count()).select_from(Case)) or 0
+            scenarios: list[tuple[str, str, Path, bool]] = [
+                ("GET /api/cases?flag=removal_imminent&limit=50",
+                 base + "/api/cases?flag=removal_imminent&limit=50", get_list, True),
+                ("GET /api/cases/{id}", base + "/api/cases/", get_one, True),
+                ("POST /api/cases", base + "/api/cases", post, False),
+            ]  # fmt: skip
+            posted = 0
+            for label, target, script, is_read in scenarios:
+                for c in levels:
+                    r = loadgen.run_wrk(
+                        target, connections=c, seconds=seconds, script=script, env=lua_env
+                    )
+                    if not is_read:
+                        posted += r.requests - r.errors
+                    results += _figures(label, c, r, bare[c], is_read)
+            with engine.connect() as conn:
+                after = conn.scalar(select(func.count()).select_from(Case)) or 0
+            engine.dispose()
+            # Every 2xx intake must be a case in the database, and nothing else may appear.
+            notes.append(
+                f"Intake check: {posted:,} intakes answered 2xx; the cases table grew by "
+                f"{after - before:,}."
+            )
+            results.append(
+                Result(
+                    figure="intake: cases written vs 2xx answers",
+                    value=float(after - before),
+                    unit="cases",
+                    target=f"= {posted:,}",
+                    met=(after - before) == posted,
+                )
+            )
+        errors_in_log = _log_errors(log)
+        if errors_in_log:
+            notes.append("Server log errors (first lines):\n\n```\n" + errors_in_log + "\n```")
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        get_settings.cache_clear()
+        _drop_database(ctx.postgres_url, name)
+    return [Section("API load", results, text="\n\n".join(notes))]
+
+
+def _figures(
+    label: str, c: int, r: loadgen.LoadResult, bare: loadgen.LoadResult, is_read: bool
+) -> list[Result]:
+    p99_target = f"< {P99_READ_TARGET_MS:.0f} ms" if is_read and c == 50 else ""
+    rps_target = f"≥ {INTAKE_TARGET_RPS:.0f}/s" if not is_read else ""
+    return [
+        Result(
+            figure=f"{label}, {c} conn: throughput",
+            value=r.rps,
+            unit="/s",
+            baseline=bare.rps,
+            baseline_label="bare Starlette",
+            target=rps_target,
+            met=(r.rps >= INTAKE_TARGET_RPS) if rps_target else None,
+            notes=f"{r.requests:,} requests",
+        ),
+        Result(
+            figure=f"{label}, {c} conn: p50",
+            value=r.p50_ms,
+            unit="ms",
+            baseline=bare.p50_ms,
+            baseline_label="bare Starlette",
+        ),
+        Result(
+            figure=f"{label}, {c} conn: p99",
+            value=r.p99_ms,
+            unit="ms",
+            baseline=bare.p99_ms,
+            baseline_label="bare Starlette",
+            target=p99_target,
+            met=(r.p99_ms < P99_READ_TARGET_MS) if p99_target else None,
+        ),
+        Result(
+            figure=f"{label}, {c} conn: errors",
+            value=float(r.errors),
+            unit="",
+            target="0",
+            met=r.errors == 0,
+            notes="non-2xx + socket errors",
+        ),
+    ]
+
+
+def _log_errors(log: Path) -> str:
+    if not log.exists():
+        return ""
+    lines = [ln for ln in log.read_text(errors="replace").splitlines() if "Error" in ln]
+    return "\n".join(lines[:10])
