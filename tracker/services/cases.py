@@ -106,6 +106,9 @@ def update_case(
     closed = values.pop("closed", None)
     if "given_name" in values and values["given_name"] is None:
         raise ServiceError("given_name cannot be empty", {"given_name": "required"})
+    for name in ("custody_status", "factors"):
+        if name in values and values[name] is None:
+            raise ServiceError(f"{name} cannot be null", {name: "cannot be null"})
     _check_references(session, actor, values)
     before = snapshot(case)
     for name, value in values.items():

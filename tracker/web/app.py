@@ -19,7 +19,10 @@ log = logging.getLogger(__name__)
 # Each module exposes ``routes`` (and optionally ``middleware(settings)`` and
 # ``exception_handlers``); one module a concern, so that adding a feature never means editing
 # someone else's routes.
-ROUTE_MODULES: Sequence[str] = ("tracker.web.health",)
+ROUTE_MODULES: Sequence[str] = (
+    "tracker.web.health",
+    "tracker.web.api",
+)
 
 
 def create_app(settings: Settings | None = None) -> Starlette:

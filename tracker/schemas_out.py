@@ -1,0 +1,200 @@
+"""Response models of the JSON API: what it answers, field for field (the OpenAPI document's
+response schemas are generated from these).
+
+Built from ORM rows with ``from_attributes``; values the API never shows in clear (the body of an
+SMS, a recipient's full number) are not fields here at all.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from tracker.rules import Flag
+from tracker.vocab import (
+    ContactRole,
+    CustodyStatus,
+    FlagKind,
+    NotificationStatus,
+    RequestKind,
+    RequestStatus,
+)
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class FlagOut(_Out):
+    """A flag from the deadline rules: what is due, when, and at which rung of the ladder."""
+
+    kind: FlagKind
+    due_at: datetime
+    rung: int | None = Field(description="hours of the alert-ladder rung reached, if any")
+    request_id: uuid.UUID | None
+
+    @classmethod
+    def of(cls, flag: Flag) -> FlagOut:
+        return cls(kind=flag.kind, due_at=flag.due_at, rung=flag.rung, request_id=flag.request_id)
+
+
+class CaseOut(_Out):
+    id: uuid.UUID
+    given_name: str
+    family_name: str | None
+    a_number: str | None = Field(description="9 digits, zero-padded")
+    country_of_birth: str | None
+    preferred_language: str | None
+    race: str | None
+    ethnicity: str | None
+    custody_status: CustodyStatus
+    facility_id: uuid.UUID | None
+    field_office_id: uuid.UUID | None
+    removal_scheduled_at: datetime | None
+    factors: list[str]
+    attorney_id: uuid.UUID | None
+    closed_at: datetime | None
+    flags: list[FlagOut]
+    created_at: datetime
+    updated_at: datetime
+
+
+class CaseList(BaseModel):
+    items: list[CaseOut]
+    next_cursor: str | None = Field(description="pass as ?cursor= for the next page; null at end")
+
+
+class ContactOut(_Out):
+    id: uuid.UUID
+    case_id: uuid.UUID
+    role: ContactRole
+    name: str | None
+    phone: str = Field(description="E.164")
+    language: str
+    sms_consent: bool
+    opted_out: bool
+    unreachable: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class RequestOut(_Out):
+    id: uuid.UUID
+    case_id: uuid.UUID
+    kind: RequestKind
+    appeal_of: uuid.UUID | None = Field(description="the denied request this appeal appeals")
+    filed_at: datetime | None
+    field_office_id: uuid.UUID | None
+    status: RequestStatus
+    decided_at: datetime | None
+    stay_expires_at: datetime | None
+    documentation_received_at: datetime | None
+    documentation_language: str | None
+    advised_right_to_appeal: bool | None
+    notes: str | None
+    flags: list[FlagOut]
+    created_at: datetime
+    updated_at: datetime
+
+
+class CaseDetail(CaseOut):
+    contacts: list[ContactOut]
+    requests: list[RequestOut]
+
+
+class AlertOut(_Out):
+    id: uuid.UUID
+    case_id: uuid.UUID
+    request_id: uuid.UUID | None
+    kind: str
+    rung: int | None
+    due_at: datetime | None
+    raised_at: datetime
+    acknowledged_at: datetime | None
+    acknowledged_via: str | None
+    escalated_at: datetime | None
+    resolved_at: datetime | None
+
+
+class AlertList(BaseModel):
+    items: list[AlertOut]
+
+
+class NotificationOut(_Out):
+    id: uuid.UUID
+    kind: str
+    recipient: str = Field(description="masked, e.g. +1••••••4567")
+    contact_id: uuid.UUID | None
+    language: str
+    status: NotificationStatus
+    attempts: int
+    error_code: str | None
+    error_message: str | None
+    segments: int
+    encoding: str
+    created_at: datetime
+    sent_at: datetime | None
+    delivered_at: datetime | None
+
+
+class NotificationList(BaseModel):
+    items: list[NotificationOut]
+
+
+class FieldOfficeOut(_Out):
+    id: uuid.UUID
+    code: str
+    name: str
+    time_zone: str
+    liaison_name: str | None
+    liaison_phone: str | None
+    liaison_email: str | None
+
+
+class FieldOfficeList(BaseModel):
+    items: list[FieldOfficeOut]
+
+
+class FacilityOut(_Out):
+    id: uuid.UUID
+    name: str
+    field_office_id: uuid.UUID | None
+    time_zone: str
+    created_at: datetime
+
+
+class FacilityList(BaseModel):
+    items: list[FacilityOut]
+
+
+class AuditEntryOut(_Out):
+    id: int
+    at: datetime
+    actor_id: uuid.UUID | None
+    actor_label: str
+    action: str
+    entity: str
+    entity_id: str | None
+    changes: dict[str, Any] = Field(
+        description="{field: [before, after]}; sensitive values redacted"
+    )
+
+
+class AuditList(BaseModel):
+    items: list[AuditEntryOut]
+    next_cursor: str | None
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    fields: dict[str, str] = Field(description="{field: reason}")
+
+
+class ErrorOut(BaseModel):
+    """The one error shape of the API."""
+
+    error: ErrorDetail

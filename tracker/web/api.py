@@ -1,0 +1,617 @@
+"""The JSON API (issue 3): handlers and THE route table ``OPERATIONS``.
+
+Every handler runs inside one transaction opened by ``api_routing`` after the bearer token
+and the operation's permission are checked; the services write audit entries and outbox rows
+in that same transaction. Another organisation's id answers 404 exactly like a missing one
+(the services' ``get_*`` scope every lookup by organisation).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from sqlalchemy import select
+from sqlalchemy.orm import lazyload
+from starlette.routing import BaseRoute
+
+from tracker import facts, rules
+from tracker.models import (
+    Alert,
+    AuditEntry,
+    Case,
+    Facility,
+    FieldOffice,
+    Notification,
+    Organization,
+)
+from tracker.rules import Flag, Policy
+from tracker.schemas import (
+    AppealIn,
+    CaseCreate,
+    CaseUpdate,
+    ContactCreate,
+    ContactUpdate,
+    DeterminationIn,
+    DocumentationIn,
+    FacilityCreate,
+    RequestCreate,
+    RequestUpdate,
+)
+from tracker.schemas_out import (
+    AlertList,
+    AlertOut,
+    AuditEntryOut,
+    AuditList,
+    CaseDetail,
+    CaseList,
+    CaseOut,
+    ContactOut,
+    FacilityList,
+    FacilityOut,
+    FieldOfficeList,
+    FieldOfficeOut,
+    FlagOut,
+    NotificationList,
+    NotificationOut,
+    RequestOut,
+)
+from tracker.services import alerts as alert_service
+from tracker.services import audit
+from tracker.services import cases as case_service
+from tracker.services import contacts as contact_service
+from tracker.services import facilities as facility_service
+from tracker.services import requests as request_service
+from tracker.validators import mask_phone
+from tracker.vocab import FlagKind
+from tracker.web import api_queue
+from tracker.web.api_routing import Context, Operation, to_route
+from tracker.web.errors import ApiError
+
+# ---------------------------------------------------------------------------------------------
+# Query parameters
+
+
+class _Query(BaseModel):
+    # Unknown parameters are ignored, as HTTP caches and proxies sometimes add their own.
+    model_config = ConfigDict(extra="ignore")
+
+
+Cursor = Annotated[str, StringConstraints(max_length=512)]
+
+
+class CaseListQuery(_Query):
+    flag: FlagKind | None = Field(None, description="only cases carrying this flag")
+    field_office_id: uuid.UUID | None = None
+    attorney_id: uuid.UUID | None = None
+    q: Annotated[str, StringConstraints(max_length=200)] | None = Field(
+        None, description="whole words of the names, or an A-number in any common format"
+    )
+    limit: int = Field(50, ge=1, le=200)
+    cursor: Cursor | None = Field(None, description="next_cursor of the previous page")
+    closed: bool = Field(False, description="include closed cases")
+
+
+class AlertListQuery(_Query):
+    open: bool | None = Field(None, description="true: not resolved; false: resolved")
+    case_id: uuid.UUID | None = None
+    limit: int = Field(100, ge=1, le=500)
+
+
+class NotificationListQuery(_Query):
+    limit: int = Field(100, ge=1, le=500)
+
+
+class AuditListQuery(_Query):
+    limit: int = Field(100, ge=1, le=500)
+    cursor: Cursor | None = None
+
+
+# ---------------------------------------------------------------------------------------------
+# Building responses
+
+
+def _policy(ctx: Context) -> Policy:
+    org = ctx.session.get(Organization, ctx.actor.organization_id)
+    return facts.policy_for(org) if org is not None else rules.Policy()
+
+
+def _flags(ctx: Context, case: Case) -> list[Flag]:
+    return rules.evaluate(facts.case_facts(case), ctx.now, _policy(ctx))
+
+
+_CASE_FIELDS = [name for name in CaseOut.model_fields if name != "flags"]
+_REQUEST_FIELDS = [name for name in RequestOut.model_fields if name not in ("flags", "appeal_of")]
+_CONTACT_FIELDS = [name for name in ContactOut.model_fields if name != "opted_out"]
+
+
+def _case_out(case: Case, flags: Sequence[Flag]) -> CaseOut:
+    values: dict[str, Any] = {name: getattr(case, name) for name in _CASE_FIELDS}
+    return CaseOut(**values, flags=[FlagOut.of(f) for f in flags])
+
+
+def _request_out(request: Any, flags: Sequence[Flag]) -> RequestOut:
+    values: dict[str, Any] = {name: getattr(request, name) for name in _REQUEST_FIELDS}
+    mine = [FlagOut.of(f) for f in flags if f.request_id == request.id]
+    return RequestOut(**values, appeal_of=request.appeal_of_id, flags=mine)
+
+
+def _contact_out(contact: Any) -> ContactOut:
+    values: dict[str, Any] = {name: getattr(contact, name) for name in _CONTACT_FIELDS}
+    return ContactOut(**values, opted_out=contact.opted_out_at is not None)
+
+
+def _detail(ctx: Context, case: Case) -> CaseDetail:
+    flags = _flags(ctx, case)
+    out = _case_out(case, flags)
+    return CaseDetail(
+        **dict(out),
+        contacts=[_contact_out(c) for c in case.contacts],
+        requests=[_request_out(r, flags) for r in case.requests],
+    )
+
+
+def _request_response(ctx: Context, request: Any) -> RequestOut:
+    return _request_out(request, _flags(ctx, request.case))
+
+
+def _id(ctx: Context) -> uuid.UUID:
+    value = ctx.path["id"]
+    assert isinstance(value, uuid.UUID)
+    return value
+
+
+# ---------------------------------------------------------------------------------------------
+# Cases
+
+
+def create_case(ctx: Context) -> CaseDetail:
+    case = case_service.create_case(ctx.session, ctx.actor, ctx.body, ctx.now)
+    return _detail(ctx, case)
+
+
+def list_cases(ctx: Context) -> CaseList:
+    q: CaseListQuery = ctx.query
+    assert ctx.actor.organization_id is not None
+    query = api_queue.CaseQuery(
+        organization_id=ctx.actor.organization_id,
+        flag=q.flag,
+        field_office_id=q.field_office_id,
+        attorney_id=q.attorney_id,
+        q=q.q.strip() if q.q else None,
+        include_closed=q.closed,
+    )
+    result = api_queue.page(ctx.session, query, ctx.now, _policy(ctx), q.limit, q.cursor)
+    ids = [entry.case_id for entry in result.entries]
+    loaded = {
+        case.id: case
+        for case in ctx.session.scalars(
+            select(Case)
+            .where(Case.id.in_(ids))
+            .options(
+                lazyload(Case.organization), lazyload(Case.facility), lazyload(Case.field_office)
+            )
+        )
+    }
+    items = [_case_out(loaded[e.case_id], e.flags) for e in result.entries if e.case_id in loaded]
+    return CaseList(items=items, next_cursor=result.next_cursor)
+
+
+def get_case(ctx: Context) -> CaseDetail:
+    case = case_service.get_case(ctx.session, ctx.actor, _id(ctx))
+    audit.record(ctx.session, ctx.actor, "read", "case", case.id, now=ctx.now)
+    return _detail(ctx, case)
+
+
+def update_case(ctx: Context) -> CaseDetail:
+    case = case_service.get_case(ctx.session, ctx.actor, _id(ctx))
+    case = case_service.update_case(ctx.session, ctx.actor, case, ctx.body, ctx.now)
+    return _detail(ctx, case)
+
+
+# ---------------------------------------------------------------------------------------------
+# Contacts
+
+
+def create_contact(ctx: Context) -> ContactOut:
+    case = case_service.get_case(ctx.session, ctx.actor, _id(ctx))
+    contact = contact_service.add_contact(ctx.session, ctx.actor, case, ctx.body, ctx.now)
+    return _contact_out(contact)
+
+
+def update_contact(ctx: Context) -> ContactOut:
+    contact = contact_service.get_contact(ctx.session, ctx.actor, _id(ctx))
+    contact = contact_service.update_contact(ctx.session, ctx.actor, contact, ctx.body, ctx.now)
+    ctx.session.flush()
+    return _contact_out(contact)
+
+
+def delete_contact(ctx: Context) -> None:
+    contact = contact_service.get_contact(ctx.session, ctx.actor, _id(ctx))
+    contact_service.delete_contact(ctx.session, ctx.actor, contact, ctx.now)
+
+
+# ---------------------------------------------------------------------------------------------
+# Requests
+
+
+def create_request(ctx: Context) -> RequestOut:
+    case = case_service.get_case(ctx.session, ctx.actor, _id(ctx))
+    request = request_service.create_request(ctx.session, ctx.actor, case, ctx.body, ctx.now)
+    return _request_response(ctx, request)
+
+
+def get_request(ctx: Context) -> RequestOut:
+    request = request_service.get_request(ctx.session, ctx.actor, _id(ctx))
+    audit.record(ctx.session, ctx.actor, "read", "request", request.id, now=ctx.now)
+    return _request_response(ctx, request)
+
+
+def update_request(ctx: Context) -> RequestOut:
+    request = request_service.get_request(ctx.session, ctx.actor, _id(ctx))
+    request = request_service.update_request(ctx.session, ctx.actor, request, ctx.body, ctx.now)
+    return _request_response(ctx, request)
+
+
+def record_determination(ctx: Context) -> RequestOut:
+    request = request_service.get_request(ctx.session, ctx.actor, _id(ctx))
+    request = request_service.record_determination(
+        ctx.session, ctx.actor, request, ctx.body, ctx.now
+    )
+    return _request_response(ctx, request)
+
+
+def record_documentation(ctx: Context) -> RequestOut:
+    request = request_service.get_request(ctx.session, ctx.actor, _id(ctx))
+    request = request_service.record_documentation(
+        ctx.session, ctx.actor, request, ctx.body, ctx.now
+    )
+    return _request_response(ctx, request)
+
+
+def appeal_request(ctx: Context) -> RequestOut:
+    request = request_service.get_request(ctx.session, ctx.actor, _id(ctx))
+    created = request_service.appeal(ctx.session, ctx.actor, request, ctx.body, ctx.now)
+    return _request_response(ctx, created)
+
+
+# ---------------------------------------------------------------------------------------------
+# Alerts and notifications
+
+
+def list_alerts(ctx: Context) -> AlertList:
+    q: AlertListQuery = ctx.query
+    stmt = select(Alert).where(Alert.organization_id == ctx.actor.organization_id)
+    if q.open is True:
+        stmt = stmt.where(Alert.resolved_at.is_(None))
+    elif q.open is False:
+        stmt = stmt.where(Alert.resolved_at.is_not(None))
+    if q.case_id is not None:
+        stmt = stmt.where(Alert.case_id == q.case_id)
+    stmt = stmt.order_by(Alert.raised_at.desc(), Alert.id).limit(q.limit)
+    return AlertList(items=[AlertOut.model_validate(a) for a in ctx.session.scalars(stmt)])
+
+
+def acknowledge_alert(ctx: Context) -> AlertOut:
+    alert = alert_service.get_alert(ctx.session, ctx.actor, _id(ctx))
+    alert = alert_service.acknowledge(ctx.session, ctx.actor, alert, ctx.now, via="api")
+    return AlertOut.model_validate(alert)
+
+
+def list_notifications(ctx: Context) -> NotificationList:
+    q: NotificationListQuery = ctx.query
+    case = case_service.get_case(ctx.session, ctx.actor, _id(ctx))
+    audit.record(ctx.session, ctx.actor, "read", "case_notifications", case.id, now=ctx.now)
+    # Never the body (it is for the recipient's eyes) and never the full number.
+    rows = ctx.session.execute(
+        select(
+            Notification.id,
+            Notification.kind,
+            Notification.to_phone,
+            Notification.contact_id,
+            Notification.language,
+            Notification.status,
+            Notification.attempts,
+            Notification.error_code,
+            Notification.error_message,
+            Notification.segments,
+            Notification.encoding,
+            Notification.created_at,
+            Notification.sent_at,
+            Notification.delivered_at,
+        )
+        .where(Notification.case_id == case.id)
+        .order_by(Notification.created_at.desc(), Notification.id)
+        .limit(q.limit)
+    ).all()
+    items = []
+    for row in rows:
+        values = row._asdict()
+        values["recipient"] = mask_phone(values.pop("to_phone"))
+        items.append(NotificationOut(**values))
+    return NotificationList(items=items)
+
+
+# ---------------------------------------------------------------------------------------------
+# Reference data
+
+
+def list_field_offices(ctx: Context) -> FieldOfficeList:
+    offices = ctx.session.scalars(select(FieldOffice).order_by(FieldOffice.code))
+    return FieldOfficeList(items=[FieldOfficeOut.model_validate(o) for o in offices])
+
+
+def list_facilities(ctx: Context) -> FacilityList:
+    rows = ctx.session.scalars(
+        select(Facility).options(lazyload(Facility.field_office)).order_by(Facility.name)
+    )
+    return FacilityList(items=[FacilityOut.model_validate(f) for f in rows])
+
+
+def create_facility(ctx: Context) -> FacilityOut:
+    facility = facility_service.create_facility(ctx.session, ctx.actor, ctx.body, ctx.now)
+    return FacilityOut.model_validate(facility)
+
+
+# ---------------------------------------------------------------------------------------------
+# Audit
+
+
+def list_case_audit(ctx: Context) -> AuditList:
+    q: AuditListQuery = ctx.query
+    case = case_service.get_case(ctx.session, ctx.actor, _id(ctx))
+    after = 0
+    if q.cursor is not None:
+        if not q.cursor.isdigit() or len(q.cursor) > 18:
+            raise ApiError(422, "invalid", "the cursor is not valid", {"cursor": "not valid"})
+        after = int(q.cursor)
+    subjects = {str(case.id)}
+    subjects.update(str(r.id) for r in case.requests)
+    subjects.update(str(c.id) for c in case.contacts)
+    subjects.update(
+        str(i) for i in ctx.session.scalars(select(Alert.id).where(Alert.case_id == case.id))
+    )
+    audit.record(ctx.session, ctx.actor, "read", "case_audit", case.id, now=ctx.now)
+    ctx.session.flush()
+    entries = list(
+        ctx.session.scalars(
+            select(AuditEntry)
+            .where(
+                AuditEntry.organization_id == ctx.actor.organization_id,
+                AuditEntry.entity_id.in_(sorted(subjects)),
+                AuditEntry.id > after,
+            )
+            .order_by(AuditEntry.id)
+            .limit(q.limit + 1)
+        )
+    )
+    more = len(entries) > q.limit
+    entries = entries[: q.limit]
+    return AuditList(
+        items=[AuditEntryOut.model_validate(e) for e in entries],
+        next_cursor=str(entries[-1].id) if more and entries else None,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# THE route table: method, path, handler, permission (apiauth.PERMISSIONS), models.
+
+_UUID = "{id:uuid}"
+
+OPERATIONS: tuple[Operation, ...] = (
+    Operation(
+        "POST",
+        "/api/cases",
+        create_case,
+        "case.create",
+        "Open a case (intake)",
+        CaseDetail,
+        status=201,
+        body=CaseCreate,
+        location="/api/cases/{id}",
+        tags=("cases",),
+    ),
+    Operation(
+        "GET",
+        "/api/cases",
+        list_cases,
+        "case.read",
+        "Cases by urgency (soonest due flag first, then removal time)",
+        CaseList,
+        query=CaseListQuery,
+        tags=("cases",),
+    ),
+    Operation(
+        "GET",
+        f"/api/cases/{_UUID}",
+        get_case,
+        "case.read",
+        "A case with its contacts, requests and flags (the read is audited)",
+        CaseDetail,
+        tags=("cases",),
+    ),
+    Operation(
+        "PATCH",
+        f"/api/cases/{_UUID}",
+        update_case,
+        "case.update",
+        "Change a case: only the fields sent",
+        CaseDetail,
+        body=CaseUpdate,
+        tags=("cases",),
+    ),
+    Operation(
+        "POST",
+        f"/api/cases/{_UUID}/contacts",
+        create_contact,
+        "contact.write",
+        "Add a contact (counsel, family, other) to a case",
+        ContactOut,
+        status=201,
+        body=ContactCreate,
+        tags=("contacts",),
+    ),
+    Operation(
+        "PATCH",
+        f"/api/contacts/{_UUID}",
+        update_contact,
+        "contact.write",
+        "Change a contact: only the fields sent",
+        ContactOut,
+        body=ContactUpdate,
+        tags=("contacts",),
+    ),
+    Operation(
+        "DELETE",
+        f"/api/contacts/{_UUID}",
+        delete_contact,
+        "contact.write",
+        "Remove a contact",
+        None,
+        status=204,
+        tags=("contacts",),
+    ),
+    Operation(
+        "POST",
+        f"/api/cases/{_UUID}/requests",
+        create_request,
+        "request.create",
+        "Draft or file a stay, release or prosecutorial-discretion request",
+        RequestOut,
+        status=201,
+        body=RequestCreate,
+        location="/api/requests/{id}",
+        tags=("requests",),
+    ),
+    Operation(
+        "GET",
+        f"/api/requests/{_UUID}",
+        get_request,
+        "case.read",
+        "A request with its flags (the read is audited)",
+        RequestOut,
+        tags=("requests",),
+    ),
+    Operation(
+        "PATCH",
+        f"/api/requests/{_UUID}",
+        update_request,
+        "request.update",
+        "Change a request: only the fields sent",
+        RequestOut,
+        body=RequestUpdate,
+        tags=("requests",),
+    ),
+    Operation(
+        "POST",
+        f"/api/requests/{_UUID}/determination",
+        record_determination,
+        "request.decide",
+        "Record ICE's determination (opens the 48-hour documentation window)",
+        RequestOut,
+        body=DeterminationIn,
+        tags=("requests",),
+    ),
+    Operation(
+        "POST",
+        f"/api/requests/{_UUID}/documentation",
+        record_documentation,
+        "request.decide",
+        "Record the written documentation of the determination",
+        RequestOut,
+        body=DocumentationIn,
+        tags=("requests",),
+    ),
+    Operation(
+        "POST",
+        f"/api/requests/{_UUID}/appeal",
+        appeal_request,
+        "request.decide",
+        "Appeal a denied request: a new appeal request linked by appeal_of",
+        RequestOut,
+        status=201,
+        body=AppealIn,
+        body_required=False,
+        location="/api/requests/{id}",
+        tags=("requests",),
+    ),
+    Operation(
+        "GET",
+        "/api/alerts",
+        list_alerts,
+        "alert.read",
+        "Alerts of the organisation, newest first",
+        AlertList,
+        query=AlertListQuery,
+        tags=("alerts",),
+    ),
+    Operation(
+        "POST",
+        f"/api/alerts/{_UUID}/ack",
+        acknowledge_alert,
+        "alert.ack",
+        "Acknowledge an alert (stops its escalation); idempotent",
+        AlertOut,
+        tags=("alerts",),
+    ),
+    Operation(
+        "GET",
+        f"/api/cases/{_UUID}/notifications",
+        list_notifications,
+        "case.read",
+        "The SMS of a case and their delivery status (recipients masked)",
+        NotificationList,
+        query=NotificationListQuery,
+        tags=("notifications",),
+    ),
+    Operation(
+        "GET",
+        "/api/field-offices",
+        list_field_offices,
+        "reference.read",
+        "ICE ERO field offices",
+        FieldOfficeList,
+        tags=("reference",),
+    ),
+    Operation(
+        "GET",
+        "/api/facilities",
+        list_facilities,
+        "reference.read",
+        "Detention facilities",
+        FacilityList,
+        tags=("reference",),
+    ),
+    Operation(
+        "POST",
+        "/api/facilities",
+        create_facility,
+        "reference.write",
+        "Add a detention facility (admin)",
+        FacilityOut,
+        status=201,
+        body=FacilityCreate,
+        tags=("reference",),
+    ),
+    Operation(
+        "GET",
+        f"/api/cases/{_UUID}/audit",
+        list_case_audit,
+        "audit.read",
+        "Who read or changed the case (admin, coordinator)",
+        AuditList,
+        query=AuditListQuery,
+        tags=("audit",),
+    ),
+)
+
+
+def _routes() -> list[BaseRoute]:
+    from tracker.web import openapi
+
+    return [*(to_route(op) for op in OPERATIONS), openapi.route(OPERATIONS)]
+
+
+routes: list[BaseRoute] = _routes()
