@@ -1,25 +1,354 @@
 """Alerts from the rules: raise each due rung once, resolve those that no longer hold,
 acknowledge, escalate.
 
-``sync_case`` (event-driven raising and resolving) is filled in by the clock issue.
+The same primitives serve the event-driven path (``sync_case``, called by every service write
+in the caller's transaction) and the clock's sweeps (``jobs.sweeps``), so that a flag raised by
+a web request and the same flag found by a sweep are one alert: the ``dedupe_key`` of
+``rules.Flag`` is UNIQUE and every insert is ``ON CONFLICT DO NOTHING``.
+
+An alert whose flag stops holding is *cleared*: resolved, its queued SMS suppressed, and its
+key set aside (suffixed) so that, should the same flag hold again later (a removal moved back
+to its first date, a closed case reopened), it alerts again instead of staying silent.
 """
 
 from __future__ import annotations
 
+import logging
 import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
+from sqlalchemy import insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from tracker.models import Alert, Case
+from notifications import outbox
+from tracker import facts, rules, validators
+from tracker.models import Alert, Case, FieldOffice, Notification, Organization, Request, User
 from tracker.services import Actor, NotFound, ServiceError, audit, timeline
+from tracker.settings import get_settings
+from tracker.timefmt import local_label
+from tracker.vocab import (
+    ContactRole,
+    CustodyStatus,
+    FlagKind,
+    NotificationStatus,
+    RequestStatus,
+    Role,
+)
+
+log = logging.getLogger(__name__)
 
 ACK_CHANNELS = ("web", "api", "sms")
+CLOCK = Actor.system("clock")
+# Alerts raised by a write (event-driven) are the rules' doing, not the writer's.
+RULES = Actor.system("rules")
+
+# Resolutions. ``superseded``: a tighter rung of the same ladder alerted; the others mean the
+# flag no longer holds ("cleared").
+SUPERSEDED = "superseded"
+
+KIND_LABELS: Mapping[str, str] = {
+    FlagKind.removal_imminent: "removal imminent",
+    FlagKind.documentation_overdue: "documentation overdue",
+    FlagKind.unanswered: "request unanswered",
+    FlagKind.stay_expiring: "stay expiring",
+}
 
 
-def sync_case(session: Session, case: Case, now: datetime) -> None:
-    """Bring the case's alerts in line with its flags at ``now`` (same transaction)."""
-    return None
+@dataclass(frozen=True)
+class Recipient:
+    phone: str
+    language: str
+    contact_id: uuid.UUID | None = None
+    user_id: uuid.UUID | None = None
+
+
+def _alert_label(kind: str, rung: int | None) -> str:
+    label = KIND_LABELS.get(kind, kind.replace("_", " "))
+    return f"{label}, {rung} h" if rung else label
+
+
+def display_zone(case: Case) -> str:
+    """The zone deadlines are shown in: facility, else field office, else organisation."""
+    if case.facility is not None and case.facility.time_zone:
+        return case.facility.time_zone
+    if case.field_office is not None and case.field_office.time_zone:
+        return case.field_office.time_zone
+    return case.organization.time_zone or get_settings().default_time_zone
+
+
+def counsel_recipients(case: Case) -> list[Recipient]:
+    """Counsel contacts not opted out, and the assigned attorney; one entry per phone."""
+    seen: set[str] = set()
+    out: list[Recipient] = []
+    for contact in case.contacts:
+        if contact.role is not ContactRole.counsel or contact.opted_out_at is not None:
+            continue
+        if contact.phone in seen:
+            continue
+        seen.add(contact.phone)
+        out.append(Recipient(contact.phone, contact.language or "en", contact_id=contact.id))
+    attorney = case.attorney
+    if attorney is not None and attorney.active and attorney.phone and attorney.phone not in seen:
+        seen.add(attorney.phone)
+        out.append(Recipient(attorney.phone, attorney.language or "en", user_id=attorney.id))
+    return out
+
+
+def _request_of(case: Case, request_id: uuid.UUID | None) -> Request | None:
+    if request_id is None:
+        return None
+    return next((r for r in case.requests if r.id == request_id), None)
+
+
+def _liaison(case: Case, request: Request | None) -> str:
+    office: FieldOffice | None = (request.field_office if request else None) or case.field_office
+    if office is None:
+        return ""
+    parts = [p for p in (office.liaison_name, office.liaison_phone) if p]
+    return " ".join(parts)
+
+
+def message_params(
+    case: Case,
+    kind: str,
+    rung: int | None,
+    due_at: datetime | None,
+    request_id: uuid.UUID | None,
+    language: str,
+) -> dict[str, Any]:
+    """Template parameters: the given name only, never a family name or an A-number."""
+    request = _request_of(case, request_id)
+    params: dict[str, Any] = {
+        "first_name": case.given_name,
+        "local_time": local_label(due_at, display_zone(case), language) if due_at else "",
+        "rung": rung or "",
+        "request_kind": request.kind.value if request is not None else "",
+    }
+    if kind == FlagKind.unanswered:
+        params["liaison"] = _liaison(case, request)
+    return params
+
+
+def _insert_ignore(session: Session, values: dict[str, Any]) -> bool:
+    """INSERT the alert unless its dedupe key exists; True when this call inserted it."""
+    dialect = session.get_bind().dialect.name
+    stmt: Any
+    if dialect == "postgresql":
+        stmt = (
+            postgresql.insert(Alert)
+            .values(values)
+            .on_conflict_do_nothing(index_elements=["dedupe_key"])
+        )
+    elif dialect == "sqlite":
+        stmt = (
+            sqlite.insert(Alert)
+            .values(values)
+            .on_conflict_do_nothing(index_elements=["dedupe_key"])
+        )
+    else:  # pragma: no cover - only the two supported backends
+        stmt = insert(Alert).values(values)
+    return bool(session.execute(stmt).rowcount)  # type: ignore[attr-defined]
+
+
+def raise_flag(
+    session: Session,
+    case: Case,
+    flag: rules.Flag,
+    now: datetime,
+    policy: rules.Policy | None = None,
+    actor: Actor = CLOCK,
+) -> uuid.UUID | None:
+    """Raise the alert of ``flag`` and queue its SMS; None when it was raised already.
+
+    ``case`` must have its contacts, requests and attorney loadable.
+    """
+    if not flag.alerts:
+        return None
+    alert_id = uuid.uuid4()
+    kind = flag.kind.value
+    inserted = _insert_ignore(
+        session,
+        {
+            "id": alert_id,
+            "organization_id": case.organization_id,
+            "case_id": case.id,
+            "request_id": flag.request_id,
+            "kind": kind,
+            "rung": flag.rung,
+            "due_at": flag.due_at,
+            "dedupe_key": flag.dedupe_key(),
+            "raised_at": now,
+        },
+    )
+    if not inserted:
+        return None
+    widest = (policy or rules.Policy()).ladder_hours[0]
+    if flag.rung is not None and flag.rung < widest:
+        _supersede_wider(session, case.id, flag, alert_id, now)
+    for recipient in counsel_recipients(case):
+        outbox.enqueue(
+            session,
+            organization_id=case.organization_id,
+            to_phone=recipient.phone,
+            kind=kind,
+            dedupe_key=f"alert:{alert_id}:{validators.phone_hash(recipient.phone)[:32]}",
+            language=recipient.language,
+            params=message_params(
+                case, kind, flag.rung, flag.due_at, flag.request_id, recipient.language
+            ),
+            case_id=case.id,
+            alert_id=alert_id,
+            contact_id=recipient.contact_id,
+            user_id=recipient.user_id,
+            urgent=True,
+            now=now,
+        )
+    audit.record(
+        session,
+        actor,
+        "raise",
+        "alert",
+        alert_id,
+        {
+            "kind": [None, kind],
+            "rung": [None, flag.rung],
+            "due_at": [None, flag.due_at.isoformat()],
+        },
+        organization_id=case.organization_id,
+        now=now,
+    )
+    timeline.add(
+        session,
+        case.id,
+        "alert_raised",
+        f"Alert: {_alert_label(kind, flag.rung)}",
+        actor,
+        {"alert_id": str(alert_id), "kind": kind, "rung": flag.rung},
+        now=now,
+    )
+    return alert_id
+
+
+def _supersede_wider(
+    session: Session, case_id: uuid.UUID, flag: rules.Flag, keep: uuid.UUID, now: datetime
+) -> None:
+    """A tighter rung alerted: the wider rungs of the same ladder are done (no escalation,
+    their unsent SMS would only repeat it)."""
+    subject = (
+        Alert.request_id == flag.request_id
+        if flag.request_id is not None
+        else Alert.case_id == case_id
+    )
+    ids = list(
+        session.scalars(
+            update(Alert)
+            .where(
+                subject,
+                Alert.kind == flag.kind.value,
+                Alert.due_at == flag.due_at,
+                Alert.rung > (flag.rung or 0),
+                Alert.resolved_at.is_(None),
+                Alert.id != keep,
+            )
+            .values(resolved_at=now, resolution=SUPERSEDED)
+            .returning(Alert.id)
+        )
+    )
+    outbox.suppress_pending(session, alert_ids=ids, now=now)
+
+
+def _clear_reason(alert: Alert, case: Case, now: datetime) -> str:
+    """Why the flag of ``alert`` stopped holding, in words for the timeline."""
+    if case.closed_at is not None:
+        return "case_closed"
+    request = _request_of(case, alert.request_id)
+    kind = alert.kind
+    if kind == FlagKind.removal_imminent:
+        if case.custody_status is CustodyStatus.removed:
+            return "removed"
+        if case.removal_scheduled_at is None:
+            return "removal_cancelled"
+        if case.removal_scheduled_at != alert.due_at:
+            return "removal_moved"
+        return "stay_granted"
+    if request is None:
+        return "request_deleted"
+    if kind == FlagKind.documentation_overdue and request.documentation_received_at is not None:
+        return "documentation_received"
+    if kind == FlagKind.unanswered and request.status is not RequestStatus.filed:
+        return "withdrawn" if request.status is RequestStatus.withdrawn else "decided"
+    return "dates_changed"
+
+
+def clear(
+    session: Session, alerts: Sequence[Alert], case: Case, now: datetime, actor: Actor
+) -> None:
+    """Resolve alerts whose flag no longer holds and suppress their queued SMS."""
+    for alert in alerts:
+        reason = _clear_reason(alert, case, now)
+        alert.resolved_at = now
+        alert.resolution = reason
+        # Free the key: the same flag holding again later must alert again.
+        alert.dedupe_key = f"{alert.dedupe_key}~{alert.id.hex[:12]}"[:200]
+        audit.record(
+            session,
+            actor,
+            "resolve",
+            "alert",
+            alert.id,
+            {"resolution": [None, reason]},
+            organization_id=alert.organization_id,
+            now=now,
+        )
+        timeline.add(
+            session,
+            alert.case_id,
+            "alert_resolved",
+            f"Alert resolved ({_alert_label(alert.kind, alert.rung)}): {reason.replace('_', ' ')}",
+            actor,
+            {"alert_id": str(alert.id), "resolution": reason},
+            now=now,
+        )
+    session.flush()
+    outbox.suppress_pending(session, alert_ids=[a.id for a in alerts], now=now)
+
+
+def sync_case(session: Session, case: Case, now: datetime, actor: Actor | None = None) -> None:
+    """Bring the case's alerts in line with its flags at ``now`` (same transaction).
+
+    Raises at once every alerting flag that is due (a removal entered for tonight alerts in
+    the request that entered it) and clears open alerts whose flag no longer holds.
+    """
+    actor = actor or RULES
+    session.flush()
+    policy = facts.policy_for(case.organization)
+    flags = [f for f in rules.evaluate(facts.case_facts(case), now, policy) if f.alerts]
+    wanted = {f.dedupe_key(): f for f in flags}
+    open_alerts = list(
+        session.scalars(select(Alert).where(Alert.case_id == case.id, Alert.resolved_at.is_(None)))
+    )
+    open_keys = {a.dedupe_key for a in open_alerts}
+    for key, flag in wanted.items():
+        if key not in open_keys:
+            raise_flag(session, case, flag, now, policy, actor=actor)
+    # Wider rungs of a flag that still holds are superseded by raise_flag, not cleared.
+    ladders = {(f.kind.value, f.subject_id, f.due_at) for f in flags}
+    stale = [
+        a
+        for a in open_alerts
+        if a.dedupe_key not in wanted
+        and (a.kind, a.request_id or a.case_id, a.due_at) not in ladders
+    ]
+    if stale:
+        clear(session, stale, case, now, actor)
+    # Objects loaded before the Core UPDATEs above must not show stale state.
+    for alert in open_alerts:
+        if alert not in stale:
+            session.expire(alert)
 
 
 def get_alert(session: Session, actor: Actor, alert_id: uuid.UUID) -> Alert:
@@ -40,6 +369,16 @@ def acknowledge(
     alert.acknowledged_at = now
     alert.acknowledged_by_id = actor.user_id
     alert.acknowledged_via = via
+    # Counsel answered: an escalation queued in the last moments need not wake the hotline.
+    session.execute(
+        update(Notification)
+        .where(
+            Notification.alert_id == alert.id,
+            Notification.kind == "escalation",
+            Notification.status == NotificationStatus.queued,
+        )
+        .values(status=NotificationStatus.suppressed, updated_at=now)
+    )
     audit.record(
         session,
         actor,
@@ -61,3 +400,92 @@ def acknowledge(
         now=now,
     )
     return alert
+
+
+def escalation_recipients(session: Session, org: Organization) -> list[Recipient]:
+    """The on-call number; without one, the organisation's active admins with a phone."""
+    if org.oncall_phone:
+        return [Recipient(org.oncall_phone, "en")]
+    admins = session.scalars(
+        select(User).where(
+            User.organization_id == org.id,
+            User.role == Role.admin,
+            User.active.is_(True),
+            User.phone.is_not(None),
+        )
+    )
+    return [Recipient(u.phone, u.language or "en", user_id=u.id) for u in admins if u.phone]
+
+
+def escalate(session: Session, alert: Alert, now: datetime) -> bool:
+    """Escalate an unacknowledged open alert once to the on-call number; True if done here.
+
+    The claim is a conditional UPDATE, so two clocks racing escalate once.
+    """
+    claimed = session.execute(
+        update(Alert)
+        .where(
+            Alert.id == alert.id,
+            Alert.escalated_at.is_(None),
+            Alert.acknowledged_at.is_(None),
+            Alert.resolved_at.is_(None),
+        )
+        .values(escalated_at=now)
+        .execution_options(synchronize_session=False)
+    ).rowcount  # type: ignore[attr-defined]
+    if not claimed:
+        return False
+    session.expire(alert)
+    case = alert.case
+    recipients = escalation_recipients(session, case.organization)
+    if not recipients:
+        log.error("alert %s: no on-call number and no admin phone; escalation not sent", alert.id)
+    for recipient in recipients:
+        params = message_params(
+            case, alert.kind, alert.rung, alert.due_at, alert.request_id, recipient.language
+        )
+        params["alert_kind"] = alert.kind
+        outbox.enqueue(
+            session,
+            organization_id=alert.organization_id,
+            to_phone=recipient.phone,
+            kind="escalation",
+            dedupe_key=f"escalation:{alert.id}:{validators.phone_hash(recipient.phone)[:32]}",
+            language=recipient.language,
+            params=params,
+            case_id=alert.case_id,
+            alert_id=alert.id,
+            user_id=recipient.user_id,
+            urgent=True,
+            now=now,
+        )
+    audit.record(
+        session,
+        CLOCK,
+        "escalate",
+        "alert",
+        alert.id,
+        {"escalated_at": [None, now.isoformat()], "recipients": [None, len(recipients)]},
+        organization_id=alert.organization_id,
+        now=now,
+    )
+    timeline.add(
+        session,
+        alert.case_id,
+        "alert_escalated",
+        f"Alert escalated to the hotline on call ({_alert_label(alert.kind, alert.rung)}): "
+        "not acknowledged in time",
+        CLOCK,
+        {"alert_id": str(alert.id)},
+        now=now,
+    )
+    return True
+
+
+def open_alerts(session: Session, case_ids: Iterable[uuid.UUID]) -> list[Alert]:
+    ids = list(case_ids)
+    if not ids:
+        return []
+    return list(
+        session.scalars(select(Alert).where(Alert.case_id.in_(ids), Alert.resolved_at.is_(None)))
+    )

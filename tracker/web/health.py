@@ -1,33 +1,113 @@
-"""``GET /healthz``: the database answers, and the background processes are alive."""
+"""``GET /healthz``: the database answers, and the clock is alive.
+
+Clock states (``"clock"`` in the JSON):
+
+- ``ok``: every sweep wrote its heartbeat within three of its intervals.
+- ``stale`` (HTTP 503): a sweep has not run for three intervals — nobody is being alerted, so
+  a platform should restart the clock. Also when this process started the embedded clock more
+  than three intervals ago and it has never beaten.
+- ``starting``: this process started the embedded clock moments ago and it has not beaten yet.
+- ``not running`` (HTTP 200, ``"status": "degraded"``): no clock has ever written a heartbeat
+  to this database and this process runs none. That is a deployment that has not started its
+  ``clock`` process yet, not a crash of this web process: restarting the web would not help,
+  so it is not a 503; the urgent queue page shows the warning (``clock_warning``) instead.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from sqlalchemy import text
+from sqlalchemy.orm import Session
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
+from jobs import heartbeat
+from jobs.sweeps import SWEEPS
 from tracker.db import get_sessionmaker
+from tracker.settings import get_settings
+from tracker.timefmt import relative
+from tracker.types import utcnow
+
+OK, STALE, STARTING, NOT_RUNNING = "ok", "stale", "starting", "not running"
+
+
+@dataclass(frozen=True)
+class ClockHealth:
+    state: str
+    last_beat: datetime | None = None
+    stale_jobs: tuple[str, ...] = ()
+
+
+def clock_health(session: Session, now: datetime) -> ClockHealth:
+    sweeps = set(SWEEPS)
+    beats = [
+        b for b in heartbeat.clock_beats(session) if b.name.removeprefix(heartbeat.PREFIX) in sweeps
+    ]
+    if not beats:
+        started = heartbeat.embedded_started_at
+        if started is None:
+            return ClockHealth(NOT_RUNNING)
+        grace = timedelta(
+            seconds=heartbeat.STALE_AFTER_INTERVALS * get_settings().sweep_interval_seconds
+        )
+        return ClockHealth(STALE if now - started > grace else STARTING)
+    stale = tuple(
+        b.name.removeprefix(heartbeat.PREFIX)
+        for b in beats
+        if now - b.beat_at > timedelta(seconds=heartbeat.STALE_AFTER_INTERVALS * b.interval_seconds)
+    )
+    # The oldest sweep's beat: the clock is as alive as its slowest job.
+    oldest = min(b.beat_at for b in beats)
+    return ClockHealth(STALE if stale else OK, oldest, stale)
+
+
+def clock_warning(session: Session | datetime, now: datetime | None = None) -> str | None:
+    """A sentence for the urgent queue page when the clock is not sweeping; else None.
+
+    Call as ``clock_warning(session, now)``, or ``clock_warning(now)`` to use a short
+    session of its own.
+    """
+    if isinstance(session, datetime):
+        with get_sessionmaker()() as own:
+            return clock_warning(own, session)
+    health = clock_health(session, now or utcnow())
+    now = now or utcnow()
+    if health.state == STALE:
+        since = f" since {relative(health.last_beat, now)}" if health.last_beat else ""
+        return (
+            f"The clock has stopped{since.replace('overdue by', '')}: deadline alerts are NOT "
+            "being raised or sent. Restart the clock process (amparo clock)."
+        )
+    if health.state == NOT_RUNNING:
+        return (
+            "The clock is not running: deadline alerts are NOT being raised or sent. "
+            "Start it with `amparo clock` (or `amparo serve --embedded`)."
+        )
+    return None
 
 
 def healthz(request: Request) -> JSONResponse:
+    now = utcnow()
     try:
         with get_sessionmaker()() as session:
             session.execute(text("SELECT 1"))
+            clock = clock_health(session, now)
     except Exception as exc:  # any failure here means "unhealthy", whatever its class
         return JSONResponse({"status": "error", "database": type(exc).__name__}, status_code=503)
-    return JSONResponse({"status": "ok", "database": "ok"})
-
-
-def clock_warning(now: datetime) -> str | None:
-    """The banner the pages show when the clock's heartbeat is stale (None: all is well).
-
-    Hook for the clock issue: it knows the heartbeat's name and interval. Until then the
-    pages show no banner.
-    """
-    return None
+    body: dict[str, object] = {
+        "status": {OK: "ok", STARTING: "ok", NOT_RUNNING: "degraded"}.get(clock.state, "error"),
+        "database": "ok",
+        "clock": clock.state,
+    }
+    if clock.last_beat is not None:
+        body["clock_last_beat"] = clock.last_beat.isoformat()
+        body["clock_age_seconds"] = round((now - clock.last_beat).total_seconds(), 1)
+    if clock.stale_jobs:
+        body["clock_stale_jobs"] = list(clock.stale_jobs)
+    return JSONResponse(body, status_code=503 if clock.state == STALE else 200)
 
 
 routes: list[BaseRoute] = [Route("/healthz", healthz, methods=["GET"])]
