@@ -6,9 +6,8 @@ from datetime import timedelta
 
 from sqlalchemy.orm import Session
 
-from tests.jobs.world import ATTORNEY_PHONE, COUNSEL_PHONE, ONCALL, T0, alerts, new_case, sms
+from tests.jobs.world import ATTORNEY_PHONE, COUNSEL_PHONE, ONCALL, T0, alerts, new_case, sms, world
 from tests.jobs.world import sweep as run_sweeps
-from tests.jobs.world import world
 from tracker.schemas import CaseUpdate, DeterminationIn, RequestCreate
 from tracker.services import alerts as alert_service
 from tracker.services import cases as case_service
@@ -117,9 +116,7 @@ def test_moving_the_removal_rearms_the_ladder(session: Session) -> None:
 
     # Moved four days out: the old alert is resolved and its unsent SMS suppressed.
     later = T0 + 100 * H
-    case_service.update_case(
-        session, w.actor, case, CaseUpdate(removal_scheduled_at=later), T0 + H
-    )
+    case_service.update_case(session, w.actor, case, CaseUpdate(removal_scheduled_at=later), T0 + H)
     session.commit()
     session.expire_all()
     [old] = alerts(session, case)

@@ -99,7 +99,9 @@ def alerts(session: Session, case: Case, kind: str | None = None) -> list[Alert]
     return list(session.scalars(query))
 
 
-def sms(session: Session, alert: Alert | None = None, kind: str | None = None) -> list[Notification]:
+def sms(
+    session: Session, alert: Alert | None = None, kind: str | None = None
+) -> list[Notification]:
     query = select(Notification).order_by(Notification.created_at)
     if alert is not None:
         query = query.where(Notification.alert_id == alert.id)
