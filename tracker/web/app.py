@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 # someone else's routes.
 ROUTE_MODULES: Sequence[str] = (
     "tracker.web.health",
+    "tracker.web.calendar_routes",
     "tracker.web.api",
 )
 
