@@ -1,0 +1,421 @@
+"""Administration pages (role admin): users, facilities, field-office liaisons, settings.
+
+Every change is audited in its transaction. An administrator cannot demote or deactivate
+themselves, so that an organisation is never left without one by a slip of the finger.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Annotated, Any
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+)
+from sqlalchemy import func, select
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from tracker import validators
+from tracker.models import Facility, FieldOffice, User
+from tracker.schemas import FacilityCreate, UserCreate
+from tracker.services import ServiceError, audit
+from tracker.services.orgs import create_user
+from tracker.services.requests import KIND_LABELS
+from tracker.vocab import RequestKind, Role
+from tracker.web.pages_forms import checkbox, validation_errors
+from tracker.web.pages_render import PageContext, flash, not_found, page, redirect
+
+ADMIN = frozenset({Role.admin})
+_QUIET = re.compile(r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$")
+
+
+def index(ctx: PageContext) -> Response:
+    return ctx.render("admin/index.html", {"title": "Administration"})
+
+
+# --- users --------------------------------------------------------------------------------
+
+
+def _users_page(
+    ctx: PageContext,
+    errors: dict[str, str] | None = None,
+    values: dict[str, str] | None = None,
+    invited: tuple[User, str] | None = None,
+    status: int = 200,
+) -> Response:
+    users = list(
+        ctx.db.scalars(select(User).where(User.organization_id == ctx.org.id).order_by(User.email))
+    )
+    return ctx.render(
+        "admin/users.html",
+        {
+            "title": "Users",
+            "users": users,
+            "roles": list(Role),
+            "errors": errors or {},
+            "values": values or {"role": Role.hotline.value},
+            "invited": invited,
+        },
+        status,
+    )
+
+
+def users(ctx: PageContext) -> Response:
+    return _users_page(ctx)
+
+
+def invite(ctx: PageContext) -> Response:
+    values = {name: ctx.field(name) for name in ("email", "role", "name", "phone")}
+    try:
+        data = UserCreate(
+            email=values["email"],
+            role=values["role"],
+            name=values["name"] or None,
+            phone=values["phone"] or None,
+        )
+        user, password = create_user(ctx.db, ctx.actor, ctx.org, data, ctx.now)
+    except ValidationError as exc:
+        return _users_page(ctx, validation_errors(exc), values, status=422)
+    except ServiceError as exc:
+        ctx.db.rollback()
+        return _users_page(ctx, exc.fields or {"form": exc.message}, values, status=422)
+    # Shown once, in this response only (no redirect, never stored in clear).
+    return _users_page(ctx, invited=(user, password))
+
+
+def update_user(ctx: PageContext) -> Response:
+    user_id = ctx.path_id("user_id")
+    user = ctx.db.get(User, user_id) if user_id else None
+    if user is None or user.organization_id != ctx.org.id:
+        return not_found(ctx.request)
+    errors: dict[str, str] = {}
+    role_raw = ctx.field("role")
+    if role_raw not in Role.__members__:
+        errors["role"] = f"one of {', '.join(Role)}"
+    active = checkbox(ctx.field("active"))
+    if user.id == ctx.user.id and (role_raw != Role.admin.value or not active):
+        errors["role"] = "you cannot remove your own administrator access"
+    if errors:
+        return _users_page(ctx, errors, status=422)
+    before = {"role": user.role, "active": user.active}
+    user.role = Role(role_raw)
+    user.active = active
+    changes = audit.diff(before, {"role": user.role, "active": user.active})
+    if changes:
+        user.updated_at = ctx.now
+        audit.record(ctx.db, ctx.actor, "update", "user", user.id, changes, now=ctx.now)
+        flash(ctx.request, f"{user.email} updated.")
+    return redirect("/admin/users")
+
+
+# --- facilities ---------------------------------------------------------------------------
+
+
+def _facilities_page(
+    ctx: PageContext,
+    errors: dict[str, str] | None = None,
+    values: dict[str, str] | None = None,
+    status: int = 200,
+) -> Response:
+    facilities = list(ctx.db.scalars(select(Facility).order_by(Facility.name)))
+    offices = list(ctx.db.scalars(select(FieldOffice).order_by(FieldOffice.name)))
+    return ctx.render(
+        "admin/facilities.html",
+        {
+            "title": "Facilities",
+            "facilities": facilities,
+            "offices": offices,
+            "errors": errors or {},
+            "values": values or {},
+        },
+        status,
+    )
+
+
+def facilities(ctx: PageContext) -> Response:
+    return _facilities_page(ctx)
+
+
+def create_facility(ctx: PageContext) -> Response:
+    values = {name: ctx.field(name) for name in ("name", "field_office_id", "time_zone")}
+    try:
+        data = FacilityCreate(
+            name=values["name"],
+            field_office_id=values["field_office_id"] or None,
+            time_zone=values["time_zone"],
+        )
+    except ValidationError as exc:
+        return _facilities_page(ctx, validation_errors(exc), values, 422)
+    if data.field_office_id is not None and ctx.db.get(FieldOffice, data.field_office_id) is None:
+        return _facilities_page(ctx, {"field_office_id": "no such field office"}, values, 422)
+    duplicate = ctx.db.scalar(
+        select(Facility.id).where(func.lower(Facility.name) == data.name.lower())
+    )
+    if duplicate is not None:
+        return _facilities_page(ctx, {"name": "a facility with that name exists"}, values, 422)
+    facility = Facility(id=uuid.uuid4(), created_at=ctx.now, **data.model_dump())
+    ctx.db.add(facility)
+    ctx.db.flush()
+    audit.record(
+        ctx.db,
+        ctx.actor,
+        "create",
+        "facility",
+        facility.id,
+        audit.diff({}, data.model_dump()),
+        now=ctx.now,
+    )
+    flash(ctx.request, f"Facility {facility.name} added.")
+    return redirect("/admin/facilities")
+
+
+# --- field offices ------------------------------------------------------------------------
+
+
+class LiaisonIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    liaison_name: Annotated[str, StringConstraints(max_length=200)] | None = None
+    liaison_phone: str | None = None
+    liaison_email: Annotated[str, StringConstraints(max_length=320)] | None = None
+
+    @field_validator("liaison_phone")
+    @classmethod
+    def _phone(cls, value: str | None) -> str | None:
+        return validators.phone(value) if value else None
+
+    @field_validator("liaison_email")
+    @classmethod
+    def _email(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        local, _, domain = value.partition("@")
+        if not local or "." not in domain or " " in value:
+            raise ValueError("not an e-mail address")
+        return value.lower()
+
+
+def _offices_page(
+    ctx: PageContext,
+    errors: dict[str, dict[str, str]] | None = None,
+    values: dict[str, dict[str, str]] | None = None,
+    status: int = 200,
+) -> Response:
+    offices = list(ctx.db.scalars(select(FieldOffice).order_by(FieldOffice.name)))
+    return ctx.render(
+        "admin/field_offices.html",
+        {
+            "title": "Field offices",
+            "offices": offices,
+            "errors": errors or {},
+            "values": values or {},
+        },
+        status,
+    )
+
+
+def field_offices(ctx: PageContext) -> Response:
+    return _offices_page(ctx)
+
+
+def update_field_office(ctx: PageContext) -> Response:
+    office_id = ctx.path_id("office_id")
+    office = ctx.db.get(FieldOffice, office_id) if office_id else None
+    if office is None:
+        return not_found(ctx.request)
+    values = {n: ctx.field(n) for n in ("liaison_name", "liaison_phone", "liaison_email")}
+    try:
+        data = LiaisonIn(**{k: v or None for k, v in values.items()})
+    except ValidationError as exc:
+        key = str(office.id)
+        return _offices_page(ctx, {key: validation_errors(exc)}, {key: values}, 422)
+    before = {n: getattr(office, n) for n in values}
+    for name, value in data.model_dump().items():
+        setattr(office, name, value)
+    changes = audit.diff(before, data.model_dump())
+    if changes:
+        audit.record(ctx.db, ctx.actor, "update", "field_office", office.id, changes, now=ctx.now)
+        flash(ctx.request, f"{office.name} liaison updated.")
+    return redirect(f"/admin/field-offices#office-{office.id}")
+
+
+# --- organisation settings ----------------------------------------------------------------
+
+
+class OrgSettingsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    oncall_phone: str | None = None
+    alert_ladder_hours: list[int]
+    default_unanswered_days: int = Field(ge=1, le=365)
+    unanswered_days: dict[str, int] = Field(default_factory=dict)
+    escalation_delay_minutes: int = Field(ge=1, le=24 * 60)
+    quiet_hours: str | None = None
+    retention_days: int = Field(ge=30, le=3650)
+    time_zone: str
+
+    @field_validator("oncall_phone")
+    @classmethod
+    def _phone(cls, value: str | None) -> str | None:
+        return validators.phone(value) if value else None
+
+    @field_validator("alert_ladder_hours")
+    @classmethod
+    def _ladder(cls, value: list[int]) -> list[int]:
+        hours = sorted(set(value), reverse=True)
+        if not hours or any(h <= 0 or h > 24 * 30 for h in hours):
+            raise ValueError("whole hours between 1 and 720, e.g. 72, 24, 6")
+        return hours
+
+    @field_validator("unanswered_days")
+    @classmethod
+    def _days(cls, value: dict[str, int]) -> dict[str, int]:
+        for kind, days in value.items():
+            if kind not in RequestKind.__members__:
+                raise ValueError(f"unknown request kind {kind}")
+            if not 1 <= days <= 365:
+                raise ValueError("days between 1 and 365")
+        return value
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _quiet(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if value.lower() == "off" or _QUIET.match(value):
+            return value.lower()
+        raise ValueError("HH:MM-HH:MM (e.g. 21:00-08:00), or off")
+
+    @field_validator("time_zone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        return validators.time_zone(value)
+
+
+SETTINGS_FIELDS = (
+    "oncall_phone",
+    "alert_ladder_hours",
+    "default_unanswered_days",
+    "unanswered_days",
+    "escalation_delay_minutes",
+    "quiet_hours",
+    "retention_days",
+    "time_zone",
+)
+
+
+def _settings_values(ctx: PageContext) -> dict[str, str]:
+    org = ctx.org
+    values = {
+        "oncall_phone": org.oncall_phone or "",
+        "alert_ladder_hours": ", ".join(str(h) for h in org.alert_ladder_hours or []),
+        "default_unanswered_days": str(org.default_unanswered_days),
+        "escalation_delay_minutes": str(org.escalation_delay_minutes),
+        "quiet_hours": org.quiet_hours or "",
+        "retention_days": str(org.retention_days),
+        "time_zone": org.time_zone,
+    }
+    for kind in RequestKind:
+        days = (org.unanswered_days or {}).get(kind.value)
+        values[f"unanswered_days_{kind.value}"] = str(days) if days else ""
+    return values
+
+
+def _settings_page(
+    ctx: PageContext,
+    values: dict[str, str],
+    errors: dict[str, str] | None = None,
+    status: int = 200,
+) -> Response:
+    return ctx.render(
+        "admin/settings.html",
+        {
+            "title": "Organisation settings",
+            "values": values,
+            "errors": errors or {},
+            "kinds": [(k.value, KIND_LABELS[k]) for k in RequestKind],
+        },
+        status,
+    )
+
+
+def settings_form(ctx: PageContext) -> Response:
+    return _settings_page(ctx, _settings_values(ctx))
+
+
+def _int_list(raw: str) -> list[str]:
+    return [part.strip() for part in raw.replace(";", ",").split(",") if part.strip()]
+
+
+def settings_submit(ctx: PageContext) -> Response:
+    values = {n: ctx.field(n) for n in SETTINGS_FIELDS if n != "unanswered_days"}
+    per_kind: dict[str, str] = {}
+    for kind in RequestKind:
+        raw = ctx.field(f"unanswered_days_{kind.value}")
+        values[f"unanswered_days_{kind.value}"] = raw
+        if raw:
+            per_kind[kind.value] = raw
+    try:
+        data = OrgSettingsIn.model_validate(
+            {
+                "oncall_phone": values["oncall_phone"] or None,
+                "alert_ladder_hours": _int_list(values["alert_ladder_hours"]),
+                "default_unanswered_days": values["default_unanswered_days"],
+                "unanswered_days": per_kind,
+                "escalation_delay_minutes": values["escalation_delay_minutes"],
+                "quiet_hours": values["quiet_hours"] or None,
+                "retention_days": values["retention_days"],
+                "time_zone": values["time_zone"],
+            }
+        )
+    except ValidationError as exc:
+        errors: dict[str, str] = {}
+        for error in exc.errors():
+            loc = error.get("loc") or ("form",)
+            name = str(loc[0])
+            if name == "unanswered_days" and len(loc) > 1:
+                name = f"unanswered_days_{loc[1]}"
+            message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+            errors.setdefault(name, message)
+        return _settings_page(ctx, values, errors, 422)
+    org = ctx.org
+    before: dict[str, Any] = {n: getattr(org, n) for n in SETTINGS_FIELDS}
+    after = data.model_dump()
+    for name, value in after.items():
+        setattr(org, name, value)
+    changes = audit.diff(before, after)
+    if changes:
+        org.updated_at = ctx.now
+        audit.record(
+            ctx.db,
+            ctx.actor,
+            "update",
+            "organization",
+            org.id,
+            changes,
+            organization_id=org.id,
+            now=ctx.now,
+        )
+        flash(ctx.request, "Settings saved.")
+    return redirect("/admin/settings")
+
+
+routes: list[BaseRoute] = [
+    Route("/admin", page(index, ADMIN), methods=["GET"], name="admin"),
+    Route("/admin/users", page(users, ADMIN), methods=["GET"]),
+    Route("/admin/users", page(invite, ADMIN), methods=["POST"]),
+    Route("/admin/users/{user_id}", page(update_user, ADMIN), methods=["POST"]),
+    Route("/admin/facilities", page(facilities, ADMIN), methods=["GET"]),
+    Route("/admin/facilities", page(create_facility, ADMIN), methods=["POST"]),
+    Route("/admin/field-offices", page(field_offices, ADMIN), methods=["GET"]),
+    Route("/admin/field-offices/{office_id}", page(update_field_office, ADMIN), methods=["POST"]),
+    Route("/admin/settings", page(settings_form, ADMIN), methods=["GET"]),
+    Route("/admin/settings", page(settings_submit, ADMIN), methods=["POST"]),
+]

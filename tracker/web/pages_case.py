@@ -1,0 +1,508 @@
+"""Intake (``/cases/new``) and the case page with its actions.
+
+Every action goes through the services in ``tracker.services`` (the same write paths as the
+API), in one transaction; on invalid input the transaction is rolled back and the page is
+shown again (422) with the reasons beside the fields and what was typed kept.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import select
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from tracker.facts import case_facts, policy_for
+from tracker.models import Alert, Case, Facility, Notification, TimelineEvent, User
+from tracker.models import Request as CaseRequest
+from tracker.rules import evaluate
+from tracker.schemas import (
+    AppealIn,
+    CaseCreate,
+    CaseUpdate,
+    ContactCreate,
+    DeterminationIn,
+    DocumentationIn,
+    RequestCreate,
+    RequestUpdate,
+)
+from tracker.services import NotFound, ServiceError, audit
+from tracker.services import alerts as alert_service
+from tracker.services import cases as case_service
+from tracker.services import contacts as contact_service
+from tracker.services import requests as request_service
+from tracker.services.requests import KIND_LABELS
+from tracker.vocab import FACTORS, ContactRole, CustodyStatus, RequestKind, RequestStatus
+from tracker.web.pages_forms import LANGUAGES, checkbox, parse_local, validation_errors
+from tracker.web.pages_render import PageContext, badges, flash, not_found, page, redirect, zone_for
+
+NEW_REQUEST_KINDS = [k for k in RequestKind if k is not RequestKind.appeal]
+NOTIFICATIONS_SHOWN = 50
+
+
+# --- intake -------------------------------------------------------------------------------
+
+
+def _facilities(ctx: PageContext) -> list[Facility]:
+    return list(ctx.db.scalars(select(Facility).order_by(Facility.name)))
+
+
+def _org_users(ctx: PageContext) -> list[User]:
+    return list(
+        ctx.db.scalars(
+            select(User)
+            .where(User.organization_id == ctx.org.id, User.active.is_(True))
+            .order_by(User.email)
+        )
+    )
+
+
+def _intake_page(
+    ctx: PageContext, values: dict[str, Any], errors: dict[str, str], status: int = 200
+) -> Response:
+    return ctx.render(
+        "intake.html",
+        {
+            "title": "New case",
+            "values": values,
+            "errors": errors,
+            "facilities": _facilities(ctx),
+            "users": _org_users(ctx),
+            "languages": LANGUAGES,
+            "factors": FACTORS,
+        },
+        status,
+    )
+
+
+def intake_form(ctx: PageContext) -> Response:
+    return _intake_page(ctx, {"family_language": "es", "factors": []}, {})
+
+
+INTAKE_FIELDS = (
+    "given_name",
+    "family_name",
+    "a_number",
+    "facility_id",
+    "removal_scheduled_at",
+    "attorney_id",
+    "family_phone",
+    "family_name_contact",
+    "family_language",
+    "family_consent",
+    "counsel_name",
+    "counsel_phone",
+)
+
+
+def _zone_of_facility(ctx: PageContext, raw_id: str) -> str:
+    try:
+        facility = ctx.db.get(Facility, uuid.UUID(raw_id)) if raw_id else None
+    except ValueError:
+        facility = None
+    if facility is not None:
+        return facility.time_zone
+    return ctx.org.time_zone or "America/New_York"
+
+
+def intake_submit(ctx: PageContext) -> Response:
+    values: dict[str, Any] = {name: ctx.field(name) for name in INTAKE_FIELDS}
+    values["factors"] = ctx.fields("factors")
+    errors: dict[str, str] = {}
+    zone = _zone_of_facility(ctx, values["facility_id"])
+    removal: datetime | None = None
+    try:
+        removal = parse_local(values["removal_scheduled_at"], zone)
+    except ValueError as exc:
+        errors["removal_scheduled_at"] = str(exc)
+
+    case_data: CaseCreate | None = None
+    try:
+        case_data = CaseCreate(
+            given_name=values["given_name"],
+            family_name=values["family_name"] or None,
+            a_number=values["a_number"] or None,
+            facility_id=values["facility_id"] or None,
+            attorney_id=values["attorney_id"] or None,
+            removal_scheduled_at=removal,
+            factors=values["factors"],
+        )
+    except ValidationError as exc:
+        errors.update(validation_errors(exc))
+
+    contacts: list[ContactCreate] = []
+    consent = checkbox(values["family_consent"])
+    if values["family_phone"]:
+        try:
+            contacts.append(
+                ContactCreate(
+                    role=ContactRole.family,
+                    name=values["family_name_contact"] or None,
+                    phone=values["family_phone"],
+                    language=values["family_language"] or "en",
+                    sms_consent=consent,
+                )
+            )
+        except ValidationError as exc:
+            errors.update(validation_errors(exc, {"name": "family_name_contact"}, prefix="family_"))
+    elif consent:
+        errors["family_phone"] = "enter the number the family agreed to receive texts on"
+    if values["counsel_phone"]:
+        try:
+            contacts.append(
+                ContactCreate(
+                    role=ContactRole.counsel,
+                    name=values["counsel_name"] or None,
+                    phone=values["counsel_phone"],
+                )
+            )
+        except ValidationError as exc:
+            errors.update(validation_errors(exc, prefix="counsel_"))
+
+    if errors or case_data is None:
+        return _intake_page(ctx, values, errors, 422)
+    try:
+        case = case_service.create_case(ctx.db, ctx.actor, case_data, ctx.now)
+        for contact in contacts:
+            contact_service.add_contact(ctx.db, ctx.actor, case, contact, ctx.now)
+    except ServiceError as exc:
+        ctx.db.rollback()
+        return _intake_page(ctx, values, exc.fields or {"form": exc.message}, 422)
+    flash(ctx.request, "Case opened.")
+    return redirect(f"/cases/{case.id}")
+
+
+# --- the case page ------------------------------------------------------------------------
+
+
+def _load_case(ctx: PageContext, case_id: uuid.UUID | None) -> Case | None:
+    if case_id is None:
+        return None
+    try:
+        return case_service.get_case(ctx.db, ctx.actor, case_id)
+    except NotFound:
+        return None
+
+
+def _request_view(
+    request: CaseRequest, request_badges: list[Any], appealed: set[uuid.UUID]
+) -> dict[str, Any]:
+    status = request.status
+    decided = status in (RequestStatus.granted, RequestStatus.denied)
+    return {
+        "r": request,
+        "label": KIND_LABELS[request.kind],
+        "badges": request_badges,
+        "can_file": status is RequestStatus.draft,
+        "can_decide": status in (RequestStatus.draft, RequestStatus.filed),
+        "can_document": decided and request.documentation_received_at is None,
+        "can_appeal": status is RequestStatus.denied and request.id not in appealed,
+        "is_stay": request.kind is RequestKind.stay_of_removal,
+    }
+
+
+def render_case(
+    ctx: PageContext,
+    case: Case,
+    form_errors: dict[str, dict[str, str]] | None = None,
+    form_values: dict[str, dict[str, Any]] | None = None,
+    status: int = 200,
+) -> Response:
+    org = ctx.org
+    zone = zone_for(case, org)
+    flags = evaluate(case_facts(case), ctx.now, policy_for(org))
+    case_flags = [f for f in flags if f.request_id is None]
+    by_request: dict[uuid.UUID, list[Any]] = {}
+    for f in flags:
+        if f.request_id is not None:
+            by_request.setdefault(f.request_id, []).append(f)
+    appealed = {r.appeal_of_id for r in case.requests if r.appeal_of_id is not None}
+    requests = [
+        _request_view(r, badges(by_request.get(r.id, []), ctx.now, zone), appealed)
+        for r in sorted(case.requests, key=lambda r: r.created_at, reverse=True)
+    ]
+    alerts = list(
+        ctx.db.scalars(
+            select(Alert)
+            .where(Alert.case_id == case.id, Alert.organization_id == org.id)
+            .order_by(Alert.resolved_at.is_not(None), Alert.raised_at.desc())
+        )
+    )
+    notifications = list(
+        ctx.db.scalars(
+            select(Notification)
+            .where(Notification.case_id == case.id, Notification.organization_id == org.id)
+            .order_by(Notification.created_at.desc())
+            .limit(NOTIFICATIONS_SHOWN)
+        )
+    )
+    events = list(
+        ctx.db.scalars(
+            select(TimelineEvent)
+            .where(TimelineEvent.case_id == case.id)
+            .order_by(TimelineEvent.at.desc())
+        )
+    )
+    audit.record(ctx.db, ctx.actor, "read", "case", case.id, now=ctx.now)
+    return ctx.render(
+        "case.html",
+        {
+            "title": "Case",
+            "case": case,
+            "zone": zone,
+            "case_badges": badges(case_flags, ctx.now, zone),
+            "all_badges": badges(flags, ctx.now, zone),
+            "requests": requests,
+            "alerts": alerts,
+            "notifications": notifications,
+            "events": events,
+            "errors": form_errors or {},
+            "values": form_values or {},
+            "request_kinds": NEW_REQUEST_KINDS,
+            "kind_labels": KIND_LABELS,
+            "languages": LANGUAGES,
+            "factors": FACTORS,
+            "custody_statuses": list(CustodyStatus),
+            "users": _org_users(ctx),
+            "facilities": _facilities(ctx),
+        },
+        status,
+    )
+
+
+def case_page(ctx: PageContext) -> Response:
+    case = _load_case(ctx, ctx.path_id("case_id"))
+    if case is None:
+        return not_found(ctx.request)
+    return render_case(ctx, case)
+
+
+def _failed(ctx: PageContext, case_id: uuid.UUID, form_id: str, errors: dict[str, str]) -> Response:
+    """Roll back whatever the action wrote and show the case again with the reasons."""
+    values = {name: ctx.field(name) for name in (ctx.form.keys() if ctx.form else [])}
+    ctx.db.rollback()
+    case = _load_case(ctx, case_id)
+    if case is None:
+        return not_found(ctx.request)
+    return render_case(ctx, case, {form_id: errors}, {form_id: values}, 422)
+
+
+def _done(ctx: PageContext, case_id: uuid.UUID, message: str, anchor: str = "") -> Response:
+    flash(ctx.request, message)
+    return redirect(f"/cases/{case_id}" + (f"#{anchor}" if anchor else ""))
+
+
+def _time_field(
+    ctx: PageContext, name: str, zone: str, errors: dict[str, str], required: bool = False
+) -> datetime | None:
+    try:
+        value = parse_local(ctx.field(name), zone)
+    except ValueError as exc:
+        errors[name] = str(exc)
+        return None
+    if value is None and required:
+        errors[name] = "required"
+    return value
+
+
+def update_case(ctx: PageContext) -> Response:
+    case = _load_case(ctx, ctx.path_id("case_id"))
+    if case is None:
+        return not_found(ctx.request)
+    form_id = "case"
+    errors: dict[str, str] = {}
+    zone = zone_for(case, ctx.org)
+    removal = _time_field(ctx, "removal_scheduled_at", zone, errors)
+    if errors:
+        return _failed(ctx, case.id, form_id, errors)
+    try:
+        # The form shows every field with its current value: what is sent is the new state.
+        fields: dict[str, Any] = {
+            "removal_scheduled_at": removal,
+            "facility_id": ctx.field("facility_id") or None,
+            "attorney_id": ctx.field("attorney_id") or None,
+            "factors": ctx.fields("factors"),
+            "closed": checkbox(ctx.field("closed")),
+        }
+        if ctx.field("custody_status"):
+            fields["custody_status"] = ctx.field("custody_status")
+        data = CaseUpdate(**fields)
+        case_service.update_case(ctx.db, ctx.actor, case, data, ctx.now)
+    except ValidationError as exc:
+        return _failed(ctx, case.id, form_id, validation_errors(exc))
+    except ServiceError as exc:
+        return _failed(ctx, case.id, form_id, exc.fields or {"form": exc.message})
+    return _done(ctx, case.id, "Case updated.")
+
+
+def add_request(ctx: PageContext) -> Response:
+    case = _load_case(ctx, ctx.path_id("case_id"))
+    if case is None:
+        return not_found(ctx.request)
+    form_id = "new_request"
+    errors: dict[str, str] = {}
+    filed_at = _time_field(ctx, "filed_at", zone_for(case, ctx.org), errors)
+    if errors:
+        return _failed(ctx, case.id, form_id, errors)
+    try:
+        data = RequestCreate(
+            kind=ctx.field("kind"),
+            filed_at=filed_at,
+            status=ctx.field("status") or None,
+            notes=ctx.field("notes") or None,
+        )
+        request_service.create_request(ctx.db, ctx.actor, case, data, ctx.now)
+    except ValidationError as exc:
+        return _failed(ctx, case.id, form_id, validation_errors(exc))
+    except ServiceError as exc:
+        return _failed(ctx, case.id, form_id, exc.fields or {"form": exc.message})
+    return _done(ctx, case.id, "Request added.", "requests")
+
+
+def add_contact(ctx: PageContext) -> Response:
+    case = _load_case(ctx, ctx.path_id("case_id"))
+    if case is None:
+        return not_found(ctx.request)
+    form_id = "contact"
+    try:
+        data = ContactCreate(
+            role=ctx.field("role"),
+            name=ctx.field("name") or None,
+            phone=ctx.field("phone"),
+            language=ctx.field("language") or "en",
+            sms_consent=checkbox(ctx.field("sms_consent")),
+        )
+        contact_service.add_contact(ctx.db, ctx.actor, case, data, ctx.now)
+    except ValidationError as exc:
+        return _failed(ctx, case.id, form_id, validation_errors(exc))
+    except ServiceError as exc:
+        return _failed(ctx, case.id, form_id, exc.fields or {"form": exc.message})
+    return _done(ctx, case.id, "Contact added.", "contacts")
+
+
+RequestAction = Callable[[PageContext, CaseRequest, str, dict[str, str]], str]
+
+
+def _request_action(action: RequestAction, name: str) -> Callable[[PageContext], Response]:
+    """Common frame of the actions on one request: find it (in the org), run, redirect."""
+
+    def handler(ctx: PageContext) -> Response:
+        request_id = ctx.path_id("request_id")
+        try:
+            if request_id is None:
+                raise NotFound("request")
+            request = request_service.get_request(ctx.db, ctx.actor, request_id)
+        except NotFound:
+            return not_found(ctx.request)
+        case_id = request.case_id
+        form_id = f"{name}-{request.id}"
+        errors: dict[str, str] = {}
+        zone = zone_for(request.case, ctx.org)
+        try:
+            message = action(ctx, request, zone, errors)
+        except ValidationError as exc:
+            errors.update(validation_errors(exc))
+        except ServiceError as exc:
+            errors.update(exc.fields or {"form": exc.message})
+        if errors:
+            return _failed(ctx, case_id, form_id, errors)
+        return _done(ctx, case_id, message, f"request-{request_id}")
+
+    handler.__name__ = f"request_{name}"
+    return handler
+
+
+def _file(ctx: PageContext, request: CaseRequest, zone: str, errors: dict[str, str]) -> str:
+    filed_at = _time_field(ctx, "filed_at", zone, errors)
+    if errors:
+        return ""
+    data = RequestUpdate(status=RequestStatus.filed, filed_at=filed_at or ctx.now)
+    request_service.update_request(ctx.db, ctx.actor, request, data, ctx.now)
+    return "Request marked as filed."
+
+
+def _determination(
+    ctx: PageContext, request: CaseRequest, zone: str, errors: dict[str, str]
+) -> str:
+    decided_at = _time_field(ctx, "decided_at", zone, errors, required=True)
+    stay_expires_at = _time_field(ctx, "stay_expires_at", zone, errors)
+    if errors or decided_at is None:
+        return ""
+    data = DeterminationIn(
+        outcome=ctx.field("outcome"),
+        decided_at=decided_at,
+        stay_expires_at=stay_expires_at,
+    )
+    request_service.record_determination(ctx.db, ctx.actor, request, data, ctx.now)
+    return f"Decision recorded: {data.outcome}. ICE owes written documentation within 48 hours."
+
+
+def _documentation(
+    ctx: PageContext, request: CaseRequest, zone: str, errors: dict[str, str]
+) -> str:
+    received_at = _time_field(ctx, "received_at", zone, errors, required=True)
+    advised = ctx.field("advised_right_to_appeal")
+    if advised not in ("yes", "no"):
+        errors["advised_right_to_appeal"] = "say whether the right to appeal was explained"
+    if errors or received_at is None:
+        return ""
+    data = DocumentationIn(
+        received_at=received_at,
+        language=ctx.field("language"),
+        advised_right_to_appeal=advised == "yes",
+    )
+    request_service.record_documentation(ctx.db, ctx.actor, request, data, ctx.now)
+    return "Documentation recorded."
+
+
+def _appeal(ctx: PageContext, request: CaseRequest, zone: str, errors: dict[str, str]) -> str:
+    filed_at = _time_field(ctx, "filed_at", zone, errors)
+    if errors:
+        return ""
+    data = AppealIn(filed_at=filed_at, notes=ctx.field("notes") or None)
+    request_service.appeal(ctx.db, ctx.actor, request, data, ctx.now)
+    return "Appeal created."
+
+
+def acknowledge_alert(ctx: PageContext) -> Response:
+    alert_id = ctx.path_id("alert_id")
+    try:
+        if alert_id is None:
+            raise NotFound("alert")
+        alert = alert_service.get_alert(ctx.db, ctx.actor, alert_id)
+    except NotFound:
+        return not_found(ctx.request)
+    alert_service.acknowledge(ctx.db, ctx.actor, alert, ctx.now, via="web")
+    return _done(ctx, alert.case_id, "Alert acknowledged: escalation stopped.", "alerts")
+
+
+routes: list[BaseRoute] = [
+    Route("/cases/new", page(intake_form), methods=["GET"], name="intake"),
+    Route("/cases/new", page(intake_submit), methods=["POST"]),
+    Route("/cases/{case_id}", page(case_page), methods=["GET"], name="case"),
+    Route("/cases/{case_id}", page(update_case), methods=["POST"]),
+    Route("/cases/{case_id}/requests", page(add_request), methods=["POST"]),
+    Route("/cases/{case_id}/contacts", page(add_contact), methods=["POST"]),
+    Route("/requests/{request_id}/file", page(_request_action(_file, "file")), methods=["POST"]),
+    Route(
+        "/requests/{request_id}/determination",
+        page(_request_action(_determination, "determination")),
+        methods=["POST"],
+    ),
+    Route(
+        "/requests/{request_id}/documentation",
+        page(_request_action(_documentation, "documentation")),
+        methods=["POST"],
+    ),
+    Route(
+        "/requests/{request_id}/appeal",
+        page(_request_action(_appeal, "appeal")),
+        methods=["POST"],
+    ),
+    Route("/alerts/{alert_id}/ack", page(acknowledge_alert), methods=["POST"]),
+]

@@ -1,0 +1,310 @@
+"""Rendering the HTML pages: the Jinja2 environment, its filters, and the page wrapper.
+
+Every page handler runs through ``page(...)``: it loads the signed-in user in one database
+transaction, checks the role, hands the handler a ``PageContext`` and sets the headers every
+page with personal data needs (no caching, no framing).
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlencode
+from zoneinfo import ZoneInfo
+
+import jinja2
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.templating import Jinja2Templates
+
+from tracker import db, timefmt, validators
+from tracker.models import Case, Organization, User
+from tracker.rules import Flag
+from tracker.services import Actor
+from tracker.types import utcnow
+from tracker.vocab import FlagKind, Role
+
+TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+
+SESSION_USER = "uid"
+SESSION_CSRF = "csrf"
+SESSION_FLASH = "flash"
+CSRF_FIELD = "csrf_token"
+
+FLAG_LABELS: Mapping[str, str] = {
+    FlagKind.removal_imminent: "Removal imminent",
+    FlagKind.documentation_due: "Documentation due",
+    FlagKind.documentation_overdue: "Documentation overdue",
+    FlagKind.unanswered: "Unanswered",
+    FlagKind.stay_expiring: "Stay expiring",
+    FlagKind.unreachable: "Family unreachable",
+}
+
+# Headers for every page: personal data must not linger in shared caches or be framed.
+PAGE_HEADERS: Mapping[str, str] = {
+    "Cache-Control": "no-store",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+        "frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+    ),
+}
+
+
+def clock(request: Request) -> datetime:
+    """Now, from ``app.state.clock`` when a test travels in time, else the real clock."""
+    now_fn: Callable[[], datetime] = getattr(request.app.state, "clock", utcnow)
+    return now_fn()
+
+
+def csrf_token(request: Request) -> str:
+    """The session's CSRF token, created on first use."""
+    token = request.session.get(SESSION_CSRF)
+    if not isinstance(token, str) or not token:
+        token = secrets.token_urlsafe(32)
+        request.session[SESSION_CSRF] = token
+    return token
+
+
+def flash(request: Request, message: str) -> None:
+    messages = list(request.session.get(SESSION_FLASH) or [])
+    messages.append(message)
+    request.session[SESSION_FLASH] = messages[-5:]
+
+
+def _base_context(request: Request) -> dict[str, Any]:
+    from tracker.web import health
+
+    user: User | None = getattr(request.state, "user", None)
+    session: Session | None = getattr(request.state, "db", None)
+    now = clock(request)
+    # Signed-in people only: the state of our processes is nobody else's business. In the
+    # page's own transaction (a second one would wait on SQLite's write lock).
+    warning = health.clock_warning(session, now) if user and session else None
+    return {
+        "csrf_token": csrf_token(request),
+        "current_user": user,
+        "is_admin": user is not None and user.role is Role.admin,
+        "flashes": request.session.pop(SESSION_FLASH, None) or [],
+        "clock_warning": warning,
+        "now": now,
+    }
+
+
+def _local(instant: datetime | None, zone: str) -> str:
+    return timefmt.local_label(instant, zone) if instant else ""
+
+
+def _input_value(instant: datetime | None, zone: str) -> str:
+    """A UTC instant as the value of an ``<input type=datetime-local>`` in ``zone``."""
+    if instant is None:
+        return ""
+    return instant.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%dT%H:%M")
+
+
+def _a_number(value: str | None) -> str:
+    return validators.format_a_number(value) if value else ""
+
+
+def _mask(value: str | None) -> str:
+    return validators.mask_phone(value) if value else ""
+
+
+def _humanise(value: object) -> str:
+    return str(getattr(value, "value", value)).replace("_", " ")
+
+
+def _pager(params: Mapping[str, str], page_no: int) -> str:
+    """The current query string with ``page`` replaced."""
+    kept = [(k, v) for k, v in params.items() if k != "page"]
+    return urlencode([*kept, ("page", str(page_no))])
+
+
+def _make_env() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(
+        local=_local,
+        input_value=_input_value,
+        a_number=_a_number,
+        mask=_mask,
+        humanise=_humanise,
+        relative=timefmt.relative,
+        pager=_pager,
+    )
+    env.globals.update(FLAG_LABELS=FLAG_LABELS)
+    return env
+
+
+templates = Jinja2Templates(env=_make_env(), context_processors=[_base_context])
+
+
+def render(
+    request: Request, name: str, context: dict[str, Any] | None = None, status_code: int = 200
+) -> Response:
+    return templates.TemplateResponse(
+        request, name, context or {}, status_code=status_code, headers=dict(PAGE_HEADERS)
+    )
+
+
+def redirect(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303, headers=dict(PAGE_HEADERS))
+
+
+def not_found(request: Request) -> Response:
+    """Another organisation's record answers exactly like a missing one."""
+    return render(request, "error.html", {"title": "Not found", "status": 404}, 404)
+
+
+def forbidden(request: Request, message: str = "You do not have access to this page.") -> Response:
+    return render(request, "error.html", {"title": message, "status": 403}, 403)
+
+
+def zone_for(case: Case, org: Organization) -> str:
+    """Deadlines are shown in the facility's zone, else the field office's, else the org's."""
+    if case.facility is not None:
+        return case.facility.time_zone
+    if case.field_office is not None:
+        return case.field_office.time_zone
+    return org.time_zone or "America/New_York"
+
+
+@dataclass(frozen=True)
+class Badge:
+    kind: str
+    label: str
+    relative: str
+    local: str
+    overdue: bool
+    rung: int | None
+
+
+def badges(flags: Iterable[Flag], now: datetime, zone: str) -> list[Badge]:
+    return [
+        Badge(
+            kind=f.kind.value,
+            label=FLAG_LABELS.get(f.kind, _humanise(f.kind)),
+            relative=timefmt.relative(f.due_at, now),
+            local=timefmt.local_label(f.due_at, zone),
+            overdue=f.due_at < now,
+            rung=f.rung,
+        )
+        for f in flags
+    ]
+
+
+@dataclass
+class PageContext:
+    request: Request
+    db: Session
+    user: User
+    now: datetime
+    form: FormData | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def actor(self) -> Actor:
+        return Actor(
+            label=f"user:{self.user.id}",
+            organization_id=self.user.organization_id,
+            user_id=self.user.id,
+            role=self.user.role,
+        )
+
+    @property
+    def org(self) -> Organization:
+        return self.user.organization
+
+    def render(
+        self, name: str, context: dict[str, Any] | None = None, status: int = 200
+    ) -> Response:
+        return render(self.request, name, context, status)
+
+    def path_id(self, name: str) -> uuid.UUID | None:
+        try:
+            return uuid.UUID(str(self.request.path_params[name]))
+        except (KeyError, ValueError):
+            return None
+
+    def field(self, name: str) -> str:
+        """A form field as text (``""`` when absent); files are never accepted."""
+        if self.form is None:
+            return ""
+        value = self.form.get(name)
+        return value.strip() if isinstance(value, str) else ""
+
+    def fields(self, name: str) -> list[str]:
+        if self.form is None:
+            return []
+        return [v.strip() for v in self.form.getlist(name) if isinstance(v, str) and v.strip()]
+
+
+Handler = Callable[[PageContext], Response]
+
+
+def current_user(request: Request, session: Session) -> User | None:
+    """The signed-in, still active user of this request, or None."""
+    raw = request.session.get(SESSION_USER)
+    if not isinstance(raw, str):
+        return None
+    try:
+        user_id = uuid.UUID(raw)
+    except ValueError:
+        return None
+    user = session.get(User, user_id)
+    if user is None or not user.active:
+        # Deactivation takes effect on the next request, not when the cookie expires.
+        request.session.pop(SESSION_USER, None)
+        return None
+    return user
+
+
+def page(
+    handler: Handler, roles: frozenset[Role] | None = None
+) -> Callable[[Request], Awaitable[Response]]:
+    """Wrap ``handler`` as an endpoint: signed-in user, role check, one transaction."""
+
+    def run(request: Request, form: FormData | None) -> Response:
+        with db.session_scope() as session:
+            user = current_user(request, session)
+            if user is None:
+                target = request.url.path
+                if request.url.query:
+                    target += "?" + request.url.query
+                if request.method != "GET":
+                    target = "/"
+                return redirect("/login?next=" + quote(target, safe="/"))
+            request.state.user = user
+            request.state.db = session
+            if roles is not None and user.role not in roles:
+                return forbidden(request)
+            return handler(PageContext(request, session, user, clock(request), form))
+
+    async def endpoint(request: Request) -> Response:
+        form = None
+        if request.method == "POST":
+            form = await request.form(max_files=0, max_fields=200)
+        try:
+            return await run_in_threadpool(run, request, form)
+        finally:
+            if form is not None:
+                await form.close()
+
+    endpoint.__name__ = handler.__name__
+    return endpoint
