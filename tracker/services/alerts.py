@@ -151,7 +151,8 @@ def _insert_ignore(session: Session, values: dict[str, Any]) -> bool:
         )
     else:  # pragma: no cover - only the two supported backends
         stmt = insert(Alert).values(values)
-    return bool(session.execute(stmt).rowcount)  # type: ignore[attr-defined]
+    # RETURNING, not rowcount: psycopg reports -1 for an INSERT … ON CONFLICT DO NOTHING.
+    return session.execute(stmt.returning(Alert.id)).first() is not None
 
 
 def raise_flag(
@@ -431,9 +432,10 @@ def escalate(session: Session, alert: Alert, now: datetime) -> bool:
             Alert.resolved_at.is_(None),
         )
         .values(escalated_at=now)
+        .returning(Alert.id)
         .execution_options(synchronize_session=False)
-    ).rowcount  # type: ignore[attr-defined]
-    if not claimed:
+    ).first()
+    if claimed is None:
         return False
     session.expire(alert)
     case = alert.case
