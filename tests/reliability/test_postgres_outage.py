@@ -9,7 +9,8 @@ once, each with its SMS to counsel queued, and keep beating its heartbeat.
 from __future__ import annotations
 
 import time
-from datetime import timedelta
+import uuid
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -44,17 +45,18 @@ def test_clock_survives_a_postgres_outage(
         org = factories.org(session, start, "Outage Hotline")
         attorney = factories.user(session, org, start, role=Role.attorney, phone="+12025550160")
         actor = Actor(label="test", organization_id=org.id, role=Role.admin)
-        due = {}
+        due: dict[uuid.UUID, datetime] = {}
         for n, offset in enumerate(OFFSETS):
+            removal = start + timedelta(hours=72, seconds=offset + 2)
             case = factories.case(
                 session,
                 actor,
                 start,
                 given_name=f"Outage{n}",
                 attorney_id=attorney.id,
-                removal_scheduled_at=start + timedelta(hours=72, seconds=offset + 2),
+                removal_scheduled_at=removal,
             )
-            due[case.id] = case.removal_scheduled_at - timedelta(hours=72)
+            due[case.id] = removal - timedelta(hours=72)
     assert _alerts() == [], "no rung is due at intake"
 
     env = {"DATABASE_URL": private_db, "SWEEP_INTERVAL_SECONDS": "1"}
@@ -77,7 +79,7 @@ def test_clock_survives_a_postgres_outage(
             alerts = _alerts()
             by_case = {a.case_id: a for a in alerts}
             assert len(alerts) == len(OFFSETS) == len(by_case), "an alert raised twice or lost"
-            latencies = []
+            latencies: list[float] = []
             for case_id, when in due.items():
                 alert = by_case[case_id]
                 assert alert.rung == 72
