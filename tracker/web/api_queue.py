@@ -99,7 +99,7 @@ def decode_cursor(cursor: str) -> tuple[Any, ...]:
 
 
 def _ints(*values: Any) -> bool:
-    return all(isinstance(v, int) and not isinstance(v, bool) and abs(v) < _FAR for v in values)
+    return all(isinstance(v, int) and not isinstance(v, bool) and abs(v) <= _FAR for v in values)
 
 
 def filter_conditions(query: CaseQuery) -> list[ColumnElement[bool]]:
