@@ -246,17 +246,22 @@ def raise_due(
     for chunk in _chunks(ids):
         try:
             with db.session_scope(factory) as session:
+                items: list[alert_service.Due] = []
                 for case in _load_cases(session, chunk):
                     policy = groups.policies.get(case.organization_id) or facts.policy_for(
                         case.organization
                     )
-                    for flag in rules.evaluate(facts.case_facts(case), now, policy):
-                        if flag.kind not in kinds:
-                            continue
-                        alert_id = alert_service.raise_flag(session, case, flag, now, policy)
-                        if alert_id is not None:
-                            outcome.raised[flag.kind.value] += 1
-                            outcome.alert_ids.append(alert_id)
+                    items.extend(
+                        alert_service.Due(case, flag, policy)
+                        for flag in rules.evaluate(facts.case_facts(case), now, policy)
+                        if flag.kind in kinds
+                    )
+                for item, alert_id in zip(
+                    items, alert_service.raise_flags(session, items, now), strict=True
+                ):
+                    if alert_id is not None:
+                        outcome.raised[item.flag.kind.value] += 1
+                        outcome.alert_ids.append(alert_id)
         except Exception:  # one bad chunk must not stop the others; the next run retries
             log.exception("sweep %s: a chunk of %d cases failed", outcome.name, len(chunk))
             outcome.failed_chunks += 1

@@ -18,9 +18,9 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Table, and_, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -133,26 +133,130 @@ def message_params(
     return params
 
 
-def _insert_ignore(session: Session, values: dict[str, Any]) -> bool:
-    """INSERT the alert unless its dedupe key exists; True when this call inserted it."""
+@dataclass(frozen=True)
+class Due:
+    """A flag to raise for a case, under the case's organisation policy."""
+
+    case: Case
+    flag: rules.Flag
+    policy: rules.Policy
+
+
+def _insert_ignore(session: Session, rows: list[dict[str, Any]]) -> set[uuid.UUID]:
+    """INSERT the alerts whose dedupe key is new, in one batch; the ids inserted."""
+    session.flush()
     dialect = session.get_bind().dialect.name
+    table = cast(Table, Alert.__table__)
     stmt: Any
     if dialect == "postgresql":
-        stmt = (
-            postgresql.insert(Alert)
-            .values(values)
-            .on_conflict_do_nothing(index_elements=["dedupe_key"])
-        )
+        stmt = postgresql.insert(table).on_conflict_do_nothing(index_elements=["dedupe_key"])
     elif dialect == "sqlite":
-        stmt = (
-            sqlite.insert(Alert)
-            .values(values)
-            .on_conflict_do_nothing(index_elements=["dedupe_key"])
-        )
+        stmt = sqlite.insert(table).on_conflict_do_nothing(index_elements=["dedupe_key"])
     else:  # pragma: no cover - only the two supported backends
-        stmt = insert(Alert).values(values)
+        stmt = insert(table)
     # RETURNING, not rowcount: psycopg reports -1 for an INSERT … ON CONFLICT DO NOTHING.
-    return session.execute(stmt.returning(Alert.id)).first() is not None
+    # The executemany form is sent as multi-row INSERTs ("insertmanyvalues") compiled once.
+    result = session.connection().execute(stmt.returning(table.c.id), rows)
+    return {row[0] for row in result}
+
+
+def raise_flags(
+    session: Session, items: Sequence[Due], now: datetime, actor: Actor = CLOCK
+) -> list[uuid.UUID | None]:
+    """Raise the alerts of many flags at once and queue their SMS, in the caller's
+    transaction; for each item the new alert's id, or None when it was raised already.
+
+    Batched (one INSERT for the alerts, one UPDATE for the rungs they supersede, the audit
+    and timeline rows flushed together) because a sweep raising a thousand alerts must not
+    pay a thousand round trips for each. The cases must have contacts, requests and
+    attorney loadable.
+    """
+    ids: list[uuid.UUID | None] = [None] * len(items)
+    rows: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for i, item in enumerate(items):
+        key = item.flag.dedupe_key()
+        if not item.flag.alerts or key in seen:
+            continue
+        seen.add(key)
+        ids[i] = uuid.uuid4()
+        rows.append(
+            {
+                "id": ids[i],
+                "organization_id": item.case.organization_id,
+                "case_id": item.case.id,
+                "request_id": item.flag.request_id,
+                "kind": item.flag.kind.value,
+                "rung": item.flag.rung,
+                "due_at": item.flag.due_at,
+                "dedupe_key": key,
+                "raised_at": now,
+                "acknowledged_at": None,
+                "acknowledged_by_id": None,
+                "acknowledged_via": None,
+                "escalated_at": None,
+                "resolved_at": None,
+                "resolution": None,
+            }
+        )
+    if not rows:
+        return ids
+    inserted = _insert_ignore(session, rows)
+    ids = [i if i in inserted else None for i in ids]
+    raised = [(item, alert_id) for item, alert_id in zip(items, ids, strict=True) if alert_id]
+    _supersede_wider(session, raised, now)
+    for item, alert_id in raised:
+        case, flag = item.case, item.flag
+        for recipient in counsel_recipients(case):
+            outbox.enqueue(
+                session,
+                organization_id=case.organization_id,
+                to_phone=recipient.phone,
+                kind=flag.kind.value,
+                dedupe_key=f"alert:{alert_id}:{validators.phone_hash(recipient.phone)[:32]}",
+                language=recipient.language,
+                params=message_params(
+                    case,
+                    flag.kind.value,
+                    flag.rung,
+                    flag.due_at,
+                    flag.request_id,
+                    recipient.language,
+                ),
+                case_id=case.id,
+                alert_id=alert_id,
+                contact_id=recipient.contact_id,
+                user_id=recipient.user_id,
+                urgent=True,
+                now=now,
+            )
+    # Added after the SMS so that the outbox's own flush does not write them one by one.
+    for item, alert_id in raised:
+        case, flag = item.case, item.flag
+        audit.record(
+            session,
+            actor,
+            "raise",
+            "alert",
+            alert_id,
+            {
+                "kind": [None, flag.kind.value],
+                "rung": [None, flag.rung],
+                "due_at": [None, flag.due_at.isoformat()],
+            },
+            organization_id=case.organization_id,
+            now=now,
+        )
+        timeline.add(
+            session,
+            case.id,
+            "alert_raised",
+            f"Alert: {_alert_label(flag.kind.value, flag.rung)}",
+            actor,
+            {"alert_id": str(alert_id), "kind": flag.kind.value, "rung": flag.rung},
+            now=now,
+        )
+    return ids
 
 
 def raise_flag(
@@ -163,103 +267,39 @@ def raise_flag(
     policy: rules.Policy | None = None,
     actor: Actor = CLOCK,
 ) -> uuid.UUID | None:
-    """Raise the alert of ``flag`` and queue its SMS; None when it was raised already.
-
-    ``case`` must have its contacts, requests and attorney loadable.
-    """
-    if not flag.alerts:
-        return None
-    alert_id = uuid.uuid4()
-    kind = flag.kind.value
-    inserted = _insert_ignore(
-        session,
-        {
-            "id": alert_id,
-            "organization_id": case.organization_id,
-            "case_id": case.id,
-            "request_id": flag.request_id,
-            "kind": kind,
-            "rung": flag.rung,
-            "due_at": flag.due_at,
-            "dedupe_key": flag.dedupe_key(),
-            "raised_at": now,
-        },
-    )
-    if not inserted:
-        return None
-    widest = (policy or rules.Policy()).ladder_hours[0]
-    if flag.rung is not None and flag.rung < widest:
-        _supersede_wider(session, case.id, flag, alert_id, now)
-    for recipient in counsel_recipients(case):
-        outbox.enqueue(
-            session,
-            organization_id=case.organization_id,
-            to_phone=recipient.phone,
-            kind=kind,
-            dedupe_key=f"alert:{alert_id}:{validators.phone_hash(recipient.phone)[:32]}",
-            language=recipient.language,
-            params=message_params(
-                case, kind, flag.rung, flag.due_at, flag.request_id, recipient.language
-            ),
-            case_id=case.id,
-            alert_id=alert_id,
-            contact_id=recipient.contact_id,
-            user_id=recipient.user_id,
-            urgent=True,
-            now=now,
-        )
-    audit.record(
-        session,
-        actor,
-        "raise",
-        "alert",
-        alert_id,
-        {
-            "kind": [None, kind],
-            "rung": [None, flag.rung],
-            "due_at": [None, flag.due_at.isoformat()],
-        },
-        organization_id=case.organization_id,
-        now=now,
-    )
-    timeline.add(
-        session,
-        case.id,
-        "alert_raised",
-        f"Alert: {_alert_label(kind, flag.rung)}",
-        actor,
-        {"alert_id": str(alert_id), "kind": kind, "rung": flag.rung},
-        now=now,
-    )
-    return alert_id
+    """Raise the alert of one flag (see ``raise_flags``); None when it was raised already."""
+    return raise_flags(session, [Due(case, flag, policy or rules.Policy())], now, actor)[0]
 
 
 def _supersede_wider(
-    session: Session, case_id: uuid.UUID, flag: rules.Flag, keep: uuid.UUID, now: datetime
+    session: Session, raised: Sequence[tuple[Due, uuid.UUID]], now: datetime
 ) -> None:
-    """A tighter rung alerted: the wider rungs of the same ladder are done (no escalation,
+    """A tighter rung alerted: the wider rungs of the same ladder are done (no escalation;
     their unsent SMS would only repeat it)."""
-    subject = (
-        Alert.request_id == flag.request_id
-        if flag.request_id is not None
-        else Alert.case_id == case_id
-    )
-    ids = list(
+    conditions = [
+        and_(
+            Alert.request_id == item.flag.request_id
+            if item.flag.request_id is not None
+            else Alert.case_id == item.case.id,
+            Alert.kind == item.flag.kind.value,
+            Alert.due_at == item.flag.due_at,
+            Alert.rung > item.flag.rung,
+        )
+        for item, _ in raised
+        # The widest rung supersedes nothing: skip the statement in the common case.
+        if item.flag.rung is not None and item.flag.rung < item.policy.ladder_hours[0]
+    ]
+    if not conditions:
+        return
+    superseded = list(
         session.scalars(
             update(Alert)
-            .where(
-                subject,
-                Alert.kind == flag.kind.value,
-                Alert.due_at == flag.due_at,
-                Alert.rung > (flag.rung or 0),
-                Alert.resolved_at.is_(None),
-                Alert.id != keep,
-            )
+            .where(or_(*conditions), Alert.resolved_at.is_(None))
             .values(resolved_at=now, resolution=SUPERSEDED)
             .returning(Alert.id)
         )
     )
-    outbox.suppress_pending(session, alert_ids=ids, now=now)
+    outbox.suppress_pending(session, alert_ids=superseded, now=now)
 
 
 def _clear_reason(alert: Alert, case: Case, now: datetime) -> str:
@@ -333,9 +373,12 @@ def sync_case(session: Session, case: Case, now: datetime, actor: Actor | None =
         session.scalars(select(Alert).where(Alert.case_id == case.id, Alert.resolved_at.is_(None)))
     )
     open_keys = {a.dedupe_key for a in open_alerts}
-    for key, flag in wanted.items():
-        if key not in open_keys:
-            raise_flag(session, case, flag, now, policy, actor=actor)
+    raise_flags(
+        session,
+        [Due(case, flag, policy) for key, flag in wanted.items() if key not in open_keys],
+        now,
+        actor,
+    )
     # Wider rungs of a flag that still holds are superseded by raise_flag, not cleared.
     ladders = {(f.kind.value, f.subject_id, f.due_at) for f in flags}
     stale = [
