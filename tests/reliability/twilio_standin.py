@@ -80,7 +80,7 @@ def _handler(state: StandIn) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(raw)
 
-        def do_POST(self) -> None:  # noqa: N802 - the http.server protocol
+        def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length).decode()
             form = {k: v[-1] for k, v in parse_qs(raw, keep_blank_values=True).items()}
@@ -141,7 +141,7 @@ class Server:
 
     def __enter__(self) -> str:
         self.thread.start()
-        host, port = self.httpd.server_address[:2]
+        port = self.httpd.server_address[1]
         return f"http://127.0.0.1:{port}"
 
     def __exit__(self, *exc: object) -> None:
