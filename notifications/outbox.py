@@ -1,18 +1,21 @@
-"""The outbox: enqueue an SMS in the caller's transaction, exactly once per dedupe key."""
+"""The outbox: enqueue an SMS in the caller's transaction, exactly once per dedupe key;
+claim due rows with a lease and record what became of each send."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, update
+from sqlalchemy import case, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from notifications import messages
-from tracker.models import Notification
+from notifications import messages, quiet
+from tracker.models import Case, Notification
+from tracker.settings import get_settings
 from tracker.types import utcnow
 from tracker.vocab import NotificationStatus
 
@@ -38,6 +41,19 @@ def enqueue(
     now = now or utcnow()
     rendered = messages.render(kind, language, params or {})
     new_id = uuid.uuid4()
+    due = max(not_before or now, now)
+    if quiet.applies(kind, urgent):
+        # Held at enqueue so the worker does not claim it all night; re-checked at send time.
+        settings = get_settings()
+        held = quiet.hold_until(
+            session.get(Case, case_id) if case_id else None,
+            kind,
+            urgent,
+            due,
+            settings.quiet_hours,
+            settings.default_time_zone,
+        )
+        due = held or due
     values = {
         "id": new_id,
         "organization_id": organization_id,
@@ -55,7 +71,7 @@ def enqueue(
         "dedupe_key": dedupe_key,
         "status": NotificationStatus.queued,
         "attempts": 0,
-        "next_attempt_at": max(not_before or now, now),
+        "next_attempt_at": due,
         "created_at": now,
         "updated_at": now,
     }
@@ -88,8 +104,256 @@ def suppress_pending(session: Session, *, alert_ids: list[uuid.UUID], now: datet
         update(Notification)
         .where(
             Notification.alert_id.in_(alert_ids),
-            Notification.status == NotificationStatus.queued,
+            # A row a worker holds is suppressed too: the worker re-checks before it posts.
+            Notification.status.in_([NotificationStatus.queued, NotificationStatus.sending]),
         )
-        .values(status=NotificationStatus.suppressed, updated_at=now)
+        .values(
+            status=NotificationStatus.suppressed,
+            error_message="alert resolved or acknowledged before sending",
+            updated_at=now,
+        ),
+        execution_options={"synchronize_session": False},
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+# --- The worker's side: claim with a lease, then record what happened -----------------
+
+N = Notification
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A claimed outbox row, as the send thread needs it (values already decrypted)."""
+
+    id: uuid.UUID
+    organization_id: uuid.UUID
+    case_id: uuid.UUID | None
+    contact_id: uuid.UUID | None
+    user_id: uuid.UUID | None
+    to_phone: str
+    body: str
+    kind: str
+    urgent: bool
+    segments: int
+    attempts: int
+    next_attempt_at: datetime
+    created_at: datetime
+
+
+_CLAIMED_COLUMNS = (
+    N.id,
+    N.organization_id,
+    N.case_id,
+    N.contact_id,
+    N.user_id,
+    N.to_phone,
+    N.body,
+    N.kind,
+    N.urgent,
+    N.segments,
+    N.attempts,
+    N.next_attempt_at,
+    N.created_at,
+)
+
+
+def claim(
+    session: Session, worker: str, limit: int, now: datetime, lease: timedelta
+) -> list[Claimed]:
+    """Claim up to ``limit`` due rows for ``worker`` until ``now + lease`` (caller commits).
+
+    Due: queued and ``next_attempt_at`` reached, or ``sending`` under a lease that ran out (its
+    worker died). PostgreSQL: ``FOR UPDATE SKIP LOCKED`` so that concurrent workers never wait
+    on or take each other's rows. SQLite: the engine opens every transaction with ``BEGIN
+    IMMEDIATE``, so the whole UPDATE … RETURNING is one writer's claim.
+    """
+    if limit <= 0:
+        return []
+    due = (
+        select(N.id)
+        .where(
+            N.status.in_([NotificationStatus.queued, NotificationStatus.sending]),
+            N.next_attempt_at <= now,
+            or_(N.status == NotificationStatus.queued, N.claimed_until < now),
+        )
+        .order_by(N.urgent.desc(), N.next_attempt_at, N.created_at)
+        .limit(limit)
+    )
+    values = {
+        "status": NotificationStatus.sending,
+        "claimed_by": worker,
+        "claimed_until": now + lease,
+        "attempts": N.attempts + 1,
+        "updated_at": now,
+    }
+    stmt: Any
+    if session.get_bind().dialect.name == "postgresql":
+        picked = due.with_for_update(skip_locked=True).cte("picked")
+        stmt = update(N).where(N.id == picked.c.id)
+    else:
+        stmt = update(N).where(N.id.in_(due.scalar_subquery()))
+    stmt = stmt.values(values).returning(*_CLAIMED_COLUMNS)
+    rows = session.execute(stmt, execution_options={"synchronize_session": False}).all()
+    claimed = [Claimed(*row) for row in rows]
+    claimed.sort(key=lambda c: (not c.urgent, c.next_attempt_at, c.created_at))
+    return claimed
+
+
+def _finish(session: Session, ids: list[uuid.UUID], worker: str | None, **values: Any) -> int:
+    stmt = update(N).where(N.id.in_(ids))
+    if worker is not None:
+        stmt = stmt.where(N.claimed_by == worker, N.status == NotificationStatus.sending)
+    result = session.execute(
+        stmt.values(claimed_by=None, claimed_until=None, **values),
+        execution_options={"synchronize_session": False},
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def release(session: Session, worker: str, ids: list[uuid.UUID], now: datetime) -> int:
+    """Hand back claimed rows that were never tried (shutdown): due again at once."""
+    if not ids:
+        return 0
+    return _finish(
+        session,
+        ids,
+        worker,
+        status=NotificationStatus.queued,
+        attempts=N.attempts - 1,
+        updated_at=now,
+    )
+
+
+def defer(
+    session: Session, worker: str, ids: list[uuid.UUID], until: datetime, now: datetime
+) -> int:
+    """Quiet hours: put claimed rows back, due at ``until``; not counted as an attempt."""
+    if not ids:
+        return 0
+    return _finish(
+        session,
+        ids,
+        worker,
+        status=NotificationStatus.queued,
+        attempts=N.attempts - 1,
+        next_attempt_at=until,
+        updated_at=now,
+    )
+
+
+def renew(session: Session, worker: str, notification_id: uuid.UUID, until: datetime) -> bool:
+    result = session.execute(
+        update(N)
+        .where(
+            N.id == notification_id,
+            N.claimed_by == worker,
+            N.status == NotificationStatus.sending,
+        )
+        .values(claimed_until=until),
+        execution_options={"synchronize_session": False},
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def mark_sent(
+    session: Session, notification_id: uuid.UUID, sid: str, sender: str, now: datetime
+) -> None:
+    """Record the provider's id. A status callback may have won the race (``delivered``
+    already): the status then stays where the callback put it."""
+    session.execute(
+        update(N)
+        .where(N.id == notification_id)
+        .values(
+            provider_sid=sid,
+            sender=sender[:64],
+            sent_at=func.coalesce(N.sent_at, now),
+            claimed_by=None,
+            claimed_until=None,
+            error_code=None,
+            error_message=None,
+            updated_at=now,
+            status=case(
+                (
+                    N.status.in_(
+                        [
+                            NotificationStatus.queued,
+                            NotificationStatus.sending,
+                            NotificationStatus.suppressed,
+                        ]
+                    ),
+                    NotificationStatus.sent,
+                ),
+                else_=N.status,
+            ),
+        ),
+        execution_options={"synchronize_session": False},
+    )
+
+
+def mark_retry(
+    session: Session,
+    notification_id: uuid.UUID,
+    worker: str,
+    next_attempt_at: datetime,
+    code: str | None,
+    message: str,
+    now: datetime,
+) -> None:
+    _finish(
+        session,
+        [notification_id],
+        worker,
+        status=NotificationStatus.queued,
+        next_attempt_at=next_attempt_at,
+        error_code=(code or "")[:16] or None,
+        error_message=message[:2000],
+        updated_at=now,
+    )
+
+
+def mark_failed(
+    session: Session, notification_id: uuid.UUID, code: str | None, message: str, now: datetime
+) -> None:
+    _finish(
+        session,
+        [notification_id],
+        None,
+        status=NotificationStatus.failed,
+        error_code=(code or "")[:16] or None,
+        error_message=message[:2000],
+        updated_at=now,
+    )
+
+
+def mark_suppressed(
+    session: Session, notification_id: uuid.UUID, reason: str, now: datetime
+) -> None:
+    _finish(
+        session,
+        [notification_id],
+        None,
+        status=NotificationStatus.suppressed,
+        error_message=reason[:2000],
+        updated_at=now,
+    )
+
+
+def suppress_for_contacts(session: Session, contact_ids: list[uuid.UUID], now: datetime) -> int:
+    """A contact opted out: nothing still waiting for them goes out."""
+    if not contact_ids:
+        return 0
+    result = session.execute(
+        update(N)
+        .where(
+            N.contact_id.in_(contact_ids),
+            N.status.in_([NotificationStatus.queued, NotificationStatus.sending]),
+        )
+        .values(
+            status=NotificationStatus.suppressed,
+            error_message="recipient opted out (STOP)",
+            updated_at=now,
+        ),
+        execution_options={"synchronize_session": False},
     )
     return int(result.rowcount)  # type: ignore[attr-defined]

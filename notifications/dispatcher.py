@@ -1,0 +1,386 @@
+"""The outbox dispatcher: claim due rows with a lease, send them concurrently, record each fate.
+
+At-least-once: a row is marked sent only after the provider accepted it, so a worker killed
+mid-send leaves rows that another worker retakes when the lease runs out (at most the
+in-flight sends are duplicated; a lost removal alert is the failure we refuse).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import signal
+import socket
+import threading
+import uuid
+from collections import defaultdict
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session, sessionmaker
+
+from notifications import config as delivery_config
+from notifications import delivery, outbox, quiet
+from notifications.outbox import Claimed
+from notifications.throttle import SenderThrottle
+from notifications.transports import Outgoing, Transport, TransportError, make_transport
+from tracker import db
+from tracker.models import Case, Contact, Heartbeat, Notification, User
+from tracker.settings import Settings, get_settings
+from tracker.types import utcnow
+from tracker.vocab import ContactRole, NotificationStatus
+
+log = logging.getLogger("amparo.sms.dispatcher")
+
+HEARTBEAT_PREFIX = "worker:"
+HEARTBEAT_SECONDS = 10.0
+
+
+@dataclass
+class Stats:
+    claimed: int = 0
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+    suppressed: int = 0
+    deferred: int = 0
+    lost: int = 0  # claim taken over by another worker before we sent
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, name: str, n: int = 1) -> None:
+        with self._lock:
+            setattr(self, name, getattr(self, name) + n)
+
+    def as_dict(self) -> dict[str, int]:
+        names = ("claimed", "sent", "retried", "failed", "suppressed", "deferred", "lost")
+        return {k: getattr(self, k) for k in names}
+
+
+def backoff_seconds(attempt: int, base: float, cap: float, rng: random.Random) -> float:
+    """Exponential backoff with full jitter (AWS style): uniform in [base/2, base·2^(n-1)]."""
+    ceiling = min(cap, base * (2 ** max(0, attempt - 1)))
+    return rng.uniform(min(base / 2, ceiling), ceiling)
+
+
+def default_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"[:100]
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        *,
+        settings: Settings | None = None,
+        cfg: delivery_config.DeliveryConfig | None = None,
+        transport: Transport | None = None,
+        session_factory: sessionmaker[Session] | None = None,
+        worker_id: str | None = None,
+        clock: Callable[[], datetime] = utcnow,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.settings = settings or get_settings()
+        self.cfg = cfg or delivery_config.load(self.settings)
+        self.transport = transport or make_transport(
+            self.settings, self.cfg.http_timeout_seconds, self.cfg.connect_timeout_seconds
+        )
+        self.sessions = session_factory or db.get_sessionmaker()
+        self.worker_id = worker_id or default_worker_id()
+        self.clock = clock
+        self.rng = rng or random.Random()
+        self.throttle = SenderThrottle(self.cfg.rate_per_second)
+        self.stats = Stats()
+        self.stop_event = threading.Event()
+        self._recipient_locks: dict[str, threading.Lock] = defaultdict(threading.Lock)
+        self._locks_guard = threading.Lock()
+        self._last_beat = 0.0
+
+    # --- claiming ---------------------------------------------------------------------
+
+    @property
+    def lease(self) -> timedelta:
+        return timedelta(seconds=self.cfg.lease_seconds)
+
+    def max_outstanding(self) -> int:
+        """Claim no more than can be sent well within the lease, throttled or not."""
+        ahead = self.cfg.concurrency * 2
+        if self.throttle.enabled:
+            ahead = min(ahead, max(1, int(self.cfg.rate_per_second * self.cfg.lease_seconds / 3)))
+        return ahead
+
+    def claim(self, limit: int) -> list[Claimed]:
+        now = self.clock()
+        with db.session_scope(self.sessions) as session:
+            rows = outbox.claim(session, self.worker_id, limit, now, self.lease)
+            ready = self._hold_quiet(session, rows, now)
+        self.stats.add("claimed", len(ready))
+        return ready
+
+    def _hold_quiet(self, session: Session, rows: list[Claimed], now: datetime) -> list[Claimed]:
+        """Put back family messages that reached their time during quiet hours."""
+        candidates = [r for r in rows if quiet.applies(r.kind, r.urgent)]
+        if not candidates:
+            return rows
+        case_ids = {r.case_id for r in candidates if r.case_id}
+        cases = {c.id: c for c in session.scalars(select(Case).where(Case.id.in_(case_ids)))}
+        held: dict[datetime, list[uuid.UUID]] = defaultdict(list)
+        for row in candidates:
+            until = quiet.hold_until(
+                cases.get(row.case_id) if row.case_id else None,
+                row.kind,
+                row.urgent,
+                now,
+                self.cfg.quiet_hours,
+                self.settings.default_time_zone,
+            )
+            if until is not None:
+                held[until].append(row.id)
+        for until, ids in held.items():
+            outbox.defer(session, self.worker_id, ids, until, now)
+            self.stats.add("deferred", len(ids))
+        skipped = {i for ids in held.values() for i in ids}
+        return [r for r in rows if r.id not in skipped]
+
+    # --- sending ----------------------------------------------------------------------
+
+    def _recipient_lock(self, phone: str) -> threading.Lock:
+        with self._locks_guard:
+            return self._recipient_locks[phone]
+
+    def send_group(self, rows: list[Claimed]) -> None:
+        """Messages to one number go one after another, in order (introduction first)."""
+        lock = self._recipient_lock(rows[0].to_phone)
+        with lock:
+            for row in rows:
+                try:
+                    self.send_one(row)
+                except Exception:  # one bad row must not take its neighbours down
+                    log.exception("SMS %s: unexpected error; it will be retried", row.id)
+
+    def _still_ours(self, row: Claimed) -> str | None:
+        """Re-check at send time: None to go ahead, else why not (the row is settled here)."""
+        now = self.clock()
+        with db.session_scope(self.sessions) as session:
+            current = session.execute(
+                select(
+                    Notification.status,
+                    Notification.claimed_by,
+                    Notification.claimed_until,
+                    Contact.opted_out_at,
+                    Contact.sms_consent,
+                    Contact.role,
+                    User.active,
+                )
+                .outerjoin(Contact, Contact.id == Notification.contact_id)
+                .outerjoin(User, User.id == Notification.user_id)
+                .where(Notification.id == row.id)
+            ).first()
+            if current is None:
+                return "deleted"
+            status, owner, until, opted_out_at, consent, role, user_active = current
+            if status != NotificationStatus.sending or owner != self.worker_id:
+                return "lost"
+            reason = None
+            if opted_out_at is not None:
+                reason = "recipient opted out (STOP)"
+            elif role == ContactRole.family and not consent:
+                reason = "no SMS consent from this family contact"
+            elif user_active is False:
+                reason = "recipient user is deactivated"
+            if reason:
+                outbox.mark_suppressed(session, row.id, reason, now)
+                return "suppressed"
+            if until is None or until - now < self.lease / 2:
+                outbox.renew(session, self.worker_id, row.id, now + self.lease)
+        return None
+
+    def send_one(self, row: Claimed) -> None:
+        verdict = self._still_ours(row)
+        if verdict is not None:
+            self.stats.add("suppressed" if verdict == "suppressed" else "lost")
+            return
+        self.throttle.acquire(self.transport.sender(), float(max(1, row.segments)))
+        message = Outgoing(row.id, row.to_phone, row.body, row.kind, row.segments)
+        try:
+            result = self.transport.send(message)
+        except TransportError as exc:
+            self._record_error(row, exc)
+            return
+        with db.session_scope(self.sessions) as session:
+            outbox.mark_sent(session, row.id, result.sid, result.sender, self.clock())
+        self.stats.add("sent")
+
+    def _record_error(self, row: Claimed, exc: TransportError) -> None:
+        now = self.clock()
+        with db.session_scope(self.sessions) as session:
+            if not exc.permanent and row.attempts < self.cfg.max_attempts:
+                delay = backoff_seconds(
+                    row.attempts, self.cfg.retry_base_seconds, self.cfg.retry_max_seconds, self.rng
+                )
+                if exc.retry_after is not None:
+                    delay = max(delay, min(exc.retry_after, self.cfg.retry_max_seconds))
+                outbox.mark_retry(
+                    session,
+                    row.id,
+                    self.worker_id,
+                    now + timedelta(seconds=delay),
+                    exc.code,
+                    f"attempt {row.attempts} of {self.cfg.max_attempts}: {exc.message}",
+                    now,
+                )
+                self.stats.add("retried")
+                log.info("SMS %s: %s; retry in %.0f s", row.id, exc.message, delay)
+                return
+            message = (
+                exc.message
+                if exc.permanent
+                else (f"gave up after {row.attempts} attempts: {exc.message}")
+            )
+            outbox.mark_failed(session, row.id, exc.code, message, now)
+            self.stats.add("failed")
+            log.warning("SMS %s failed: %s", row.id, message)
+            contact = session.get(Contact, row.contact_id) if row.contact_id else None
+            if contact is not None and exc.opted_out:
+                delivery.opt_out(session, contact.phone, now, source="carrier")
+            elif contact is not None and exc.bad_number:
+                delivery.record_failure(session, contact, now, immediately=True)
+
+    # --- the loop ---------------------------------------------------------------------
+
+    def _submit(
+        self, pool: ThreadPoolExecutor, rows: list[Claimed]
+    ) -> dict[Future[None], list[Claimed]]:
+        groups: dict[str, list[Claimed]] = defaultdict(list)
+        for row in rows:
+            groups[row.to_phone].append(row)
+        futures: dict[Future[None], list[Claimed]] = {}
+        for group in groups.values():
+            group.sort(key=lambda r: (r.next_attempt_at, r.kind != "introduction", r.created_at))
+            futures[pool.submit(self.send_group, group)] = group
+        return futures
+
+    def run(self, *, once: bool = False) -> Stats:
+        """Send until stopped (``once``: until nothing is due). SIGTERM-safe via ``stop()``."""
+        inflight: dict[Future[None], list[Claimed]] = {}
+        with ThreadPoolExecutor(
+            max_workers=self.cfg.concurrency, thread_name_prefix="sms-send"
+        ) as pool:
+            try:
+                while not self.stop_event.is_set():
+                    self._heartbeat()
+                    queued = sum(len(g) for g in inflight.values())
+                    room = self.max_outstanding() - queued
+                    claimed: list[Claimed] = []
+                    if room > 0:
+                        try:
+                            claimed = self.claim(room)
+                        except Exception:  # the database blinked: keep the loop alive
+                            log.exception("claim failed; retrying")
+                            self.stop_event.wait(self.cfg.poll_seconds)
+                            continue
+                        inflight.update(self._submit(pool, claimed))
+                    if not inflight:
+                        if once and not claimed:
+                            break
+                        if not claimed:
+                            self.stop_event.wait(self.cfg.poll_seconds)
+                        continue
+                    done, _ = wait(
+                        list(inflight),
+                        timeout=None if room <= 0 else 0.05 if claimed else self.cfg.poll_seconds,
+                        return_when=FIRST_COMPLETED,
+                    )
+                    for fut in done:
+                        inflight.pop(fut, None)
+            finally:
+                # SIGTERM: sends under way finish; rows not started go back at once.
+                unstarted = [r for fut, g in inflight.items() if fut.cancel() for r in g]
+                if unstarted:
+                    with db.session_scope(self.sessions) as session:
+                        outbox.release(
+                            session, self.worker_id, [r.id for r in unstarted], self.clock()
+                        )
+                pool.shutdown(wait=True)
+        return self.stats
+
+    def stop(self) -> None:
+        self.stop_event.set()
+
+    def _heartbeat(self) -> None:
+        mono = self.clock().timestamp()
+        if mono - self._last_beat < HEARTBEAT_SECONDS:
+            return
+        self._last_beat = mono
+        try:
+            with db.session_scope(self.sessions) as session:
+                beat(session, self.worker_id, self.clock(), HEARTBEAT_SECONDS, self.stats.as_dict())
+        except Exception:  # liveness reporting must never stop sending
+            log.exception("heartbeat failed")
+
+    def close(self) -> None:
+        self.transport.close()
+
+
+def beat(
+    session: Session, worker_id: str, now: datetime, interval: float, details: dict[str, Any]
+) -> None:
+    values = {
+        "name": f"{HEARTBEAT_PREFIX}{worker_id}"[:100],
+        "beat_at": now,
+        "interval_seconds": interval,
+        "details": details,
+    }
+    stmt: Any
+    if session.get_bind().dialect.name == "postgresql":
+        pg = postgresql.insert(Heartbeat).values(values)
+        stmt = pg.on_conflict_do_update(
+            index_elements=["name"], set_={k: pg.excluded[k] for k in ("beat_at", "details")}
+        )
+    elif session.get_bind().dialect.name == "sqlite":
+        lite = sqlite.insert(Heartbeat).values(values)
+        stmt = lite.on_conflict_do_update(
+            index_elements=["name"], set_={k: lite.excluded[k] for k in ("beat_at", "details")}
+        )
+    else:  # pragma: no cover - only the two supported backends
+        stmt = insert(Heartbeat).values(values)
+    session.execute(stmt)
+
+
+def run_worker(once: bool = False) -> Stats:
+    """``amparo worker`` / ``amparo dispatch --once``: SIGTERM and SIGINT finish in-flight sends."""
+    dispatcher = Dispatcher()
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: dispatcher.stop())
+    log.info(
+        "SMS worker %s: transport %s, concurrency %d, %s",
+        dispatcher.worker_id,
+        dispatcher.transport.name,
+        dispatcher.cfg.concurrency,
+        f"{dispatcher.cfg.rate_per_second}/s per sender"
+        if dispatcher.throttle.enabled
+        else "no throttle",
+    )
+    try:
+        return dispatcher.run(once=once)
+    finally:
+        dispatcher.close()
+
+
+def start_in_background() -> Callable[[], None]:
+    """The embedded default: the worker as a thread; returns ``stop()``."""
+    dispatcher = Dispatcher()
+    thread = threading.Thread(target=dispatcher.run, name="sms-worker", daemon=True)
+    thread.start()
+
+    def stop() -> None:
+        dispatcher.stop()
+        thread.join(timeout=dispatcher.cfg.http_timeout_seconds + 5)
+        dispatcher.close()
+
+    return stop

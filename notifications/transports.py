@@ -1,0 +1,101 @@
+"""How an SMS leaves: one small interface, a ``log`` transport and (in ``twilio.py``) Twilio.
+
+A transport either returns the provider's message id or raises ``TransportError`` saying
+whether trying again could help (``permanent``) and what it means for the recipient.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from typing import Protocol
+
+from tracker.settings import Settings
+from tracker.validators import mask_phone
+
+log = logging.getLogger("amparo.sms")
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    notification_id: uuid.UUID
+    to: str
+    body: str
+    kind: str
+    segments: int = 1
+
+
+@dataclass(frozen=True)
+class SendResult:
+    sid: str
+    status: str
+    sender: str
+
+
+class TransportError(Exception):
+    """A send that did not happen. ``permanent``: the same request can never succeed."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        permanent: bool,
+        code: str | None = None,
+        opted_out: bool = False,
+        bad_number: bool = False,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.permanent = permanent
+        self.code = code
+        self.opted_out = opted_out
+        self.bad_number = bad_number
+        self.retry_after = retry_after
+
+
+class Transport(Protocol):
+    name: str
+
+    def sender(self) -> str: ...
+
+    def send(self, message: Outgoing) -> SendResult: ...
+
+    def close(self) -> None: ...
+
+
+class LogTransport:
+    """The embedded default: the SMS goes to the log (recipient masked) and counts as sent.
+
+    The body is logged because it is lock-screen safe by construction (a first name at
+    most); the recipient is not.
+    """
+
+    name = "log"
+
+    def sender(self) -> str:
+        return "log"
+
+    def send(self, message: Outgoing) -> SendResult:
+        log.info(
+            "SMS %s to %s (%s, %d segment%s): %s",
+            message.notification_id,
+            mask_phone(message.to),
+            message.kind,
+            message.segments,
+            "" if message.segments == 1 else "s",
+            message.body,
+        )
+        return SendResult(sid=f"LG{uuid.uuid4().hex}", status="sent", sender="log")
+
+    def close(self) -> None:
+        return None
+
+
+def make_transport(settings: Settings, timeout: float = 10.0, connect: float = 5.0) -> Transport:
+    if settings.sms_transport == "twilio":
+        from notifications.twilio import TwilioTransport
+
+        return TwilioTransport.from_settings(settings, timeout=timeout, connect=connect)
+    return LogTransport()

@@ -1,0 +1,214 @@
+"""Twilio: the ``twilio`` library's client over one httpx connection pool, and error classes.
+
+``TWILIO_API_BASE_URL`` points the client at a stand-in in tests (``client.api.base_url``);
+``HttpxHttpClient(transport=...)`` is the seam where in-process stand-ins plug in.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+import httpx
+from twilio.base.exceptions import TwilioRestException
+from twilio.http import HttpClient
+from twilio.http.response import Response
+from twilio.rest import Client
+
+from notifications.transports import Outgoing, SendResult, TransportError
+from tracker.settings import Settings
+
+log = logging.getLogger("amparo.sms.twilio")
+
+# The recipient can never receive from us: retrying cannot help.
+OPTED_OUT_CODES = frozenset({"21610"})  # "Attempt to send to unsubscribed recipient"
+BAD_NUMBER_CODES = frozenset(
+    {
+        "21211",  # invalid 'To' phone number
+        "21214",  # 'To' phone number cannot be reached
+        "21217",  # phone number does not appear to be valid
+        "21401",  # invalid phone number
+        "21612",  # cannot route to this number
+        "21614",  # 'To' number is not a valid mobile number
+    }
+)
+# The request itself is wrong for this recipient or region: permanent, but not the number's fault.
+PERMANENT_CODES = frozenset({"21408", "21602", "21617", "21635", "30004", "30006"})
+# Account-level trouble (credentials, suspended sender) is retried with backoff so that an
+# operator can fix it before alerts are given up on.
+RETRYABLE_CODES = frozenset({"20003", "20429", "20500", "20503", "30001", "30002"})
+
+
+def classify(
+    status: int, code: str | None, message: str, retry_after: float | None
+) -> TransportError:
+    """A Twilio API error → permanent or retryable, and what it means for the contact."""
+    text = (
+        f"Twilio {status}"
+        + (f" error {code}" if code else "")
+        + (f": {message}" if message else "")
+    )
+    if code in OPTED_OUT_CODES:
+        return TransportError(text, permanent=True, code=code, opted_out=True)
+    if code in BAD_NUMBER_CODES:
+        return TransportError(text, permanent=True, code=code, bad_number=True)
+    if code in PERMANENT_CODES:
+        return TransportError(text, permanent=True, code=code)
+    if status == 429 or status >= 500 or code in RETRYABLE_CODES or status in (401, 403, 408):
+        return TransportError(
+            text, permanent=False, code=code or str(status), retry_after=retry_after
+        )
+    # Any other 4xx: the same request will be refused again.
+    return TransportError(text, permanent=True, code=code or str(status))
+
+
+def _retry_after(headers: httpx.Headers | None) -> float | None:
+    if headers is None:
+        return None
+    raw = headers.get("retry-after")
+    try:
+        return max(0.0, float(raw)) if raw is not None else None
+    except ValueError:
+        return None
+
+
+class HttpxHttpClient(HttpClient):  # type: ignore[misc]
+    """``twilio.http.HttpClient`` over one thread-safe ``httpx.Client`` with explicit timeouts."""
+
+    def __init__(
+        self,
+        timeout: float = 10.0,
+        connect: float = 5.0,
+        max_connections: int = 64,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        super().__init__(logger=log, is_async=False, timeout=timeout)
+        self.session = httpx.Client(
+            timeout=httpx.Timeout(timeout, connect=connect),
+            limits=httpx.Limits(
+                max_connections=max_connections, max_keepalive_connections=max_connections
+            ),
+            transport=transport,
+            headers={"Accept": "application/json"},
+        )
+        self._last = threading.local()
+
+    def request(
+        self,
+        method: str,
+        uri: str,
+        params: dict[str, object] | None = None,
+        data: dict[str, object] | None = None,
+        headers: dict[str, str] | None = None,
+        auth: tuple[str, str] | None = None,
+        timeout: float | None = None,
+        allow_redirects: bool = False,
+    ) -> Response:
+        response = self.session.request(
+            method.upper(),
+            uri,
+            params=params,  # type: ignore[arg-type]
+            data=data,
+            headers=headers,
+            auth=auth,
+            timeout=httpx.USE_CLIENT_DEFAULT if timeout is None else timeout,
+            follow_redirects=allow_redirects,
+        )
+        self._last.headers = response.headers
+        return Response(response.status_code, response.text, dict(response.headers))
+
+    def last_headers(self) -> httpx.Headers | None:
+        headers: httpx.Headers | None = getattr(self._last, "headers", None)
+        return headers
+
+    def close(self) -> None:
+        self.session.close()
+
+
+class TwilioTransport:
+    name = "twilio"
+
+    def __init__(
+        self,
+        account_sid: str,
+        auth_token: str,
+        *,
+        api_base_url: str,
+        public_base_url: str,
+        messaging_service_sid: str = "",
+        from_number: str = "",
+        timeout: float = 10.0,
+        connect: float = 5.0,
+        http_transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        if not (messaging_service_sid or from_number):
+            raise ValueError("set TWILIO_MESSAGING_SERVICE_SID or TWILIO_FROM_NUMBER")
+        self.http = HttpxHttpClient(timeout=timeout, connect=connect, transport=http_transport)
+        self.client = Client(account_sid, auth_token, http_client=self.http)
+        self.client.api.base_url = api_base_url.rstrip("/")
+        self.messaging_service_sid = messaging_service_sid
+        self.from_number = from_number
+        self.public_base_url = public_base_url.rstrip("/")
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        timeout: float = 10.0,
+        connect: float = 5.0,
+        http_transport: httpx.BaseTransport | None = None,
+    ) -> TwilioTransport:
+        return cls(
+            settings.twilio_account_sid,
+            settings.twilio_auth_token,
+            api_base_url=settings.twilio_api_base_url,
+            public_base_url=settings.base_url,
+            messaging_service_sid=settings.twilio_messaging_service_sid,
+            from_number=settings.twilio_from_number,
+            timeout=timeout,
+            connect=connect,
+            http_transport=http_transport,
+        )
+
+    def sender(self) -> str:
+        return self.messaging_service_sid or self.from_number
+
+    def status_callback(self, message: Outgoing) -> str:
+        return f"{self.public_base_url}/webhooks/twilio/status/{message.notification_id}"
+
+    def send(self, message: Outgoing) -> SendResult:
+        kwargs: dict[str, Any] = {
+            "to": message.to,
+            "body": message.body,
+            "status_callback": self.status_callback(message),
+        }
+        if self.messaging_service_sid:
+            kwargs["messaging_service_sid"] = self.messaging_service_sid
+        else:
+            kwargs["from_"] = self.from_number
+        try:
+            created = self.client.messages.create(**kwargs)
+        except TwilioRestException as exc:
+            code = str(exc.code) if exc.code is not None else None
+            raise classify(
+                int(exc.status), code, str(exc.msg or ""), _retry_after(self.http.last_headers())
+            ) from exc
+        except httpx.TimeoutException as exc:
+            raise TransportError(
+                f"timeout talking to Twilio ({type(exc).__name__})", permanent=False, code="timeout"
+            ) from exc
+        except httpx.TransportError as exc:
+            raise TransportError(
+                f"connection error talking to Twilio ({type(exc).__name__})",
+                permanent=False,
+                code="connection",
+            ) from exc
+        if not created.sid:
+            raise TransportError("Twilio answered without a message SID", permanent=False)
+        return SendResult(
+            sid=str(created.sid), status=str(created.status or "queued"), sender=self.sender()
+        )
+
+    def close(self) -> None:
+        self.http.close()

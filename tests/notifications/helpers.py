@@ -1,0 +1,159 @@
+"""A small world for the SMS tests, and an in-process Twilio stand-in (httpx.MockTransport)."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from urllib.parse import parse_qs
+
+import httpx
+from sqlalchemy.orm import Session
+
+from notifications.config import DeliveryConfig
+from notifications.dispatcher import Dispatcher
+from notifications.twilio import TwilioTransport
+from tests import factories
+from tracker import db
+from tracker.models import Case, Contact, Organization, User
+from tracker.schemas import ContactCreate, FacilityCreate
+from tracker.services import Actor
+from tracker.services import contacts as contact_service
+from tracker.settings import get_settings
+from tracker.vocab import Role
+
+ACCOUNT_SID = "AC" + "0" * 31 + "1"
+AUTH_TOKEN = "test-auth-token-0123456789abcdef"
+MESSAGING_SERVICE_SID = "MG" + "0" * 31 + "2"
+# Noon in New York: outside the default quiet hours.
+NOON = datetime(2026, 3, 10, 16, 0, tzinfo=UTC)
+_phones = itertools.count(10)
+
+
+def next_phone() -> str:
+    return f"+120255501{next(_phones) % 100:02d}"
+
+
+@dataclass
+class World:
+    org: Organization
+    attorney: User
+    actor: Actor
+    case: Case
+    family: Contact
+
+
+def world(
+    session: Session,
+    now: datetime = NOON,
+    *,
+    language: str = "es",
+    consent: bool = True,
+    time_zone: str | None = None,
+) -> World:
+    org = factories.org(session, now)
+    attorney = factories.user(session, org, now, role=Role.attorney, phone=next_phone())
+    actor = factories.actor_for(attorney)
+    fields: dict[str, object] = {"given_name": "Ana Sofía", "family_name": "Pérez"}
+    if time_zone:
+        from tracker.services import facilities
+
+        facility = facilities.create_facility(
+            session, actor, FacilityCreate(name="Test Facility", time_zone=time_zone), now
+        )
+        fields["facility_id"] = facility.id
+    case = factories.case(session, actor, now, **fields)
+    family = contact_service.add_contact(
+        session,
+        actor,
+        case,
+        ContactCreate(role="family", phone=next_phone(), language=language, sms_consent=consent),
+        now,
+    )
+    session.flush()
+    return World(org, attorney, actor, case, family)
+
+
+@dataclass
+class StandIn:
+    """Answers ``POST …/Messages.json`` like Twilio and records every form posted."""
+
+    responses: list[tuple[int, dict[str, object], dict[str, str]]] = field(default_factory=list)
+    forms: list[dict[str, str]] = field(default_factory=list)
+    paths: list[str] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def handler(self, request: httpx.Request) -> httpx.Response:
+        form = {
+            k: v[0] for k, v in parse_qs(request.content.decode(), keep_blank_values=True).items()
+        }
+        with self.lock:
+            self.forms.append(form)
+            self.paths.append(request.url.path)
+            status, payload, headers = self.responses.pop(0) if self.responses else (201, {}, {})
+        if status == 201:
+            payload = {
+                "sid": "SM" + uuid.uuid4().hex,
+                "status": "queued",
+                "to": form.get("To"),
+                "body": form.get("Body"),
+                "account_sid": ACCOUNT_SID,
+                **payload,
+            }
+        return httpx.Response(status, content=json.dumps(payload), headers=headers)
+
+    def fail_next(self, status: int, code: int | None, message: str = "", **headers: str) -> None:
+        body: dict[str, object] = {"status": status, "message": message or f"error {code}"}
+        if code is not None:
+            body["code"] = code
+        self.responses.append((status, body, headers))
+
+
+def twilio_transport(stand_in: StandIn) -> TwilioTransport:
+    return TwilioTransport(
+        ACCOUNT_SID,
+        AUTH_TOKEN,
+        api_base_url="http://127.0.0.1:9/twilio",
+        public_base_url=get_settings().base_url,
+        messaging_service_sid=MESSAGING_SERVICE_SID,
+        http_transport=httpx.MockTransport(stand_in.handler),
+    )
+
+
+class Clock:
+    def __init__(self, start: datetime = NOON) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+def dispatcher(
+    transport: object | None = None,
+    clock: Callable[[], datetime] | None = None,
+    **cfg: object,
+) -> Dispatcher:
+    base = {
+        "concurrency": 4,
+        "poll_seconds": 0.05,
+        "rate_per_second": 0.0,
+        "retry_base_seconds": 10.0,
+        "retry_max_seconds": 600.0,
+        "max_attempts": 3,
+        "lease_seconds": 60.0,
+        "quiet_hours": "21:00-08:00",
+    }
+    base.update(cfg)
+    return Dispatcher(
+        cfg=DeliveryConfig(**base),  # type: ignore[arg-type]
+        transport=transport,  # type: ignore[arg-type]
+        session_factory=db.get_sessionmaker(),
+        clock=clock or Clock(),
+    )
