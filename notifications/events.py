@@ -7,7 +7,7 @@ and have not opted out are written to; the first message to a number introduces 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -37,7 +37,8 @@ def notify_family(
     count = 0
     for contact in family_recipients(case):
         base = {"first_name": case.given_name, "organization": case.organization.name}
-        if contact.introduced_at is None:
+        after_intro = contact.introduced_at is None
+        if after_intro:
             outbox.enqueue(
                 session,
                 organization_id=case.organization_id,
@@ -61,8 +62,9 @@ def notify_family(
             params={**base, **(params or {})},
             case_id=case.id,
             contact_id=contact.id,
-            # A second after the introduction so that the introduction is sent first.
-            now=now,
+            # A second after the introduction so that the introduction is claimed and sent
+            # first, even when quiet hours hold both to the same morning.
+            now=now + timedelta(seconds=1) if after_intro else now,
         )
         count += created is not None
     return count
