@@ -171,7 +171,7 @@ def test_a_crashed_workers_rows_are_taken_over_after_the_lease(session: Session)
     w = helpers.world(session)
     _family_event(session, w, "released")
     with db.session_scope() as s:
-        taken = outbox.claim(s, "dead-worker", 10, NOON, timedelta(seconds=60))
+        taken = outbox.claim(s, "dead-worker", 10, Clock().now, timedelta(seconds=60))
     assert len(taken) == 2
     stand_in = StandIn()
     clock = Clock()
@@ -240,6 +240,7 @@ def test_organisation_can_turn_quiet_hours_off(session: Session) -> None:
 
 def test_worker_picks_up_a_new_row_within_two_seconds_and_stops_cleanly(session: Session) -> None:
     w = helpers.world(session)
+    w.family.introduced_at = NOON  # one row, due at once
     session.commit()
     d = helpers.dispatcher(LogTransport(), clock=lambda: datetime.now(UTC), poll_seconds=1.0)
     thread = threading.Thread(target=d.run)
