@@ -1,0 +1,602 @@
+"""Bulk import of cases from a CSV file (the command line and the upload page share it).
+
+Every row is validated with the same pydantic models as the API (``tracker.schemas``) and
+written through the services (``tracker.services``: audit, timeline and alerts in the same
+transaction). The whole file is one transaction: nothing is written unless every row is valid,
+or, with ``skip_invalid``, every valid row is written and each bad one is reported.
+
+Rows are numbered as a spreadsheet shows them: the header is row 1, the first case row 2.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, cast
+from zoneinfo import ZoneInfo
+
+from pydantic import ValidationError
+from sqlalchemy import Table, insert, select
+from sqlalchemy.orm import Session
+
+from tracker import crypto, rules, validators
+from tracker.facts import policy_for
+from tracker.models import (
+    AuditEntry,
+    Case,
+    CaseNameToken,
+    Contact,
+    Facility,
+    FieldOffice,
+    Organization,
+    TimelineEvent,
+    User,
+)
+from tracker.schemas import CaseCreate, ContactCreate, FacilityCreate
+from tracker.services import Actor, audit
+from tracker.services import alerts as alert_service
+from tracker.services import cases as case_service
+from tracker.services import contacts as contact_service
+from tracker.services.facilities import create_facility
+from tracker.vocab import ContactRole
+
+# The documented columns (README, "Importing cases"). Only given_name is required.
+COLUMNS: Mapping[str, str] = {
+    "given_name": "first name(s) (required)",
+    "family_name": "family name(s)",
+    "a_number": "A-number, 8 or 9 digits, any separators (A-123-456-789)",
+    "country_of_birth": "ISO 3166 alpha-2 code (MX, GT, HT…)",
+    "preferred_language": "BCP 47 tag (es, ht, pt-BR…)",
+    "field_office_code": "ICE ERO field office code (ATL, HOU…)",
+    "facility": "detention facility name; created (in the field office's zone) when new",
+    "removal_scheduled_at": "ISO 8601; without an offset, read in the facility's time zone",
+    "family_phone": "family member's phone (US numbers without +1 are fine)",
+    "family_language": "the family's language for SMS (default: preferred_language, else en)",
+    "family_sms_consent": "yes/no: the family agreed to receive SMS (default no)",
+    "counsel_phone": "counsel's phone",
+    "counsel_name": "counsel's name",
+    "attorney_email": "e-mail of the attorney user in your organisation assigned to the case",
+    "race": "self-reported race code (see tracker/vocab.py) or prefer_not_to_say",
+    "ethnicity": "self-reported ethnicity code or prefer_not_to_say",
+    "custody_status": "detained (default), released, removed or unknown",
+}
+REQUIRED = ("given_name",)
+# The model field a column feeds, where the names differ (for error messages).
+_CASE_FIELD_COLUMN = {
+    "facility_id": "facility",
+    "field_office_id": "field_office_code",
+    "attorney_id": "attorney_email",
+}
+_YES = {"yes", "y", "true", "1", "si", "sí", "oui", "wi"}
+_NO = {"no", "n", "false", "0", "non"}
+MAX_BYTES = 20 * 1024 * 1024
+
+
+@dataclass(frozen=True, order=True)
+class RowError:
+    row: int
+    column: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"row {self.row}, column {self.column}: {self.reason}"
+
+
+@dataclass
+class ParsedRow:
+    row: int
+    case: CaseCreate
+    facility_name: str | None = None
+    family: ContactCreate | None = None
+    counsel: ContactCreate | None = None
+    case_id: uuid.UUID = field(default_factory=uuid.uuid4)
+
+
+@dataclass
+class ImportReport:
+    rows: int = 0
+    imported: int = 0
+    contacts: int = 0
+    facilities_created: list[str] = field(default_factory=list)
+    errors: list[RowError] = field(default_factory=list)
+    dry_run: bool = False
+    skip_invalid: bool = False
+    families_without_consent: int = 0
+    alerted: int = 0
+
+    @property
+    def valid(self) -> int:
+        return self.rows - len({e.row for e in self.errors if e.row > 1})
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def summary(self) -> str:
+        if self.dry_run:
+            head = f"dry run: {self.valid} of {self.rows} rows valid; nothing written"
+        elif self.imported:
+            head = f"imported {self.imported} of {self.rows} cases ({self.contacts} contacts)"
+        else:
+            head = f"nothing imported: {len(self.errors)} error(s) in {self.rows} rows"
+        extra = []
+        if self.facilities_created:
+            extra.append(f"new facilities: {', '.join(self.facilities_created)}")
+        if self.families_without_consent:
+            extra.append(
+                f"{self.families_without_consent} family contact(s) without SMS consent "
+                "(family_sms_consent=yes to text them)"
+            )
+        return "; ".join([head, *extra])
+
+
+class ImportFailed(Exception):
+    """The file as a whole cannot be read (encoding, header)."""
+
+    def __init__(self, errors: list[RowError]) -> None:
+        super().__init__("; ".join(str(e) for e in errors))
+        self.errors = errors
+
+
+@dataclass
+class _Lookups:
+    """Reference data loaded once, not per row."""
+
+    org: Organization
+    offices: dict[str, FieldOffice]
+    facilities: dict[str, Facility]
+    attorneys: dict[str, uuid.UUID]
+    a_numbers: set[str]  # blind indexes already in the organisation
+    new_facilities: dict[str, tuple[str, uuid.UUID | None]] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, session: Session, org: Organization) -> _Lookups:
+        offices = {o.code.upper(): o for o in session.scalars(select(FieldOffice))}
+        facilities = {f.name.casefold(): f for f in session.scalars(select(Facility))}
+        attorneys = {
+            email.lower(): uid
+            for uid, email in session.execute(
+                select(User.id, User.email).where(
+                    User.organization_id == org.id, User.active.is_(True)
+                )
+            )
+        }
+        hashes = session.scalars(
+            select(Case.a_number_hash).where(
+                Case.organization_id == org.id, Case.a_number_hash.is_not(None)
+            )
+        )
+        return cls(org, offices, facilities, attorneys, {h for h in hashes if h})
+
+
+def _text(source: bytes | str) -> str:
+    if isinstance(source, str):
+        return source
+    try:
+        return source.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ImportFailed(
+            [RowError(1, "file", f"not UTF-8 (byte {exc.start}); save the sheet as CSV UTF-8")]
+        ) from exc
+
+
+def _flag(value: str) -> bool | None:
+    folded = value.strip().casefold()
+    if folded in _YES:
+        return True
+    if folded in _NO:
+        return False
+    return None
+
+
+def _reasons(exc: ValidationError) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    for err in exc.errors(include_url=False, include_input=False):
+        name = str(err["loc"][0]) if err["loc"] else "row"
+        out.append((name, str(err["msg"]).removeprefix("Value error, ")))
+    return out
+
+
+def _zone(lookups: _Lookups, facility_name: str | None, office: FieldOffice | None) -> str:
+    if facility_name:
+        known = lookups.facilities.get(facility_name.casefold())
+        if known is not None:
+            return known.time_zone
+    if office is not None:
+        return office.time_zone
+    return lookups.org.time_zone
+
+
+def _parse_time(raw: str, zone: str) -> datetime:
+    text = raw.strip().replace(" ", "T", 1) if "T" not in raw else raw.strip()
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise ValueError("not a date and time; use ISO 8601, e.g. 2026-12-01T14:30") from exc
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=ZoneInfo(zone))
+    return value
+
+
+def _parse_row(
+    number: int, raw: Mapping[str, str], lookups: _Lookups, seen: dict[str, int]
+) -> tuple[ParsedRow | None, list[RowError]]:
+    cells = {k: v.strip() for k, v in raw.items() if k and v is not None and v.strip()}
+    errors: list[RowError] = []
+
+    def bad(column: str, reason: str) -> None:
+        errors.append(RowError(number, column, reason))
+
+    case: dict[str, Any] = {
+        name: cells[name]
+        for name in (
+            "given_name",
+            "family_name",
+            "a_number",
+            "country_of_birth",
+            "preferred_language",
+            "race",
+            "ethnicity",
+            "custody_status",
+        )
+        if name in cells
+    }
+    office: FieldOffice | None = None
+    if "field_office_code" in cells:
+        office = lookups.offices.get(cells["field_office_code"].upper())
+        if office is None:
+            bad("field_office_code", "unknown field office code")
+        else:
+            case["field_office_id"] = office.id
+    facility_name = cells.get("facility")
+    if facility_name:
+        known = lookups.facilities.get(facility_name.casefold())
+        if known is not None:
+            case["facility_id"] = known.id
+            if office is None and known.field_office_id is not None:
+                case["field_office_id"] = known.field_office_id
+        elif len(facility_name) > 200:
+            bad("facility", "at most 200 characters")
+    if "removal_scheduled_at" in cells:
+        try:
+            case["removal_scheduled_at"] = _parse_time(
+                cells["removal_scheduled_at"], _zone(lookups, facility_name, office)
+            )
+        except ValueError as exc:
+            bad("removal_scheduled_at", str(exc))
+    if "attorney_email" in cells:
+        attorney = lookups.attorneys.get(cells["attorney_email"].lower())
+        if attorney is None:
+            bad("attorney_email", "no active user with that e-mail in your organisation")
+        else:
+            case["attorney_id"] = attorney
+    parsed_case: CaseCreate | None = None
+    try:
+        parsed_case = CaseCreate.model_validate(case)
+    except ValidationError as exc:
+        for name, reason in _reasons(exc):
+            if name == "given_name" and "given_name" not in cells:
+                reason = "required"
+            bad(_CASE_FIELD_COLUMN.get(name, name), reason)
+    if parsed_case is not None and parsed_case.a_number:
+        digest = validators.a_number_hash(parsed_case.a_number)
+        if digest in lookups.a_numbers:
+            bad("a_number", "a case with this A-number exists in your organisation")
+        elif digest in seen:
+            bad("a_number", f"the same A-number is on row {seen[digest]}")
+        else:
+            seen[digest] = number
+
+    family = counsel = None
+    consent = False
+    if "family_sms_consent" in cells:
+        flag = _flag(cells["family_sms_consent"])
+        if flag is None:
+            bad("family_sms_consent", "yes or no")
+        consent = bool(flag)
+    if "family_phone" in cells:
+        language = (
+            cells.get("family_language")
+            or (parsed_case.preferred_language if parsed_case else None)
+            or "en"
+        )
+        try:
+            family = ContactCreate(
+                role=ContactRole.family,
+                phone=cells["family_phone"],
+                language=language,
+                sms_consent=consent,
+            )
+        except ValidationError as exc:
+            for name, reason in _reasons(exc):
+                bad(
+                    {"phone": "family_phone", "language": "family_language"}.get(name, name), reason
+                )
+    elif "family_language" in cells or "family_sms_consent" in cells:
+        bad("family_phone", "required when family_language or family_sms_consent is given")
+    if "counsel_phone" in cells:
+        try:
+            counsel = ContactCreate(
+                role=ContactRole.counsel,
+                phone=cells["counsel_phone"],
+                name=cells.get("counsel_name"),
+                language="en",
+                sms_consent=True,
+            )
+        except ValidationError as exc:
+            for name, reason in _reasons(exc):
+                bad({"phone": "counsel_phone", "name": "counsel_name"}.get(name, name), reason)
+    if errors or parsed_case is None:
+        return None, errors
+    if facility_name and "facility_id" not in case:
+        lookups.new_facilities.setdefault(
+            facility_name.casefold(),
+            (facility_name, office.id if office is not None else None),
+        )
+    return ParsedRow(number, parsed_case, facility_name, family, counsel), []
+
+
+def parse(
+    session: Session, org: Organization, source: bytes | str
+) -> tuple[list[ParsedRow], list[RowError], _Lookups, int]:
+    """Validate every row; returns the good rows, the errors, the lookups and the row count."""
+    text = _text(source)
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    header = [h.strip() for h in (reader.fieldnames or [])]
+    reader.fieldnames = header
+    problems = [RowError(1, h or "(empty)", "unknown column") for h in header if h not in COLUMNS]
+    problems += [RowError(1, c, "required column is missing") for c in REQUIRED if c not in header]
+    duplicates = {h for h in header if header.count(h) > 1}
+    problems += [RowError(1, h, "column appears twice") for h in sorted(duplicates)]
+    if problems:
+        raise ImportFailed(problems)
+    lookups = _Lookups.load(session, org)
+    rows: list[ParsedRow] = []
+    errors: list[RowError] = []
+    seen: dict[str, int] = {}
+    count = 0
+    for raw in reader:
+        number = reader.line_num  # physical line: the row number a spreadsheet shows
+        if None in raw:
+            errors.append(RowError(number, "row", "more cells than columns"))
+            count += 1
+            continue
+        if not any((v or "").strip() for v in raw.values()):
+            continue
+        count += 1
+        parsed, row_errors = _parse_row(number, raw, lookups, seen)
+        errors.extend(row_errors)
+        if parsed is not None:
+            rows.append(parsed)
+    return rows, errors, lookups, count
+
+
+# Flush to the database every so many rows: the ORM's unit of work stays small while the
+# whole import remains one transaction.
+BATCH = 500
+
+
+def import_cases(
+    session: Session,
+    actor: Actor,
+    org: Organization,
+    source: bytes | str,
+    now: datetime,
+    *,
+    dry_run: bool = False,
+    skip_invalid: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> ImportReport:
+    """Validate and (unless ``dry_run``) write the cases; the caller commits or rolls back.
+
+    Raises ``ImportFailed`` when the file itself is unreadable. When rows are bad and
+    ``skip_invalid`` is false, nothing is added to the session.
+    """
+    if isinstance(source, bytes) and len(source) > MAX_BYTES:
+        raise ImportFailed([RowError(1, "file", f"larger than {MAX_BYTES // 2**20} MB")])
+    rows, errors, lookups, count = parse(session, org, source)
+    report = ImportReport(
+        rows=count, errors=sorted(errors), dry_run=dry_run, skip_invalid=skip_invalid
+    )
+    if dry_run or (errors and not skip_invalid):
+        return report
+    actor = Actor(actor.label, org.id, actor.user_id, actor.role)
+    facilities = _create_facilities(session, actor, lookups, now, report)
+    policy = policy_for(org)
+    for offset in range(0, len(rows), BATCH):
+        batch = rows[offset : offset + BATCH]
+        _write_batch(session, actor, batch, facilities, now, report)
+        _sync_alerts(session, batch, report, now, policy)
+        if progress:
+            progress(offset + len(batch), len(rows))
+    audit.record(
+        session,
+        actor,
+        "import",
+        "case",
+        None,
+        {
+            "rows": [None, count],
+            "imported": [None, report.imported],
+            "skipped": [None, count - report.imported],
+        },
+        organization_id=org.id,
+        now=now,
+    )
+    session.flush()
+    return report
+
+
+def _write_batch(
+    session: Session,
+    actor: Actor,
+    batch: list[ParsedRow],
+    facilities: dict[str, Facility],
+    now: datetime,
+    report: ImportReport,
+) -> None:
+    """The writes of ``cases.create_case`` and ``contacts.add_contact``, a batch at a time.
+
+    Same rows, same audit entries (``audit.diff`` of the same snapshots), same timeline, but
+    one multi-row INSERT per table instead of several flushes and a refresh per case.
+    ``tests/test_importer.py`` compares the two paths so they cannot drift apart.
+    """
+    cases: list[dict[str, Any]] = []
+    tokens: list[dict[str, Any]] = []
+    contacts: list[dict[str, Any]] = []
+    audits: list[dict[str, Any]] = []
+    events: list[dict[str, Any]] = []
+
+    def audit_row(entity: str, entity_id: uuid.UUID, changes: dict[str, Any]) -> None:
+        audits.append(
+            {
+                "organization_id": actor.organization_id,
+                "actor_id": actor.user_id,
+                "actor_label": actor.label,
+                "action": "create",
+                "entity": entity,
+                "entity_id": str(entity_id),
+                "changes": changes,
+                "at": now,
+            }
+        )
+
+    def event(case_id: uuid.UUID, kind: str, summary: str) -> None:
+        events.append(
+            {
+                "id": uuid.uuid4(),
+                "case_id": case_id,
+                "kind": kind,
+                "summary": summary,
+                "actor_id": actor.user_id,
+                "data": {},
+                "at": now,
+            }
+        )
+
+    for row in batch:
+        values = row.case.model_dump()
+        if row.facility_name and values["facility_id"] is None:
+            facility = facilities[row.facility_name.casefold()]
+            values["facility_id"] = facility.id
+            if values["field_office_id"] is None:
+                values["field_office_id"] = facility.field_office_id
+        case_id = row.case_id
+        case = Case(id=case_id, organization_id=actor.organization_id, **values)
+        cases.append(
+            {
+                "id": case_id,
+                "organization_id": actor.organization_id,
+                "created_by_id": actor.user_id,
+                "created_at": now,
+                "updated_at": now,
+                "a_number_hash": (
+                    validators.a_number_hash(values["a_number"]) if values["a_number"] else None
+                ),
+                **values,
+            }
+        )
+        tokens.extend(
+            {"case_id": case_id, "token": t}
+            for t in crypto.name_tokens(values["given_name"], values["family_name"])
+        )
+        audit_row("case", case_id, audit.diff({}, case_service.snapshot(case)))
+        event(case_id, "case_opened", "Case opened")
+        for contact in (row.family, row.counsel):
+            if contact is None:
+                continue
+            data = contact.model_dump()
+            contact_id = uuid.uuid4()
+            contacts.append(
+                {
+                    "id": contact_id,
+                    "case_id": case_id,
+                    "phone_hash": validators.phone_hash(contact.phone),
+                    "created_at": now,
+                    "updated_at": now,
+                    **data,
+                }
+            )
+            snapshot = {name: data.get(name) for name in contact_service.AUDITED_FIELDS}
+            audit_row("contact", contact_id, audit.diff({}, snapshot))
+            event(case_id, "contact_added", f"{contact.role.value.title()} contact added")
+            report.contacts += 1
+        report.imported += 1
+        if row.family is not None and not row.family.sms_consent:
+            report.families_without_consent += 1
+    for model, payload in (
+        (Case, cases),
+        (CaseNameToken, tokens),
+        (Contact, contacts),
+        (AuditEntry, audits),
+        (TimelineEvent, events),
+    ):
+        if payload:
+            # Core executemany: the ORM's bulk path would compile a statement per chunk.
+            session.connection().execute(insert(cast(Table, model.__table__)), payload)
+
+
+def _sync_alerts(
+    session: Session,
+    batch: list[ParsedRow],
+    report: ImportReport,
+    now: datetime,
+    policy: rules.Policy,
+) -> None:
+    """Raise the alerts of new cases that already have a flag (a removal within the ladder).
+
+    The rules decide which: a new case has no requests, so only its removal can flag.
+    """
+    for row in batch:
+        facts = rules.CaseFacts(
+            id=row.case_id,
+            custody_status=row.case.custody_status,
+            removal_scheduled_at=row.case.removal_scheduled_at,
+        )
+        if any(f.alerts for f in rules.evaluate(facts, now, policy)):
+            case = session.get(Case, row.case_id)
+            if case is not None:
+                alert_service.sync_case(session, case, now)
+                report.alerted += 1
+
+
+def _create_facilities(
+    session: Session, actor: Actor, lookups: _Lookups, now: datetime, report: ImportReport
+) -> dict[str, Facility]:
+    made: dict[str, Facility] = {}
+    offices = {o.id: o for o in lookups.offices.values()}
+    for key, (name, office_id) in sorted(lookups.new_facilities.items()):
+        office = offices.get(office_id) if office_id else None
+        zone = office.time_zone if office is not None else lookups.org.time_zone
+        made[key] = create_facility(
+            session,
+            actor,
+            FacilityCreate(name=name, field_office_id=office_id, time_zone=zone),
+            now,
+        )
+        report.facilities_created.append(name)
+    return made
+
+
+def template_csv() -> str:
+    """A header line with every column, for the upload page's download link."""
+    return ",".join(COLUMNS) + "\n"
+
+
+def columns_help() -> Iterable[tuple[str, str]]:
+    return COLUMNS.items()
+
+
+__all__ = [
+    "COLUMNS",
+    "ImportFailed",
+    "ImportReport",
+    "RowError",
+    "import_cases",
+    "parse",
+    "template_csv",
+]
