@@ -167,9 +167,17 @@ def intake_submit(ctx: PageContext) -> Response:
     if errors or case_data is None:
         return _intake_page(ctx, values, errors, 422)
     try:
+        # The removal is set after the contacts exist: setting it raises the removal alert at
+        # once (alerts.sync_case), and that alert must reach the counsel entered here.
+        removal_at = case_data.removal_scheduled_at
+        case_data = case_data.model_copy(update={"removal_scheduled_at": None})
         case = case_service.create_case(ctx.db, ctx.actor, case_data, ctx.now)
         for contact in contacts:
             contact_service.add_contact(ctx.db, ctx.actor, case, contact, ctx.now)
+        if removal_at is not None:
+            case_service.update_case(
+                ctx.db, ctx.actor, case, CaseUpdate(removal_scheduled_at=removal_at), ctx.now
+            )
     except ServiceError as exc:
         ctx.db.rollback()
         return _intake_page(ctx, values, exc.fields or {"form": exc.message}, 422)
