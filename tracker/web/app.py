@@ -24,6 +24,7 @@ ROUTE_MODULES: Sequence[str] = (
     "tracker.web.calendar_routes",
     "tracker.web.api",
     "tracker.web.pages",
+    "tracker.web.webhooks",
 )
 
 

@@ -1,0 +1,129 @@
+"""Twilio webhooks: delivery status callbacks and inbound SMS, signature-checked.
+
+Every request must carry a valid ``X-Twilio-Signature`` computed over ``BASE_URL`` + path
+(the public URL Twilio called) and the form; anything else is answered 403 and nothing is
+recorded. Without ``TWILIO_AUTH_TOKEN`` no signature can be valid, so every call is refused.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import BaseRoute, Route
+from twilio.request_validator import RequestValidator
+from twilio.twiml.messaging_response import MessagingResponse
+
+from notifications import delivery, inbound
+from tracker import db
+from tracker.models import Notification
+from tracker.settings import Settings, get_settings
+from tracker.types import utcnow
+from tracker.validators import mask_phone
+
+log = logging.getLogger("amparo.sms.webhooks")
+
+MAX_FORM_FIELDS = 100
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = getattr(request.app.state, "settings", None) or get_settings()
+    return settings
+
+
+def _now(request: Request) -> datetime:
+    """Now, from ``app.state.clock`` when a test travels in time."""
+    now_fn: Callable[[], datetime] = getattr(request.app.state, "clock", utcnow)
+    return now_fn()
+
+
+def public_url(request: Request, settings: Settings) -> str:
+    url = settings.base_url + request.url.path
+    if request.url.query:
+        url += "?" + request.url.query
+    return url
+
+
+async def _verified_form(request: Request) -> dict[str, str] | None:
+    settings = _settings(request)
+    signature = request.headers.get("x-twilio-signature", "")
+    form = await request.form(max_files=0, max_fields=MAX_FORM_FIELDS)
+    params = {k: v for k, v in form.items() if isinstance(v, str)}
+    await form.close()
+    if not settings.twilio_auth_token or not signature:
+        return None
+    validator = RequestValidator(settings.twilio_auth_token)
+    if not validator.validate(public_url(request, settings), params, signature):
+        return None
+    return params
+
+
+def _forbidden() -> Response:
+    return PlainTextResponse("invalid signature", status_code=403)
+
+
+async def status_callback(request: Request) -> Response:
+    params = await _verified_form(request)
+    if params is None:
+        log.warning("status callback with a bad signature refused")
+        return _forbidden()
+    try:
+        notification_id = uuid.UUID(request.path_params["notification_id"])
+    except ValueError:
+        return PlainTextResponse("not found", status_code=404)
+    now = _now(request)
+
+    def apply() -> bool:
+        with db.session_scope() as session:
+            notification = session.get(Notification, notification_id)
+            if notification is None:
+                return False
+            delivery.apply_status(
+                session,
+                notification,
+                params.get("MessageStatus") or params.get("SmsStatus") or "",
+                now,
+                sid=params.get("MessageSid") or params.get("SmsSid"),
+                error_code=params.get("ErrorCode"),
+            )
+            return True
+
+    found = await run_in_threadpool(apply)
+    if not found:
+        return PlainTextResponse("not found", status_code=404)
+    return Response(status_code=204)
+
+
+async def inbound_sms(request: Request) -> Response:
+    params = await _verified_form(request)
+    if params is None:
+        log.warning("inbound SMS with a bad signature refused")
+        return _forbidden()
+    sender, body = params.get("From", ""), params.get("Body", "")
+    now = _now(request)
+
+    def handle() -> inbound.Reply:
+        with db.session_scope() as session:
+            return inbound.handle(session, sender, body, now)
+
+    reply = await run_in_threadpool(handle)
+    log.info("inbound SMS from %s: %s", mask_phone(sender) if sender else "?", reply.action)
+    twiml = MessagingResponse()
+    twiml.message(reply.text)
+    return Response(str(twiml), media_type="application/xml")
+
+
+routes: list[BaseRoute] = [
+    Route(
+        "/webhooks/twilio/status/{notification_id}",
+        status_callback,
+        methods=["POST"],
+        name="twilio_status",
+    ),
+    Route("/webhooks/twilio/sms", inbound_sms, methods=["POST"], name="twilio_sms"),
+]
