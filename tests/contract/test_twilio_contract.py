@@ -1,0 +1,249 @@
+"""Every form the dispatcher posts to Twilio checked against Twilio's own OpenAPI description.
+
+Two stand-ins: an in-process httpx transport that validates each form against
+``CreateMessageRequest`` (plus the rules the spec cannot express), and Stoplight Prism
+serving the spec on loopback (installed by ``make test`` through npm; skipped only when npm
+itself is missing).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jsonschema_rs
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from notifications import outbox
+from notifications.events import notify_family
+from notifications.twilio import TwilioTransport
+from tests.notifications import helpers
+from tests.notifications.helpers import ACCOUNT_SID, AUTH_TOKEN, NOON, StandIn
+from tracker import db
+from tracker.models import Notification
+from tracker.vocab import NotificationStatus
+
+ROOT = Path(__file__).resolve().parents[2]
+SPEC_CANDIDATES = [
+    ROOT.parent / "shared" / "twilio" / "twilio_api_v2010.json",
+    ROOT / "shared" / "twilio" / "twilio_api_v2010.json",
+]
+MESSAGES_PATH = "/2010-04-01/Accounts/{AccountSid}/Messages.json"
+E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+
+
+def spec_path() -> Path:
+    for candidate in SPEC_CANDIDATES:
+        if candidate.exists():
+            return candidate
+    pytest.fail(f"Twilio OpenAPI description not found at {SPEC_CANDIDATES[0]}")
+
+
+def create_message_schema() -> dict[str, Any]:
+    spec = json.loads(spec_path().read_text())
+    body = spec["paths"][MESSAGES_PATH]["post"]["requestBody"]["content"]
+    schema: dict[str, Any] = body["application/x-www-form-urlencoded"]["schema"]
+    assert schema.get("title") == "CreateMessageRequest"
+    # Its enums are $refs into the document's components: carry them along.
+    return {**schema, "components": spec["components"]}
+
+
+def contract_violations(form: dict[str, str], schema: dict[str, Any]) -> list[str]:
+    validator = jsonschema_rs.validator_for(schema, validate_formats=True)
+    problems = [e.message for e in validator.iter_errors(form)]
+    unknown = set(form) - set(schema["properties"])
+    problems += [f"unknown parameter {name}" for name in sorted(unknown)]
+    # What the spec leaves to prose: a sender, a body, E.164 numbers.
+    if not (form.get("From") or form.get("MessagingServiceSid")):
+        problems.append("neither From nor MessagingServiceSid")
+    if not form.get("Body") and not form.get("ContentSid") and not form.get("MediaUrl"):
+        problems.append("no Body")
+    if not E164.match(form.get("To", "")):
+        problems.append(f"To is not E.164: {form.get('To')!r}")
+    if form.get("From") and not E164.match(form["From"]):
+        problems.append("From is not E.164")
+    return problems
+
+
+def _queue_everything(session: Session) -> int:
+    w = helpers.world(session, language="es")
+    notify_family(session, w.case, "request_filed", "r", NOON, {"request_kind": "release"})
+    outbox.enqueue(
+        session,
+        organization_id=w.org.id,
+        to_phone=w.attorney.phone or "",
+        kind="removal_imminent",
+        dedupe_key="contract-counsel",
+        params={"first_name": "Ana", "rung": 6, "local_time": "Tue 24 Nov, 14:00 CST"},
+        user_id=w.attorney.id,
+        urgent=True,
+        now=NOON,
+    )
+    session.commit()
+    return 3
+
+
+def _statuses() -> list[Notification]:
+    with db.get_sessionmaker()() as s:
+        rows = list(s.scalars(select(Notification)))
+        s.expunge_all()
+    return rows
+
+
+@pytest.mark.parametrize("sender", ["messaging_service", "from_number"])
+def test_every_posted_form_matches_create_message_request(session: Session, sender: str) -> None:
+    schema = create_message_schema()
+    expected = _queue_everything(session)
+    stand_in = StandIn()
+    transport = TwilioTransport(
+        ACCOUNT_SID,
+        AUTH_TOKEN,
+        api_base_url="http://127.0.0.1:9",
+        public_base_url="http://testserver",
+        messaging_service_sid=helpers.MESSAGING_SERVICE_SID
+        if sender == "messaging_service"
+        else "",
+        from_number="+12025550100" if sender == "from_number" else "",
+        http_transport=httpx.MockTransport(stand_in.handler),
+    )
+    helpers.dispatcher(transport).run(once=True)
+    assert len(stand_in.forms) == expected
+    for form, path in zip(stand_in.forms, stand_in.paths, strict=True):
+        assert path == MESSAGES_PATH.replace("{AccountSid}", ACCOUNT_SID)
+        assert contract_violations(form, schema) == [], form
+        assert ("From" in form) is (sender == "from_number")
+    assert {r.status for r in _statuses()} == {NotificationStatus.sent}
+
+
+def test_the_contract_check_has_teeth() -> None:
+    schema = create_message_schema()
+    good = {
+        "To": "+12025550101",
+        "Body": "hi",
+        "MessagingServiceSid": helpers.MESSAGING_SERVICE_SID,
+        "StatusCallback": "http://testserver/webhooks/twilio/status/x",
+    }
+    assert contract_violations(good, schema) == []
+    assert contract_violations({**good, "StatusCallback": "not a url"}, schema)
+    assert contract_violations({**good, "MessagingServiceSid": "MG123"}, schema)
+    assert contract_violations({"To": "+12025550101", "Body": "hi"}, schema)
+    assert contract_violations({**good, "Body": ""}, schema)
+    assert contract_violations({**good, "Colour": "red"}, schema)
+
+
+# --- Prism ---------------------------------------------------------------------------
+
+
+def _prism_binary() -> Path:
+    binary = ROOT / "node_modules" / ".bin" / "prism"
+    if binary.exists():
+        return binary
+    npm = shutil.which("npm")
+    if npm is None:
+        pytest.skip("npm is not installed: cannot run the Prism stand-in of the Twilio API")
+    subprocess.run(
+        [
+            npm,
+            "ci" if (ROOT / "package-lock.json").exists() else "install",
+            "--no-audit",
+            "--no-fund",
+        ],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
+    assert binary.exists(), "npm install did not provide node_modules/.bin/prism"
+    return binary
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def prism(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    binary = _prism_binary()
+    port = _free_port()
+    log_path = tmp_path_factory.mktemp("prism") / "prism.log"
+    with log_path.open("w") as log_file:
+        proc = subprocess.Popen(
+            [str(binary), "mock", "-h", "127.0.0.1", "-p", str(port), str(spec_path())],
+            cwd=ROOT,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                if proc.poll() is not None:
+                    pytest.fail(f"Prism exited: {log_path.read_text()[-2000:]}")
+                with socket.socket() as s:
+                    if s.connect_ex(("127.0.0.1", port)) == 0:
+                        break
+                time.sleep(0.2)
+            else:
+                pytest.fail("Prism did not start within 60 s")
+            yield f"http://127.0.0.1:{port}", log_path
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+@pytest.mark.slow
+def test_dispatcher_against_prism_serving_twilios_spec(
+    session: Session, prism: tuple[str, Path]
+) -> None:
+    base_url, log_path = prism
+    expected = _queue_everything(session)
+    transport = TwilioTransport(
+        ACCOUNT_SID,
+        AUTH_TOKEN,
+        api_base_url=base_url,
+        public_base_url="http://testserver",
+        messaging_service_sid=helpers.MESSAGING_SERVICE_SID,
+        timeout=30,
+    )
+    helpers.dispatcher(transport).run(once=True)
+    rows = _statuses()
+    assert len(rows) == expected
+    assert {r.status for r in rows} == {NotificationStatus.sent}, [r.error_message for r in rows]
+    assert all(r.provider_sid for r in rows)
+    # Prism logs each request-validation fault with a cross; none may appear.
+    assert "✖" not in log_path.read_text()
+
+
+@pytest.mark.slow
+def test_prism_refuses_a_form_that_breaks_the_spec(
+    session: Session, prism: tuple[str, Path]
+) -> None:
+    base_url, _ = prism
+    _queue_everything(session)
+    # An invalid StatusCallback URL: Prism answers 422, which is a permanent failure here.
+    transport = TwilioTransport(
+        ACCOUNT_SID,
+        AUTH_TOKEN,
+        api_base_url=base_url,
+        public_base_url="not a url",
+        messaging_service_sid=helpers.MESSAGING_SERVICE_SID,
+        timeout=30,
+    )
+    helpers.dispatcher(transport).run(once=True)
+    rows = _statuses()
+    assert {r.status for r in rows} == {NotificationStatus.failed}
+    assert all(r.error_code == "422" for r in rows), [r.error_message for r in rows]
