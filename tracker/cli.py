@@ -20,7 +20,11 @@ from tracker.types import utcnow
 log = logging.getLogger("amparo")
 
 # Modules that add their own sub-commands: each has ``register(subparsers)``.
-COMMAND_MODULES: Sequence[str] = ("jobs.commands", "notifications.commands")
+COMMAND_MODULES: Sequence[str] = (
+    "jobs.commands",
+    "notifications.commands",
+    "tracker.data_commands",
+)
 
 CLI_ACTOR = Actor.system("cli")
 
