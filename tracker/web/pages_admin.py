@@ -7,7 +7,6 @@ themselves, so that an organisation is never left without one by a slip of the f
 from __future__ import annotations
 
 import re
-import uuid
 from typing import Annotated, Any
 
 from pydantic import (
@@ -18,7 +17,7 @@ from pydantic import (
     ValidationError,
     field_validator,
 )
-from sqlalchemy import func, select
+from sqlalchemy import select
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
@@ -26,6 +25,7 @@ from tracker import validators
 from tracker.models import Facility, FieldOffice, User
 from tracker.schemas import FacilityCreate, UserCreate
 from tracker.services import ServiceError, audit
+from tracker.services import facilities as facility_service
 from tracker.services.orgs import create_user
 from tracker.services.requests import KIND_LABELS
 from tracker.vocab import RequestKind, Role
@@ -153,25 +153,11 @@ def create_facility(ctx: PageContext) -> Response:
         )
     except ValidationError as exc:
         return _facilities_page(ctx, validation_errors(exc), values, 422)
-    if data.field_office_id is not None and ctx.db.get(FieldOffice, data.field_office_id) is None:
-        return _facilities_page(ctx, {"field_office_id": "no such field office"}, values, 422)
-    duplicate = ctx.db.scalar(
-        select(Facility.id).where(func.lower(Facility.name) == data.name.lower())
-    )
-    if duplicate is not None:
-        return _facilities_page(ctx, {"name": "a facility with that name exists"}, values, 422)
-    facility = Facility(id=uuid.uuid4(), created_at=ctx.now, **data.model_dump())
-    ctx.db.add(facility)
-    ctx.db.flush()
-    audit.record(
-        ctx.db,
-        ctx.actor,
-        "create",
-        "facility",
-        facility.id,
-        audit.diff({}, data.model_dump()),
-        now=ctx.now,
-    )
+    try:
+        facility = facility_service.create_facility(ctx.db, ctx.actor, data, ctx.now)
+    except ServiceError as exc:
+        ctx.db.rollback()
+        return _facilities_page(ctx, exc.fields or {"form": exc.message}, values, 422)
     flash(ctx.request, f"Facility {facility.name} added.")
     return redirect("/admin/facilities")
 
