@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 ROUTE_MODULES: Sequence[str] = (
     "tracker.web.health",
     "tracker.web.calendar_routes",
+    "tracker.web.reports_routes",
     "tracker.web.api",
     "tracker.web.pages",
     "tracker.web.webhooks",

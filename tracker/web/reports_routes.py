@@ -1,0 +1,274 @@
+"""Reports: the ``/reports`` page (with server-rendered SVG charts), its CSV download, and the
+API ``GET /api/reports/field-offices`` (JSON) and ``GET /api/reports/field-offices.csv``
+(the public, suppressed CSV). All scoped to the reader's organisation."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+from markupsafe import Markup, escape
+from sqlalchemy.orm import Session
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from tracker.db import session_scope
+from tracker.facts import policy_for
+from tracker.models import Organization
+from tracker.report_export import public_csv
+from tracker.reports import Bucket, Group, Report, field_office_report
+from tracker.types import utcnow
+from tracker.web.apiauth import PERMISSIONS, authenticate
+from tracker.web.errors import ApiError
+from tracker.web.pages_render import PageContext, page
+
+READERS = PERMISSIONS["report.read"]
+DEFAULT_PERIOD = timedelta(days=365)
+
+
+class PeriodError(ValueError):
+    def __init__(self, fields: dict[str, str]) -> None:
+        super().__init__("; ".join(f"{k}: {v}" for k, v in fields.items()))
+        self.fields = fields
+
+
+def _parse_bound(raw: str, name: str, errors: dict[str, str]) -> datetime | None:
+    """A day (``2026-10-01``) or an ISO 8601 instant with a zone."""
+    try:
+        if len(raw) == 10:
+            day = date.fromisoformat(raw)
+            return datetime.combine(day, datetime.min.time(), UTC)
+        value = datetime.fromisoformat(raw)
+    except ValueError:
+        errors[name] = "not a date (YYYY-MM-DD) or an ISO 8601 time with a zone"
+        return None
+    if value.tzinfo is None:
+        errors[name] = "a time needs a zone, e.g. 2026-10-01T00:00Z"
+        return None
+    return value.astimezone(UTC)
+
+
+def parse_period(
+    raw_from: str | None, raw_to: str | None, now: datetime
+) -> tuple[datetime, datetime]:
+    """``from`` inclusive; ``to`` a day is inclusive (the whole day), an instant exclusive."""
+    errors: dict[str, str] = {}
+    start = _parse_bound(raw_from, "from", errors) if raw_from else None
+    end = _parse_bound(raw_to, "to", errors) if raw_to else None
+    if raw_to and end is not None and len(raw_to) == 10:
+        end += timedelta(days=1)
+    if errors:
+        raise PeriodError(errors)
+    end = end or now
+    start = start or end - DEFAULT_PERIOD
+    if end <= start:
+        raise PeriodError({"to": "must be after from"})
+    if end - start > timedelta(days=366 * 10):
+        raise PeriodError({"from": "a period is at most ten years"})
+    return start, end
+
+
+def _report(session: Session, org: Organization, request: Request, now: datetime) -> Report:
+    start, end = parse_period(request.query_params.get("from"), request.query_params.get("to"), now)
+    return field_office_report(session, org, start, end, now)
+
+
+async def api_field_offices(request: Request) -> JSONResponse:
+    now = utcnow()
+    with session_scope() as session:
+        actor = authenticate(session, request, "report.read", now=now)
+        org = session.get(Organization, actor.organization_id)
+        if org is None:
+            raise ApiError(404, "not_found", "organisation not found")
+        try:
+            report = _report(session, org, request, now)
+        except PeriodError as exc:
+            raise ApiError(422, "invalid", "the period is not valid", exc.fields) from exc
+        return JSONResponse(report.as_dict())
+
+
+def _csv_response(body: str, start: datetime, end: datetime) -> Response:
+    name = f"amparo-field-offices-{start.date()}-{(end - timedelta(seconds=1)).date()}.csv"
+    return Response(
+        body,
+        media_type="text/csv; charset=utf-8",
+        headers={
+            "Content-Disposition": f'attachment; filename="{name}"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+async def api_field_offices_csv(request: Request) -> Response:
+    now = utcnow()
+    with session_scope() as session:
+        actor = authenticate(session, request, "report.read", now=now)
+        org = session.get(Organization, actor.organization_id)
+        if org is None:
+            raise ApiError(404, "not_found", "organisation not found")
+        try:
+            report = _report(session, org, request, now)
+        except PeriodError as exc:
+            raise ApiError(422, "invalid", "the period is not valid", exc.fields) from exc
+        return _csv_response(
+            public_csv(report, policy_for(org)), report.period_from, report.period_to
+        )
+
+
+# -- the page -----------------------------------------------------------------------------
+
+_COLOURS = {"granted": "#2e7d32", "denied": "#c62828", "bar": "#1565c0", "grid": "#d0d7de"}
+
+
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{value:.0%}"
+
+
+def bar_chart(title: str, rows: list[tuple[str, float | None, str]], chart_id: str) -> Markup:
+    """Horizontal bars of shares (0..1): one row per label; ``None`` draws no bar."""
+    label_w, bar_w, row_h, top = 70, 300, 26, 34
+    height = top + row_h * max(len(rows), 1) + 10
+    parts = [
+        f'<svg id="{chart_id}" class="chart" role="img" viewBox="0 0 {label_w + bar_w + 90} '
+        f'{height}" xmlns="http://www.w3.org/2000/svg" aria-labelledby="{chart_id}-t">',
+        f'<title id="{chart_id}-t">{escape(title)}</title>',
+        f'<text x="0" y="18" font-size="15" font-weight="600">{escape(title)}</text>',
+    ]
+    for tick in (0, 0.5, 1):
+        x = label_w + bar_w * tick
+        parts.append(
+            f'<line x1="{x:.0f}" y1="{top - 6}" x2="{x:.0f}" y2="{height - 8}" '
+            f'stroke="{_COLOURS["grid"]}"/>'
+        )
+    if not rows:
+        parts.append(f'<text x="{label_w}" y="{top + 16}" font-size="13">No data</text>')
+    for i, (label, share, note) in enumerate(rows):
+        y = top + i * row_h
+        parts.append(
+            f'<text x="{label_w - 8}" y="{y + 16}" font-size="13" text-anchor="end">'
+            f"{escape(label)}</text>"
+        )
+        if share is not None:
+            parts.append(
+                f'<rect x="{label_w}" y="{y + 4}" width="{bar_w * share:.1f}" height="{row_h - 8}" '
+                f'fill="{_COLOURS["bar"]}"><title>{escape(label)}: {_pct(share)} {escape(note)}'
+                "</title></rect>"
+            )
+        x = label_w + bar_w * (share or 0) + 6
+        parts.append(
+            f'<text x="{x:.1f}" y="{y + 16}" font-size="12">{_pct(share)} {escape(note)}</text>'
+        )
+    parts.append("</svg>")
+    return Markup("".join(parts))  # noqa: S704 - every text above went through escape()
+
+
+def decisions_chart(buckets: list[Bucket], chart_id: str = "chart-decisions") -> Markup:
+    """Stacked columns: grants and denials per week (or month) of the period."""
+    width, height, left, bottom, top = 1000, 260, 36, 30, 30
+    plot_h = height - top - bottom
+    peak = max([b.granted + b.denied for b in buckets] + [1])
+    n = max(len(buckets), 1)
+    slot = (width - left - 10) / n
+    parts = [
+        f'<svg id="{chart_id}" class="chart" role="img" viewBox="0 0 {width} {height}" '
+        f'xmlns="http://www.w3.org/2000/svg" aria-labelledby="{chart_id}-t">',
+        f'<title id="{chart_id}-t">Decisions over time</title>',
+        '<text x="0" y="18" font-size="15" font-weight="600">Decisions over time</text>',
+        f'<rect x="{width - 170}" y="6" width="10" height="10" fill="{_COLOURS["granted"]}"/>'
+        f'<text x="{width - 155}" y="15" font-size="12">granted</text>'
+        f'<rect x="{width - 95}" y="6" width="10" height="10" fill="{_COLOURS["denied"]}"/>'
+        f'<text x="{width - 80}" y="15" font-size="12">denied</text>',
+        f'<line x1="{left}" y1="{top + plot_h}" x2="{width}" y2="{top + plot_h}" '
+        f'stroke="{_COLOURS["grid"]}"/>',
+        f'<text x="{left - 6}" y="{top + 10}" font-size="11" text-anchor="end">{peak}</text>',
+        f'<text x="{left - 6}" y="{top + plot_h}" font-size="11" text-anchor="end">0</text>',
+    ]
+    for i, b in enumerate(buckets):
+        x = left + i * slot + slot * 0.15
+        w = slot * 0.7
+        granted_h = plot_h * b.granted / peak
+        denied_h = plot_h * b.denied / peak
+        y_granted = top + plot_h - granted_h
+        label = f"{b.start.date()}: {b.granted} granted, {b.denied} denied"
+        parts.append(
+            f'<rect x="{x:.1f}" y="{y_granted:.1f}" width="{w:.1f}" height="{granted_h:.1f}" '
+            f'fill="{_COLOURS["granted"]}"><title>{escape(label)}</title></rect>'
+        )
+        parts.append(
+            f'<rect x="{x:.1f}" y="{y_granted - denied_h:.1f}" width="{w:.1f}" '
+            f'height="{denied_h:.1f}" fill="{_COLOURS["denied"]}"><title>{escape(label)}</title>'
+            "</rect>"
+        )
+        if i % max(1, n // 6) == 0:
+            parts.append(
+                f'<text x="{x:.1f}" y="{height - 10}" font-size="11">'
+                f"{b.start.strftime('%d %b')}</text>"
+            )
+    parts.append("</svg>")
+    return Markup("".join(parts))  # noqa: S704 - every text above went through escape()
+
+
+def _office_rows(groups: list[Group], share: str) -> list[tuple[str, float | None, str]]:
+    rows: list[tuple[str, float | None, str]] = []
+    for g in groups:
+        m = g.metrics
+        if share == "grant":
+            rows.append((g.key, m.grant_rate, f"of {m.decided}"))
+        else:
+            rows.append((g.key, m.documented_on_time_share, f"of {m.documentation_window_closed}"))
+    return rows
+
+
+def reports_page(ctx: PageContext) -> Response:
+    params = ctx.request.query_params
+    try:
+        start, end = parse_period(params.get("from"), params.get("to"), ctx.now)
+    except PeriodError as exc:
+        start, end = ctx.now - DEFAULT_PERIOD, ctx.now
+        errors = exc.fields
+    else:
+        errors = {}
+    report = field_office_report(ctx.db, ctx.org, start, end, ctx.now)
+    last_day = (end - timedelta(seconds=1)).date()
+    return ctx.render(
+        "reports/index.html",
+        {
+            "title": "Reports",
+            "report": report,
+            "errors": errors,
+            "period_from": start.date().isoformat(),
+            "period_to": last_day.isoformat(),
+            "pct": _pct,
+            "charts": {
+                "grant": bar_chart(
+                    "Grant rate by field office",
+                    _office_rows(report.by_office, "grant"),
+                    "chart-grant-rate",
+                ),
+                "documented": bar_chart(
+                    "Documented within 48 h by field office",
+                    _office_rows(report.by_office, "documented"),
+                    "chart-documented",
+                ),
+                "over_time": decisions_chart(report.over_time),
+            },
+        },
+    )
+
+
+def reports_csv_page(ctx: PageContext) -> Response:
+    params = ctx.request.query_params
+    try:
+        start, end = parse_period(params.get("from"), params.get("to"), ctx.now)
+    except PeriodError:
+        start, end = ctx.now - DEFAULT_PERIOD, ctx.now
+    report = field_office_report(ctx.db, ctx.org, start, end, ctx.now)
+    return _csv_response(public_csv(report, policy_for(ctx.org)), start, end)
+
+
+routes: list[BaseRoute] = [
+    Route("/reports", page(reports_page, READERS), methods=["GET"], name="reports"),
+    Route("/reports/field-offices.csv", page(reports_csv_page, READERS), methods=["GET"]),
+    Route("/api/reports/field-offices", api_field_offices, methods=["GET"]),
+    Route("/api/reports/field-offices.csv", api_field_offices_csv, methods=["GET"]),
+]
