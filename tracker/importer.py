@@ -345,7 +345,10 @@ def parse(
 ) -> tuple[list[ParsedRow], list[RowError], _Lookups, int]:
     """Validate every row; returns the good rows, the errors, the lookups and the row count."""
     text = _text(source)
-    reader = csv.DictReader(io.StringIO(text, newline=""))
+    first_line = text.split("\n", 1)[0]
+    # Cells copied from a spreadsheet and pasted (the upload page) arrive tab-separated.
+    delimiter = "\t" if "\t" in first_line and "," not in first_line else ","
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
     header = [h.strip() for h in (reader.fieldnames or [])]
     reader.fieldnames = header
     problems = [RowError(1, h or "(empty)", "unknown column") for h in header if h not in COLUMNS]

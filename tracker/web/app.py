@@ -23,6 +23,7 @@ ROUTE_MODULES: Sequence[str] = (
     "tracker.web.health",
     "tracker.web.calendar_routes",
     "tracker.web.reports_routes",
+    "tracker.web.import_routes",
     "tracker.web.api",
     "tracker.web.pages",
     "tracker.web.webhooks",
