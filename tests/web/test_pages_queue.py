@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import html
+import re
 import uuid
 from datetime import timedelta
 
+import pytest
 from starlette.testclient import TestClient
 
 from tests import factories
@@ -15,6 +18,7 @@ from tracker.models import Facility
 from tracker.schemas import DeterminationIn, RequestCreate
 from tracker.services import requests as request_service
 from tracker.vocab import RequestKind, Role
+from tracker.web import pages_queue
 
 
 def _seed(orgs: tuple[Org, Org]) -> dict[str, uuid.UUID]:
@@ -129,7 +133,7 @@ def test_queue_filters_and_search(client: TestClient, orgs: tuple[Org, Org]) -> 
     # Another organisation's case is not found even by its exact name.
     assert found("q=Other+Org") == []
     # Nonsense filters are ignored rather than failing.
-    assert len(found("flag=bogus&field_office_id=nope&page=x")) == 4
+    assert len(found("flag=bogus&field_office_id=nope&cursor=x")) == 4
 
 
 def test_stored_text_is_escaped(client: TestClient, orgs: tuple[Org, Org]) -> None:
@@ -142,3 +146,25 @@ def test_stored_text_is_escaped(client: TestClient, orgs: tuple[Org, Org]) -> No
     assert "<script>alert(1)</script>" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "X&amp;Y" in html
+
+
+def test_queue_pages_with_a_cursor(
+    client: TestClient, orgs: tuple[Org, Org], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids = _seed(orgs)
+    monkeypatch.setattr(pages_queue, "PAGE_SIZE", 3)
+    travel(client)
+    signed_in(client, orgs[0].users[Role.hotline].email)
+    first = client.get("/?flag=")
+    assert case_ids_in_order(first.text) == [
+        str(ids["ignored"]),
+        str(ids["removal"]),
+        str(ids["decided"]),
+    ]
+    link = re.search(r'href="\?([^"]+)" id="next-page"', first.text)
+    assert link
+    second = client.get("/?" + html.unescape(link.group(1)))
+    assert case_ids_in_order(second.text) == [str(ids["quiet"])]
+    assert 'id="next-page"' not in second.text
+    # A mangled cursor starts again from the most urgent instead of failing.
+    assert case_ids_in_order(client.get("/?cursor=%%%").text)[0] == str(ids["ignored"])

@@ -1,8 +1,10 @@
 """The urgent queue (home page): open cases of the user's organisation, most urgent first.
 
-Urgency comes from ``tracker.rules`` alone. To keep the page fast for large organisations the
-ordering pass loads only the columns the rules need (no encrypted names are decrypted);
-the names are loaded for the one page of cases shown.
+The order is the JSON API's (``tracker.web.api_queue``): the database finds one page of cases
+by the soonest due time of their flags — SQL that mirrors ``tracker.rules`` and is held equal
+to it by ``tests/web/test_api_queue.py`` — so the page costs the same with 100 open cases or
+100,000 (``bench/bench_pages.py``). The badges of the page's cases come from
+``tracker.rules.evaluate`` itself.
 """
 
 from __future__ import annotations
@@ -11,17 +13,18 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Select, func, select
-from sqlalchemy.orm import Session, load_only, selectinload
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, selectinload
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from tracker import crypto, validators
+from tracker import validators
 from tracker.facts import case_facts, policy_for
-from tracker.models import Case, CaseNameToken, Contact, FieldOffice, Organization, User
-from tracker.models import Request as CaseRequest
-from tracker.rules import Flag, evaluate, urgency_key
+from tracker.models import Case, FieldOffice, Organization, User
+from tracker.rules import evaluate
 from tracker.vocab import FlagKind
+from tracker.web import api_queue
+from tracker.web.errors import ApiError
 from tracker.web.pages_render import Badge, PageContext, badges, page, zone_for
 
 PAGE_SIZE = 50
@@ -33,7 +36,7 @@ class QueueFilters:
     field_office_id: uuid.UUID | None = None
     attorney_id: uuid.UUID | None = None
     q: str = ""
-    page: int = 1
+    cursor: str = ""
 
     @property
     def active(self) -> bool:
@@ -50,9 +53,9 @@ class QueueRow:
 @dataclass(frozen=True)
 class Queue:
     rows: list[QueueRow]
-    total: int
-    page: int
-    pages: int
+    # Open cases matching the filters other than the flag (None with a flag filter).
+    total: int | None
+    next_cursor: str | None
     search_note: str
 
 
@@ -66,111 +69,62 @@ def _uuid(raw: str) -> uuid.UUID | None:
 def parse_filters(ctx: PageContext) -> QueueFilters:
     params = ctx.request.query_params
     raw_flag = params.get("flag", "")
-    flag = FlagKind(raw_flag) if raw_flag in FlagKind.__members__ else None
-    try:
-        page_no = max(1, min(int(params.get("page", "1")), 10_000))
-    except ValueError:
-        page_no = 1
     return QueueFilters(
-        flag=flag,
+        flag=FlagKind(raw_flag) if raw_flag in FlagKind.__members__ else None,
         field_office_id=_uuid(params.get("field_office_id", "")),
         attorney_id=_uuid(params.get("attorney_id", "")),
         q=params.get("q", "").strip()[:200],
-        page=page_no,
+        cursor=params.get("cursor", "")[:500],
     )
 
 
-def _search(stmt: Select[Case], q: str) -> tuple[Select[Case], str]:
-    """Narrow by A-number (exact, via its blind index) or by whole name words (all must match)."""
+def _search_note(q: str) -> str:
     if not q:
-        return stmt, ""
+        return ""
     try:
-        digits = validators.a_number(q)
+        validators.a_number(q)
     except ValueError:
-        digits = None
-    if digits is not None:
-        return stmt.where(Case.a_number_hash == validators.a_number_hash(digits)), "A-number"
-    tokens = crypto.name_tokens(q)
-    if not tokens:
-        return stmt, ""
-    matching = (
-        select(CaseNameToken.case_id)
-        .where(CaseNameToken.token.in_(tokens))
-        .group_by(CaseNameToken.case_id)
-        .having(func.count(func.distinct(CaseNameToken.token)) == len(tokens))
-    )
-    return stmt.where(Case.id.in_(matching)), "name"
+        return "name"
+    return "A-number"
 
 
 def load_queue(session: Session, org: Organization, filters: QueueFilters, now: datetime) -> Queue:
-    stmt = (
-        select(Case)
-        .where(Case.organization_id == org.id, Case.closed_at.is_(None))
-        .options(
-            load_only(
-                Case.id,
-                Case.organization_id,
-                Case.custody_status,
-                Case.removal_scheduled_at,
-                Case.closed_at,
-                Case.facility_id,
-                Case.field_office_id,
-                Case.attorney_id,
-                Case.created_at,
-            ),
-            selectinload(Case.requests).load_only(
-                CaseRequest.id,
-                CaseRequest.case_id,
-                CaseRequest.kind,
-                CaseRequest.status,
-                CaseRequest.appeal_of_id,
-                CaseRequest.filed_at,
-                CaseRequest.decided_at,
-                CaseRequest.stay_expires_at,
-                CaseRequest.documentation_received_at,
-                CaseRequest.created_at,
-            ),
-            selectinload(Case.contacts).load_only(
-                Contact.id,
-                Contact.case_id,
-                Contact.unreachable,
-                Contact.unreachable_since,
-                Contact.created_at,
-            ),
-        )
+    query = api_queue.CaseQuery(
+        org.id,
+        flag=filters.flag,
+        field_office_id=filters.field_office_id,
+        attorney_id=filters.attorney_id,
+        q=filters.q or None,
     )
-    if filters.field_office_id is not None:
-        stmt = stmt.where(Case.field_office_id == filters.field_office_id)
-    if filters.attorney_id is not None:
-        stmt = stmt.where(Case.attorney_id == filters.attorney_id)
-    stmt, search_note = _search(stmt, filters.q)
     policy = policy_for(org)
-    ranked: list[tuple[tuple[int, float, float], str, uuid.UUID, list[Flag]]] = []
-    for case in session.scalars(stmt):
-        flags = evaluate(case_facts(case), now, policy)
-        if filters.flag is not None and not any(f.kind is filters.flag for f in flags):
-            continue
-        # Ties (no flags, no removal) fall back to the oldest intake first.
-        key = urgency_key(flags, case.removal_scheduled_at)
-        ranked.append((key, case.created_at.isoformat(), case.id, flags))
-    ranked.sort(key=lambda item: (item[0], item[1]))
-    total = len(ranked)
-    pages = max(1, -(-total // PAGE_SIZE))
-    page_no = min(filters.page, pages)
-    window = ranked[(page_no - 1) * PAGE_SIZE : page_no * PAGE_SIZE]
-    ids = [item[2] for item in window]
-    full = {
+    try:
+        result = api_queue.page(session, query, now, policy, PAGE_SIZE, filters.cursor or None)
+    except ApiError:
+        # A mangled ``cursor`` in a bookmarked link: start from the most urgent.
+        result = api_queue.page(session, query, now, policy, PAGE_SIZE)
+    loaded = {
         c.id: c
         for c in session.scalars(
-            select(Case).where(Case.id.in_(ids)).execution_options(populate_existing=True)
+            select(Case)
+            .where(Case.id.in_(result.case_ids), Case.organization_id == org.id)
+            .options(selectinload(Case.requests), selectinload(Case.contacts))
         )
     }
     rows = []
-    for _key, _created, case_id, flags in window:
-        case = full[case_id]
+    for case_id in result.case_ids:
+        case = loaded[case_id]
         zone = zone_for(case, org)
+        flags = evaluate(case_facts(case), now, policy)
         rows.append(QueueRow(case=case, badges=badges(flags, now, zone), zone=zone))
-    return Queue(rows=rows, total=total, page=page_no, pages=pages, search_note=search_note)
+    total = None
+    if filters.flag is None:
+        total = int(
+            session.scalar(
+                select(func.count()).select_from(Case).where(*api_queue.filter_conditions(query))
+            )
+            or 0
+        )
+    return Queue(rows, total, result.next_cursor, _search_note(filters.q))
 
 
 def queue_page(ctx: PageContext) -> Response:

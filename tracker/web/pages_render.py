@@ -125,10 +125,10 @@ def _humanise(value: object) -> str:
     return str(getattr(value, "value", value)).replace("_", " ")
 
 
-def _pager(params: Mapping[str, str], page_no: int) -> str:
-    """The current query string with ``page`` replaced."""
-    kept = [(k, v) for k, v in params.items() if k != "page"]
-    return urlencode([*kept, ("page", str(page_no))])
+def _pager(params: Mapping[str, str], cursor: str) -> str:
+    """The current query string with ``cursor`` replaced (removed when empty)."""
+    kept = [(k, v) for k, v in params.items() if k != "cursor"]
+    return urlencode([*kept, ("cursor", cursor)] if cursor else kept)
 
 
 def _make_env() -> jinja2.Environment:
