@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from sqlalchemy import select
-from sqlalchemy.orm import lazyload
+from sqlalchemy.orm import lazyload, selectinload
 from starlette.routing import BaseRoute
 
 from tracker import facts, rules
@@ -183,19 +183,28 @@ def list_cases(ctx: Context) -> CaseList:
         q=q.q.strip() if q.q else None,
         include_closed=q.closed,
     )
-    result = api_queue.page(ctx.session, query, ctx.now, _policy(ctx), q.limit, q.cursor)
-    ids = [entry.case_id for entry in result.entries]
+    policy = _policy(ctx)
+    result = api_queue.page(ctx.session, query, ctx.now, policy, q.limit, q.cursor)
+    # One page of cases: their flags come from the rules, like everywhere else.
     loaded = {
         case.id: case
         for case in ctx.session.scalars(
             select(Case)
-            .where(Case.id.in_(ids))
+            .where(Case.id.in_(result.case_ids))
             .options(
-                lazyload(Case.organization), lazyload(Case.facility), lazyload(Case.field_office)
+                lazyload(Case.organization),
+                lazyload(Case.facility),
+                lazyload(Case.field_office),
+                selectinload(Case.requests),
+                selectinload(Case.contacts),
             )
         )
     }
-    items = [_case_out(loaded[e.case_id], e.flags) for e in result.entries if e.case_id in loaded]
+    items = [
+        _case_out(loaded[i], rules.evaluate(facts.case_facts(loaded[i]), ctx.now, policy))
+        for i in result.case_ids
+        if i in loaded
+    ]
     return CaseList(items=items, next_cursor=result.next_cursor)
 
 

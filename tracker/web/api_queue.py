@@ -2,17 +2,16 @@
 
 Two segments, in this order:
 
-1. **Flagged**: the cases that can carry a flag at ``now`` are found by indexed SQL (a removal
-   within the ladder's horizon, a decision without documentation, a filed request older than the
-   shortest unanswered threshold, a granted stay near its expiry, an unreachable contact). Only
-   their few columns are loaded (nothing decrypted), ``tracker.rules.evaluate`` gives their flags,
-   and they are ordered by ``rules.urgency_key`` (soonest due flag, then removal time), then
-   created_at and id for a total order.
-2. **The rest**: keyset-paged in SQL by removal time (scheduled first), created_at, id, skipping
-   the flagged ones.
+1. **Flagged**: each flag the rules can raise has a due time that SQL can compute from indexed
+   columns (the removal time; decision + 48 h; filing + the policy's unanswered days for the
+   kind; the stay's expiry; since when a contact is unreachable). The database finds, per case,
+   the soonest of these — the ``flag_due`` — and orders by (flag_due, removal, created_at, id).
+   The SQL mirrors ``tracker.rules`` condition for condition; the flags answered for the page are
+   then computed by the rules themselves (``tests/web/test_api_queue.py`` holds the two equal).
+2. **The rest**: the open cases with no flag, by removal time (scheduled first), created_at, id.
 
-The cursor is opaque (base64 of JSON) and encodes the position in one of the segments, so a page
-costs the flagged set's evaluation plus one short index scan, never a load of every case.
+Only one page of cases is ever loaded into Python. The cursor is opaque (base64 of JSON) and
+holds the position as the sort key of the last case answered.
 """
 
 from __future__ import annotations
@@ -20,33 +19,60 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import uuid
-from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select, union
-from sqlalchemy.orm import Session
+from sqlalchemy import (
+    ColumnElement,
+    Float,
+    and_,
+    case,
+    false,
+    func,
+    literal,
+    or_,
+    select,
+    tuple_,
+    union_all,
+)
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import Session, aliased
+from sqlalchemy.sql.functions import FunctionElement
 
 from tracker import crypto, rules, validators
 from tracker.models import Case, CaseNameToken, Contact, Request
-from tracker.rules import CaseFacts, Flag, Policy, RequestFacts
+from tracker.rules import Policy
 from tracker.vocab import CustodyStatus, FlagKind, RequestKind, RequestStatus
 from tracker.web.errors import ApiError
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_FAR = 2**62
+# Far beyond any real time, in epoch seconds: where a case without removal sorts.
+_FAR = 1e13
 
 
-def _us(value: datetime | None) -> int | None:
-    """Exact integer microseconds since the epoch (floats lose the last digit)."""
-    return None if value is None else (value - _EPOCH) // timedelta(microseconds=1)
+class epoch(FunctionElement[float]):
+    """Seconds since 1970 of a UTC datetime column, on both backends."""
+
+    type = Float()
+    inherit_cache = True
 
 
-def _dt(us: int) -> datetime:
-    return _EPOCH + timedelta(microseconds=us)
+@compiles(epoch, "postgresql")
+def _epoch_pg(element: epoch, compiler: Any, **kw: Any) -> str:
+    return f"CAST(EXTRACT(EPOCH FROM {compiler.process(element.clauses, **kw)}) AS FLOAT)"
+
+
+@compiles(epoch, "sqlite")
+def _epoch_sqlite(element: epoch, compiler: Any, **kw: Any) -> str:
+    # SQLite keeps UTC as text; julianday keeps the microseconds unixepoch() would drop.
+    return f"((julianday({compiler.process(element.clauses, **kw)}) - 2440587.5) * 86400.0)"
+
+
+def _ts(value: datetime) -> float:
+    return (value - datetime(1970, 1, 1, tzinfo=UTC)).total_seconds()
 
 
 @dataclass(frozen=True)
@@ -60,14 +86,8 @@ class CaseQuery:
 
 
 @dataclass(frozen=True)
-class Entry:
-    case_id: uuid.UUID
-    flags: tuple[Flag, ...]
-
-
-@dataclass(frozen=True)
 class Page:
-    entries: list[Entry]
+    case_ids: list[uuid.UUID]
     next_cursor: str | None
 
 
@@ -76,30 +96,24 @@ def encode_cursor(position: Sequence[Any]) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
+def _finite(*values: Any) -> bool:
+    return all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values
+    )
+
+
 def decode_cursor(cursor: str) -> tuple[Any, ...]:
     """The position a cursor encodes; a 422 naming ``cursor`` when it is not one of ours."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         value = json.loads(raw)
-        if isinstance(value, list) and value:
-            if value[0] == "f" and len(value) == 5:
-                _, due, removal, created, case_id = value
-                if _ints(due, created) and (removal is None or _ints(removal)):
-                    return ("f", due, removal, created, uuid.UUID(hex=case_id).hex)
-            if value[0] == "r" and len(value) == 4:
-                _, removal, created, case_id = value
-                if _ints(created) and (removal is None or _ints(removal)):
-                    _dt(created)  # in range, or OverflowError
-                    if removal is not None:
-                        _dt(removal)
-                    return ("r", removal, created, uuid.UUID(hex=case_id).hex)
-    except (ValueError, TypeError, AttributeError, OverflowError, binascii.Error):
+        if isinstance(value, list) and value and value[0] in ("f", "r") and len(value) == 5:
+            segment, first, removal, created, case_id = value
+            if _finite(first, removal, created):
+                return (segment, float(first), float(removal), float(created), uuid.UUID(case_id))
+    except (ValueError, TypeError, AttributeError, binascii.Error, RecursionError):
         pass
     raise ApiError(422, "invalid", "the cursor is not valid", {"cursor": "not a valid cursor"})
-
-
-def _ints(*values: Any) -> bool:
-    return all(isinstance(v, int) and not isinstance(v, bool) and abs(v) <= _FAR for v in values)
 
 
 def filter_conditions(query: CaseQuery) -> list[ColumnElement[bool]]:
@@ -135,170 +149,118 @@ def _search_condition(q: str) -> ColumnElement[bool]:
     return Case.id.in_(matching)
 
 
-def _candidate_ids(query: CaseQuery, now: datetime, policy: Policy) -> Any:
-    """Ids of the open cases that can carry a flag at ``now`` (a superset; the rules decide)."""
-    org = Case.organization_id == query.organization_id
-    open_case = Case.closed_at.is_(None)
-    removal = select(Case.id).where(
-        org,
-        open_case,
-        Case.removal_scheduled_at.is_not(None),
-        Case.removal_scheduled_at <= now + policy.horizon,
-        Case.custody_status != CustodyStatus.removed,
-    )
-    documentation = (
-        select(Request.case_id)
-        .join(Case, Case.id == Request.case_id)
+def _is_stay(req: Any) -> ColumnElement[bool]:
+    """``RequestFacts.is_stay``: a stay, or an appeal whose chain starts at a stay."""
+    parent = aliased(Request)
+    grandparent = aliased(Request)
+    root_is_stay = (
+        select(parent.id)
+        .outerjoin(grandparent, grandparent.id == parent.appeal_of_id)
         .where(
-            org,
-            open_case,
-            Request.decided_at.is_not(None),
-            Request.documentation_received_at.is_(None),
+            parent.id == req.appeal_of_id,
+            or_(
+                and_(parent.appeal_of_id.is_(None), parent.kind == RequestKind.stay_of_removal),
+                grandparent.kind == RequestKind.stay_of_removal,
+            ),
         )
+        .exists()
     )
-    unanswered = (
-        select(Request.case_id)
-        .join(Case, Case.id == Request.case_id)
-        .where(
-            org,
-            open_case,
-            Request.status == RequestStatus.filed,
-            Request.filed_at <= now - policy.min_unanswered_after,
-        )
+    return or_(
+        req.kind == RequestKind.stay_of_removal,
+        and_(req.kind == RequestKind.appeal, root_is_stay),
     )
-    stay = (
-        select(Request.case_id)
-        .join(Case, Case.id == Request.case_id)
-        .where(
-            org,
-            open_case,
-            Request.status == RequestStatus.granted,
-            Request.stay_expires_at.is_not(None),
-            Request.stay_expires_at <= now + policy.horizon,
-        )
-    )
-    unreachable = (
-        select(Contact.case_id)
-        .join(Case, Case.id == Contact.case_id)
-        .where(org, open_case, Contact.unreachable.is_(True))
-    )
-    return union(removal, documentation, unanswered, stay, unreachable).subquery()
 
 
-def _root_kinds(rows: Iterable[Any]) -> dict[uuid.UUID, RequestKind | None]:
-    by_id = {r.id: r for r in rows}
-    roots: dict[uuid.UUID, RequestKind | None] = {}
-    for r in by_id.values():
-        if r.appeal_of_id is None:
-            continue
-        seen: set[uuid.UUID] = set()
-        current = r
-        while current.appeal_of_id is not None and current.appeal_of_id not in seen:
-            seen.add(current.appeal_of_id)
-            parent = by_id.get(current.appeal_of_id)
-            if parent is None:
-                break
-            current = parent
-        roots[r.id] = RequestKind(current.kind) if current is not r else None
-    return roots
+def _due_rows(query: CaseQuery, now: datetime, policy: Policy, kind: FlagKind | None) -> Any:
+    """(case_id, due) of every flag the rules would raise at ``now`` (or only of ``kind``)."""
+    base = [*filter_conditions(query), Case.closed_at.is_(None)]
+    horizon = now + policy.horizon
+    parts = []
 
+    def want(*kinds: FlagKind) -> bool:
+        return kind is None or kind in kinds
 
-def flagged(
-    session: Session, query: CaseQuery, now: datetime, policy: Policy
-) -> list[tuple[tuple[int, int, int, str], Entry]]:
-    """The flagged cases matching ``query``, each with its sort key, most urgent first."""
-    candidates = _candidate_ids(query, now, policy)
-    conds = [*filter_conditions(query), Case.closed_at.is_(None), Case.id.in_(select(candidates))]
-    case_rows = session.execute(
-        select(Case.id, Case.custody_status, Case.removal_scheduled_at, Case.created_at).where(
-            *conds
-        )
-    ).all()
-    if not case_rows:
-        return []
-    matching = select(Case.id).where(*conds)
-    request_rows = session.execute(
-        select(
-            Request.id,
-            Request.case_id,
-            Request.kind,
-            Request.status,
-            Request.appeal_of_id,
-            Request.filed_at,
-            Request.decided_at,
-            Request.stay_expires_at,
-            Request.documentation_received_at,
-        ).where(Request.case_id.in_(matching))
-    ).all()
-    unreachable = dict(
-        session.execute(
-            select(Contact.case_id, func.min(Contact.unreachable_since))
+    if want(FlagKind.removal_imminent):
+        stay = aliased(Request)
+        active_stay = (
+            select(stay.id)
             .where(
-                Contact.case_id.in_(matching),
-                Contact.unreachable.is_(True),
-                Contact.unreachable_since.is_not(None),
+                stay.case_id == Case.id,
+                stay.status == RequestStatus.granted,
+                or_(stay.stay_expires_at.is_(None), stay.stay_expires_at > now),
+                _is_stay(stay),
             )
-            .group_by(Contact.case_id)
-        ).all()
-    )
-    roots = _root_kinds(request_rows)
-    requests_of: dict[uuid.UUID, list[RequestFacts]] = defaultdict(list)
-    for r in request_rows:
-        requests_of[r.case_id].append(
-            RequestFacts(
-                id=r.id,
-                kind=RequestKind(r.kind),
-                status=RequestStatus(r.status),
-                filed_at=r.filed_at,
-                decided_at=r.decided_at,
-                stay_expires_at=r.stay_expires_at,
-                documentation_received_at=r.documentation_received_at,
-                appeal_root_kind=roots.get(r.id),
+            .exists()
+        )
+        parts.append(
+            select(Case.id.label("case_id"), epoch(Case.removal_scheduled_at).label("due")).where(
+                *base,
+                Case.removal_scheduled_at.is_not(None),
+                Case.removal_scheduled_at <= horizon,
+                Case.custody_status != CustodyStatus.removed,
+                ~active_stay,
             )
         )
-    result: list[tuple[tuple[int, int, int, str], Entry]] = []
-    for c in case_rows:
-        facts = CaseFacts(
-            id=c.id,
-            custody_status=CustodyStatus(c.custody_status),
-            removal_scheduled_at=c.removal_scheduled_at,
-            requests=tuple(requests_of.get(c.id, ())),
-            unreachable_since=unreachable.get(c.id),
+    decided: list[ColumnElement[bool]] = [
+        Request.decided_at.is_not(None),
+        Request.documentation_received_at.is_(None),
+        Request.status.in_([RequestStatus.granted, RequestStatus.denied]),
+    ]
+    window = rules.DOCUMENTATION_WINDOW
+    if want(FlagKind.documentation_due, FlagKind.documentation_overdue):
+        if kind is FlagKind.documentation_due:
+            decided.append(Request.decided_at >= now - window)
+        elif kind is FlagKind.documentation_overdue:
+            decided.append(Request.decided_at < now - window)
+        parts.append(
+            select(
+                Request.case_id,
+                (epoch(Request.decided_at) + window.total_seconds()).label("due"),
+            )
+            .join(Case, Case.id == Request.case_id)
+            .where(*base, *decided)
         )
-        flags = rules.evaluate(facts, now, policy)
-        if not flags or (query.flag is not None and all(f.kind != query.flag for f in flags)):
-            continue
-        soonest = min(_us(f.due_at) or 0 for f in flags)
-        key = (soonest, _us(c.removal_scheduled_at) or _FAR, _us(c.created_at) or 0, c.id.hex)
-        result.append((key, Entry(c.id, tuple(flags))))
-    result.sort(key=lambda item: item[0])
-    return result
-
-
-def _rest_statement(
-    conds: Sequence[ColumnElement[bool]], position: tuple[Any, ...] | None
-) -> list[Select[uuid.UUID, datetime | None, datetime]]:
-    """The flagless segment as up to two index-friendly scans (scheduled, then unscheduled)."""
-    cols = (Case.id, Case.removal_scheduled_at, Case.created_at)
-    scheduled = select(*cols).where(*conds, Case.removal_scheduled_at.is_not(None))
-    unscheduled = select(*cols).where(*conds, Case.removal_scheduled_at.is_(None))
-    order_s = (Case.removal_scheduled_at, Case.created_at, Case.id)
-    order_u = (Case.created_at, Case.id)
-    if position is None:
-        return [scheduled.order_by(*order_s), unscheduled.order_by(*order_u)]
-    _, removal_us, created_us, id_hex = position
-    created, case_id = _dt(created_us), uuid.UUID(hex=id_hex)
-    after_created = or_(
-        Case.created_at > created, and_(Case.created_at == created, Case.id > case_id)
-    )
-    if removal_us is None:
-        return [unscheduled.where(after_created).order_by(*order_u)]
-    removal = _dt(removal_us)
-    after = or_(
-        Case.removal_scheduled_at > removal,
-        and_(Case.removal_scheduled_at == removal, after_created),
-    )
-    return [scheduled.where(after).order_by(*order_s), unscheduled.order_by(*order_u)]
+    if want(FlagKind.unanswered):
+        kinds = [k.value for k in RequestKind]
+        after = {k: policy.unanswered_after(k) for k in kinds}
+        parts.append(
+            select(
+                Request.case_id,
+                (
+                    epoch(Request.filed_at)
+                    + case(
+                        *[(Request.kind == k, after[k].total_seconds()) for k in kinds],
+                        else_=policy.unanswered_after("").total_seconds(),
+                    )
+                ).label("due"),
+            )
+            .join(Case, Case.id == Request.case_id)
+            .where(
+                *base,
+                Request.status == RequestStatus.filed,
+                Request.filed_at.is_not(None),
+                or_(*[and_(Request.kind == k, Request.filed_at <= now - after[k]) for k in kinds]),
+            )
+        )
+    if want(FlagKind.stay_expiring):
+        parts.append(
+            select(Request.case_id, epoch(Request.stay_expires_at).label("due"))
+            .join(Case, Case.id == Request.case_id)
+            .where(
+                *base,
+                Request.status == RequestStatus.granted,
+                Request.stay_expires_at.is_not(None),
+                Request.stay_expires_at <= horizon,
+                _is_stay(Request),
+            )
+        )
+    if want(FlagKind.unreachable):
+        parts.append(
+            select(Contact.case_id, epoch(Contact.unreachable_since).label("due"))
+            .join(Case, Case.id == Contact.case_id)
+            .where(*base, Contact.unreachable.is_(True), Contact.unreachable_since.is_not(None))
+        )
+    return union_all(*parts).subquery()
 
 
 def page(
@@ -310,43 +272,53 @@ def page(
     cursor: str | None = None,
 ) -> Page:
     position = decode_cursor(cursor) if cursor else None
-    entries: list[Entry] = []
-    flagged_ids: set[uuid.UUID] = set()
+    dues = _due_rows(query, now, policy, query.flag)
+    flagged = (
+        select(dues.c.case_id, func.min(dues.c.due).label("flag_due"))
+        .group_by(dues.c.case_id)
+        .subquery()
+    )
+    removal = func.coalesce(epoch(Case.removal_scheduled_at), literal(_FAR))
+    created = epoch(Case.created_at)
+    ids: list[uuid.UUID] = []
     last: tuple[Any, ...] | None = None
     more = False
     if position is None or position[0] == "f":
-        ranked = flagged(session, query, now, policy)
-        flagged_ids = {entry.case_id for _, entry in ranked}
-        start = tuple(position[1:]) if position else None
-        for key, entry in ranked:
-            if start is not None and key <= start:
-                continue
-            if len(entries) == limit:
+        key = tuple_(flagged.c.flag_due, removal, created, Case.id)
+        stmt = select(Case.id, flagged.c.flag_due, removal.label("r"), created.label("c")).join(
+            flagged, flagged.c.case_id == Case.id
+        )
+        if position is not None:
+            stmt = stmt.where(key > tuple_(*(literal(v) for v in position[1:])))
+        stmt = stmt.order_by(flagged.c.flag_due, removal, created, Case.id).limit(limit + 1)
+        for row in session.execute(stmt):
+            if len(ids) == limit:
                 more = True
                 break
-            entries.append(entry)
-            last = ("f", *key)
-    elif query.flag is None:
-        # In the second segment the flagged ids are still needed, to skip them.
-        flagged_ids = {entry.case_id for _, entry in flagged(session, query, now, policy)}
-    if not more and query.flag is None and len(entries) <= limit:
-        rest_position = position if position is not None and position[0] == "r" else None
-        conds = filter_conditions(query)
-        for stmt in _rest_statement(conds, rest_position):
-            need = limit + 1 - len(entries)
-            if need <= 0:
+            ids.append(row.id)
+            last = ("f", row.flag_due, row.r, row.c, str(row.id))
+    if not more and query.flag is None:
+        key = tuple_(removal, created, Case.id)
+        stmt = select(Case.id, removal.label("r"), created.label("c")).where(
+            *filter_conditions(query), Case.id.not_in(select(dues.c.case_id))
+        )
+        if position is not None and position[0] == "r":
+            stmt = stmt.where(key > tuple_(*(literal(v) for v in position[2:])))
+        stmt = stmt.order_by(removal, created, Case.id).limit(limit + 1 - len(ids))
+        for row in session.execute(stmt):
+            if len(ids) == limit:
+                more = True
                 break
-            # Flagged cases may sit among the rows scanned (they are the soonest removals):
-            # fetch enough to skip every one of them and still fill the page.
-            for row in session.execute(stmt.limit(need + len(flagged_ids))):
-                if row.id in flagged_ids:
-                    continue
-                if len(entries) == limit:
-                    more = True
-                    break
-                entries.append(Entry(row.id, ()))
-                last = ("r", _us(row.removal_scheduled_at), _us(row.created_at), row.id.hex)
-            if more:
-                break
-    next_cursor = encode_cursor(last) if more and last is not None else None
-    return Page(entries, next_cursor)
+            ids.append(row.id)
+            last = ("r", 0.0, row.r, row.c, str(row.id))
+    return Page(ids, encode_cursor(last) if more and last is not None else None)
+
+
+def ordering_key(flags: Sequence[rules.Flag], case: Case) -> tuple[float, float, float, str]:
+    """The order the SQL above produces, computed from the rules' flags (for tests)."""
+    removal = _ts(case.removal_scheduled_at) if case.removal_scheduled_at else _FAR
+    soonest = min((_ts(f.due_at) for f in flags), default=math.inf)
+    return (soonest, removal, _ts(case.created_at), case.id.hex)
+
+
+__all__ = ["CaseQuery", "Page", "decode_cursor", "encode_cursor", "ordering_key", "page"]
