@@ -57,7 +57,7 @@ def test_fuzzed_requests_never_fail_and_match_the_document(
     statuses: list[int] = []
 
     @settings(
-        max_examples=int(os.environ.get("API_FUZZ_EXAMPLES", "60")),
+        max_examples=int(os.environ.get("API_FUZZ_EXAMPLES", "40")),
         deadline=None,
         derandomize=True,
         suppress_health_check=list(HealthCheck),
