@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
 import random
 import signal
 import socket
 import threading
+import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable
@@ -40,6 +42,73 @@ log = logging.getLogger("amparo.sms.dispatcher")
 
 HEARTBEAT_PREFIX = "worker:"
 HEARTBEAT_SECONDS = 10.0
+RECHECK_AFTER_SECONDS = 1.0
+
+
+class ResultWriter:
+    """Records accepted sends in batches: one transaction per ~50 ms instead of one per SMS
+    (SQLite has one writer; PostgreSQL has a connection limit). A failed flush is retried,
+    since an unrecorded send would be re-sent once its lease runs out."""
+
+    def __init__(
+        self, sessions: sessionmaker[Session], clock: Callable[[], datetime], batch: int = 500
+    ) -> None:
+        self.sessions = sessions
+        self.clock = clock
+        self.batch = batch
+        self.queue: queue.Queue[tuple[uuid.UUID, str, str] | None] = queue.Queue()
+        self.thread = threading.Thread(target=self._run, name="sms-results", daemon=True)
+        self.thread.start()
+
+    def put(self, item: tuple[uuid.UUID, str, str]) -> None:
+        self.queue.put(item)
+
+    def _run(self) -> None:
+        done = False
+        while not done:
+            try:
+                item = self.queue.get(timeout=0.05)
+            except queue.Empty:
+                continue
+            taken = 1
+            pending: list[tuple[uuid.UUID, str, str]] = []
+            while True:
+                if item is None:
+                    done = True
+                    break
+                pending.append(item)
+                if len(pending) >= self.batch:
+                    break
+                try:
+                    item = self.queue.get_nowait()
+                except queue.Empty:
+                    break
+                taken += 1
+            if pending:
+                self._flush(pending)
+            for _ in range(taken):
+                self.queue.task_done()
+
+    def _flush(self, pending: list[tuple[uuid.UUID, str, str]]) -> None:
+        for attempt in range(20):
+            try:
+                with db.session_scope(self.sessions) as session:
+                    outbox.mark_sent_many(session, pending, self.clock())
+                return
+            except Exception:  # the database blinked: keep the sends, try again
+                log.exception(
+                    "recording %d sent SMS failed (attempt %d)", len(pending), attempt + 1
+                )
+                time.sleep(min(5.0, 0.2 * 2**attempt))
+        log.error("could not record %d sent SMS; they may be sent again", len(pending))
+
+    def flush_and_wait(self) -> None:
+        """Return once everything put so far is recorded."""
+        self.queue.join()
+
+    def close(self) -> None:
+        self.queue.put(None)
+        self.thread.join(timeout=120)
 
 
 @dataclass
@@ -99,6 +168,8 @@ class Dispatcher:
         self._recipient_locks: dict[str, threading.Lock] = defaultdict(threading.Lock)
         self._locks_guard = threading.Lock()
         self._last_beat = 0.0
+        self._claimed_at: dict[uuid.UUID, float] = {}
+        self.writer = ResultWriter(self.sessions, self.clock)
 
     # --- claiming ---------------------------------------------------------------------
 
@@ -117,8 +188,13 @@ class Dispatcher:
         now = self.clock()
         with db.session_scope(self.sessions) as session:
             rows = outbox.claim(session, self.worker_id, limit, now, self.lease)
-            ready = self._hold_quiet(session, rows, now)
-        self.stats.add("claimed", len(ready))
+            unsendable = outbox.suppress_unsendable(session, [r.id for r in rows], now)
+            ready = self._hold_quiet(session, [r for r in rows if r.id not in unsendable], now)
+        self.stats.add("claimed", len(rows))
+        self.stats.add("suppressed", len(unsendable))
+        stamp = time.monotonic()
+        for row in ready:
+            self._claimed_at[row.id] = stamp
         return ready
 
     def _hold_quiet(self, session: Session, rows: list[Claimed], now: datetime) -> list[Claimed]:
@@ -156,10 +232,14 @@ class Dispatcher:
         """Messages to one number go one after another, in order (introduction first)."""
         lock = self._recipient_lock(rows[0].to_phone)
         with lock:
+            clean = True
             for row in rows:
                 try:
-                    self.send_one(row)
+                    # After a failure (e.g. 21610, the number opted out) the next rows to
+                    # the same number are re-checked before they go.
+                    clean = self.send_one(row, recheck=not clean) and clean
                 except Exception:  # one bad row must not take its neighbours down
+                    clean = False
                     log.exception("SMS %s: unexpected error; it will be retried", row.id)
 
     def _still_ours(self, row: Claimed) -> str | None:
@@ -199,21 +279,26 @@ class Dispatcher:
                 outbox.renew(session, self.worker_id, row.id, now + self.lease)
         return None
 
-    def send_one(self, row: Claimed) -> None:
-        verdict = self._still_ours(row)
-        if verdict is not None:
-            self.stats.add("suppressed" if verdict == "suppressed" else "lost")
-            return
+    def send_one(self, row: Claimed, recheck: bool = False) -> bool:
+        """Send one row; True when the provider accepted it."""
         self.throttle.acquire(self.transport.sender(), float(max(1, row.segments)))
+        # Checked in the claim's transaction; checked again when the row waited since (a
+        # throttled sender, a busy recipient): a STOP in between must win.
+        claimed_at = self._claimed_at.pop(row.id, 0.0)
+        if recheck or time.monotonic() - claimed_at > RECHECK_AFTER_SECONDS:
+            verdict = self._still_ours(row)
+            if verdict is not None:
+                self.stats.add("suppressed" if verdict == "suppressed" else "lost")
+                return False
         message = Outgoing(row.id, row.to_phone, row.body, row.kind, row.segments)
         try:
             result = self.transport.send(message)
         except TransportError as exc:
             self._record_error(row, exc)
-            return
-        with db.session_scope(self.sessions) as session:
-            outbox.mark_sent(session, row.id, result.sid, result.sender, self.clock())
+            return False
+        self.writer.put((row.id, result.sid, result.sender))
         self.stats.add("sent")
+        return True
 
     def _record_error(self, row: Claimed, exc: TransportError) -> None:
         now = self.clock()
@@ -306,6 +391,7 @@ class Dispatcher:
                             session, self.worker_id, [r.id for r in unstarted], self.clock()
                         )
                 pool.shutdown(wait=True)
+                self.writer.flush_and_wait()
         return self.stats
 
     def stop(self) -> None:
@@ -323,6 +409,7 @@ class Dispatcher:
             log.exception("heartbeat failed")
 
     def close(self) -> None:
+        self.writer.close()
         self.transport.close()
 
 
@@ -353,7 +440,18 @@ def beat(
 
 def run_worker(once: bool = False) -> Stats:
     """``amparo worker`` / ``amparo dispatch --once``: SIGTERM and SIGINT finish in-flight sends."""
-    dispatcher = Dispatcher()
+    settings = get_settings()
+    cfg = delivery_config.load(settings)
+    # A bounded pool: send threads wait for a connection rather than exhaust PostgreSQL's
+    # max_connections when several workers run.
+    engine = db.make_engine(
+        settings.database_url, pool_size=min(cfg.concurrency, 6) + 2, max_overflow=2
+    )
+    dispatcher = Dispatcher(
+        settings=settings,
+        cfg=cfg,
+        session_factory=sessionmaker(bind=engine, expire_on_commit=False),
+    )
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: dispatcher.stop())
@@ -370,6 +468,7 @@ def run_worker(once: bool = False) -> Stats:
         return dispatcher.run(once=once)
     finally:
         dispatcher.close()
+        engine.dispose()
 
 
 def start_in_background() -> Callable[[], None]:

@@ -7,17 +7,17 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import case, func, insert, or_, select, update
+from sqlalchemy import Table, bindparam, case, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from notifications import messages, quiet
-from tracker.models import Case, Notification
+from tracker.models import Case, Contact, Notification, User
 from tracker.settings import get_settings
 from tracker.types import utcnow
-from tracker.vocab import NotificationStatus
+from tracker.vocab import ContactRole, NotificationStatus
 
 
 def enqueue(
@@ -357,3 +357,66 @@ def suppress_for_contacts(session: Session, contact_ids: list[uuid.UUID], now: d
         execution_options={"synchronize_session": False},
     )
     return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def mark_sent_many(session: Session, sent: list[tuple[uuid.UUID, str, str]], now: datetime) -> None:
+    """``mark_sent`` for many rows in one statement (the worker's batched writer)."""
+    if not sent:
+        return
+    table = cast(Table, Notification.__table__)
+    stmt = (
+        update(table)
+        .where(table.c.id == bindparam("b_id"))
+        .values(
+            provider_sid=bindparam("b_sid"),
+            sender=bindparam("b_sender"),
+            sent_at=func.coalesce(table.c.sent_at, now),
+            claimed_by=None,
+            claimed_until=None,
+            error_code=None,
+            error_message=None,
+            updated_at=now,
+            status=case(
+                (
+                    # Not IN (…): an expanding parameter cannot go through executemany.
+                    or_(
+                        table.c.status == NotificationStatus.queued.value,
+                        table.c.status == NotificationStatus.sending.value,
+                        table.c.status == NotificationStatus.suppressed.value,
+                    ),
+                    NotificationStatus.sent.value,
+                ),
+                else_=table.c.status,
+            ),
+        )
+    )
+    session.connection().execute(
+        stmt,
+        [{"b_id": i, "b_sid": sid, "b_sender": sender[:64]} for i, sid, sender in sent],
+    )
+
+
+def suppress_unsendable(session: Session, ids: list[uuid.UUID], now: datetime) -> set[uuid.UUID]:
+    """Of freshly claimed rows, settle those whose recipient opted out, withdrew consent or
+    was deactivated; returns their ids."""
+    if not ids:
+        return set()
+    reasons: dict[uuid.UUID, str] = {}
+    for nid, opted_out_at, consent, role in session.execute(
+        select(Notification.id, Contact.opted_out_at, Contact.sms_consent, Contact.role)
+        .join(Contact, Contact.id == Notification.contact_id)
+        .where(Notification.id.in_(ids))
+    ):
+        if opted_out_at is not None:
+            reasons[nid] = "recipient opted out (STOP)"
+        elif role == ContactRole.family and not consent:
+            reasons[nid] = "no SMS consent from this family contact"
+    for nid in session.scalars(
+        select(Notification.id)
+        .join(User, User.id == Notification.user_id)
+        .where(Notification.id.in_(ids), User.active.is_(False))
+    ):
+        reasons[nid] = "recipient user is deactivated"
+    for nid, reason in reasons.items():
+        mark_suppressed(session, nid, reason, now)
+    return set(reasons)
