@@ -117,6 +117,7 @@ def add_jobs(scheduler: BaseScheduler, settings: Settings, start_now: bool = Tru
         next_run_time=first,
         **common,
     )
+    scheduler.add_job("tracker.retention:run_purge_job", IntervalTrigger(hours=24), id="retention.purge", name="retention purge (closed cases past the retention period)", misfire_grace_time=3600, **common)  # noqa: E501
     return scheduler
 
 

@@ -122,3 +122,21 @@ def test_purge_removes_expired_closed_cases_with_everything_hanging_off_them(
     # Running again finds nothing: safe for a daily (or doubled) clock job.
     assert purge_expired(session, NOW).organizations == []
     assert session.get(Organization, org.id) is not None
+
+
+def test_daily_job_purges_through_the_configured_database(db_url: str) -> None:
+    from tracker import db
+    from tracker.retention import run_purge_job
+    from tracker.types import utcnow
+
+    now = utcnow()
+    with db.session_scope() as s:
+        org = factories.org(s, now)
+        org.retention_days = 1
+        actor = factories.actor_for(factories.user(s, org, now))
+        case = _full_case(s, actor, now - timedelta(days=5), now - timedelta(days=3))
+        case_id = case.id
+    run_purge_job()
+    with db.session_scope() as s:
+        assert s.get(Case, case_id) is None
+        assert s.scalar(select(AuditEntry.id).where(AuditEntry.action == "purge")) is not None
