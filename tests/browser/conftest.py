@@ -45,10 +45,13 @@ class Server:
     base_url: str
     database_url: str
     sessions: sessionmaker[Session]
+    log_path: Path
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def server(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[Server]:
     workdir = tmp_path_factory.mktemp("browser")
     url = f"sqlite:///{workdir / 'amparo.sqlite3'}"
     upgrade(url)
@@ -95,7 +98,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
             if time.monotonic() > deadline:
                 raise RuntimeError("the server did not start within 30 s")
             time.sleep(0.2)
-        yield Server(base_url, url, sessionmaker(bind=engine, expire_on_commit=False))
+        yield Server(
+            base_url,
+            url,
+            sessionmaker(bind=engine, expire_on_commit=False),
+            workdir / "server.log",
+        )
     finally:
         process.terminate()
         try:
@@ -105,7 +113,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         log.close()
         engine.dispose()
         ARTIFACTS.mkdir(exist_ok=True)
-        shutil.copyfile(workdir / "server.log", ARTIFACTS / "browser-server.log")
+        module = request.module.__name__.rsplit(".", 1)[-1]
+        shutil.copyfile(workdir / "server.log", ARTIFACTS / f"{module}-server.log")
 
 
 @pytest.fixture(scope="module")

@@ -160,6 +160,12 @@ def test_hotline_flow_at_phone_width(server: Server, browser: Any) -> None:
         page.wait_for_selector("text=Alert acknowledged")
         assert "Acknowledged" in page.inner_text("#alerts")
         page.screenshot(path=str(ARTIFACTS / "case.png"), full_page=True)
+
+        # Search from the queue, by name and by A-number: found, and never written to the log.
+        page.goto(server.base_url + "/?q=marta")
+        assert page.locator("li.queue-item .case-link").all_inner_texts() == ["Marta Prueba"]
+        page.goto(server.base_url + "/?q=A123456789")
+        assert page.locator("li.queue-item .case-link").all_inner_texts() == ["Marta Prueba"]
     finally:
         context.close()
 
@@ -172,3 +178,8 @@ def test_hotline_flow_at_phone_width(server: Server, browser: Any) -> None:
             select(Alert).where(Alert.case_id == case.id, Alert.kind == "removal_imminent")
         )
         assert alert is not None and alert.acknowledged_via == "web"
+    log = server.log_path.read_text()
+    assert "GET /?[redacted]" in log
+    # (The log SMS transport prints message bodies, which carry the given name by design.)
+    for secret in ("q=marta", "q=A123456789", "Prueba", "123456789", "123-456-789"):
+        assert secret not in log, secret
