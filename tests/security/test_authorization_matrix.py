@@ -43,6 +43,8 @@ ADMIN = frozenset({Role.admin})
 COUNSEL = frozenset({Role.admin, Role.attorney})
 INTAKE = frozenset({Role.admin, Role.attorney, Role.hotline})
 OVERSIGHT = frozenset({Role.admin, Role.coordinator})
+REPORTERS = frozenset({Role.admin, Role.coordinator, Role.attorney})
+IMPORTERS = frozenset({Role.admin, Role.hotline})  # bulk intake from CSV
 
 
 _SEQ = itertools.count(1)
@@ -190,6 +192,14 @@ EXPECTED: dict[tuple[str, str], Expectation] = {
     ("GET", "/api/me/calendar"): Api(ALL),
     ("POST", "/api/me/calendar/rotate"): Api(ALL, body=lambda: {}),
     ("GET", "/calendar/{token}.ics"): Public(404, path="/calendar/not-a-real-token.ics"),
+    # --- accountability reports and CSV import (issue 6) ---
+    ("GET", "/api/reports/field-offices"): Api(REPORTERS),
+    ("GET", "/api/reports/field-offices.csv"): Api(REPORTERS),
+    ("GET", "/reports"): Page(REPORTERS),
+    ("GET", "/reports/field-offices.csv"): Page(REPORTERS),
+    ("GET", "/import"): Page(IMPORTERS),
+    ("POST", "/import"): Page(IMPORTERS, form={}),
+    ("GET", "/import/template.csv"): Page(IMPORTERS),
     # --- sign-in ---
     ("GET", "/login"): Public(200),
     ("POST", "/login"): Public(403),  # no CSRF token: refused before any password check
