@@ -27,6 +27,7 @@ ROUTE_MODULES: Sequence[str] = (
     "tracker.web.api",
     "tracker.web.pages",
     "tracker.web.webhooks",
+    "tracker.web.outbox_page",
 )
 
 
