@@ -276,3 +276,56 @@ def test_acknowledge_an_alert(client: TestClient, orgs: tuple[Org, Org]) -> None
         assert alert.acknowledged_at == NOW and alert.acknowledged_via == "web"
         assert alert.acknowledged_by_id == user.id
         assert s.get(Alert, their_alert).acknowledged_at is None  # type: ignore[union-attr]
+
+
+def test_edit_case_and_add_contact(client: TestClient, orgs: tuple[Org, Org]) -> None:
+    travel(client)
+    facility_id = _facility()
+    with db.session_scope() as s:
+        case_id = factories.case(
+            s, orgs[0].actor(), NOW, given_name="Edit", facility_id=facility_id
+        ).id
+    token = signed_in(client, orgs[0].users[Role.attorney].email)
+    bad = client.post(
+        f"/cases/{case_id}",
+        data={"csrf_token": token, "removal_scheduled_at": "soon", "custody_status": "detained"},
+    )
+    assert bad.status_code == 422 and 'value="soon"' in bad.text
+    ok = client.post(
+        f"/cases/{case_id}",
+        data={
+            "csrf_token": token,
+            "removal_scheduled_at": "2026-11-23T10:00",  # Chicago: 16:00 UTC, in 4 h
+            "custody_status": "detained",
+            "facility_id": str(facility_id),
+            "factors": ["elderly"],
+        },
+    )
+    assert ok.status_code == 200
+    assert 'data-flag="removal_imminent"' in ok.text.split('id="flags"', 1)[1].split("</div>", 1)[0]
+    contact = client.post(
+        f"/cases/{case_id}/contacts",
+        data={"csrf_token": token, "role": "family", "phone": "202-555-0145", "language": "ht"},
+    )
+    assert contact.status_code == 200 and "No SMS consent" in contact.text
+    bad_contact = client.post(
+        f"/cases/{case_id}/contacts", data={"csrf_token": token, "role": "family", "phone": "5"}
+    )
+    assert bad_contact.status_code == 422 and 'data-form-errors="contact"' in bad_contact.text
+    closed = client.post(
+        f"/cases/{case_id}",
+        data={
+            "csrf_token": token,
+            "custody_status": "released",
+            "facility_id": str(facility_id),
+            "closed": "on",
+        },
+    )
+    assert closed.status_code == 200
+    with db.session_scope() as s:
+        case = s.get(Case, case_id)
+        assert case is not None
+        assert case.closed_at == NOW and case.removal_scheduled_at is None
+        assert case.factors == [] and len(case.contacts) == 1
+        assert case.contacts[0].phone == "+12025550145"
+    assert str(case_id) not in client.get("/").text
