@@ -68,8 +68,15 @@ def uvicorn_server(
         "--workers", str(workers), "--no-access-log", "--log-level", "warning",
     ]  # fmt: skip
     out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 - closed below
+    # A session of its own: stopping kills the supervisor AND its workers, with whatever
+    # requests wrk left queued, so the next run starts on an idle server.
     proc = subprocess.Popen(
-        argv, env={**os.environ, **env}, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT
+        argv,
+        env={**os.environ, **env},
+        cwd=ROOT,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -86,12 +93,9 @@ def uvicorn_server(
                 time.sleep(0.2)
         yield base
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
         if log:
             out.close()  # type: ignore[union-attr]
 
