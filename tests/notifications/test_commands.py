@@ -70,3 +70,21 @@ def test_worker_process_sends_and_stops_on_sigterm(session: Session, db_url: str
     log = err.decode()
     assert w.family.phone not in log and w.family.phone[-4:] in log  # masked recipient
     assert "Pérez" not in log
+
+
+def test_embedded_worker_thread_sends_and_stops(session: Session) -> None:
+    from notifications.dispatcher import start_in_background
+
+    w = helpers.world(session)
+    w.family.introduced_at = utcnow()
+    session.commit()
+    stop = start_in_background()
+    try:
+        notify_family(session, w.case, "released", "embedded", utcnow())
+        session.commit()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and _statuses() != {NotificationStatus.sent}:
+            time.sleep(0.05)
+        assert _statuses() == {NotificationStatus.sent}
+    finally:
+        stop()
