@@ -12,7 +12,7 @@ import time
 import traceback
 from pathlib import Path
 
-from bench.harness import QUICK_BUDGET_SECONDS, Context, Result, Section, write
+from bench.harness import QUICK_BUDGET_SECONDS, Context, Result, Section, fmt_ratio, write
 
 
 def _modules() -> list[str]:
@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         sections.extend(produced)
         for section in produced:
             for r in section.results:
-                ratio = f" ratio {r.ratio:.1f}x" if r.ratio is not None else ""
+                ratio = f" ratio {fmt_ratio(r.ratio)}x" if r.ratio is not None else ""
                 print(f"   {r.figure}: {r.value:.4g} {r.unit}{ratio}", flush=True)
             if not section.results and section.text:
                 print(f"   {section.name}: {section.text.splitlines()[0]}", flush=True)

@@ -91,11 +91,18 @@ def timer() -> Iterator[Callable[[], float]]:
 def _fmt(value: float | None) -> str:
     if value is None:
         return "—"
+    if value == int(value) and abs(value) < 1e15:
+        return f"{value:,.0f}"
     if abs(value) >= 100:
         return f"{value:,.0f}"
     if abs(value) >= 1:
         return f"{value:.2f}"
     return f"{value:.4f}"
+
+
+def fmt_ratio(ratio: float) -> str:
+    # Two significant digits at any scale: 0.0047× says more than 0.0×.
+    return f"{ratio:.1f}" if ratio >= 1 else f"{ratio:.2g}"
 
 
 def render(sections: list[Section], quick: bool) -> str:
@@ -120,7 +127,7 @@ def render(sections: list[Section], quick: bool) -> str:
             for r in section.results:
                 base = f"{_fmt(r.baseline)} {r.unit} ({r.baseline_label})" if r.baseline else "—"
                 met = "—" if r.met is None else ("yes" if r.met else "**no**")
-                ratio = f"{r.ratio:.1f}×" if r.ratio is not None else "—"
+                ratio = f"{fmt_ratio(r.ratio)}×" if r.ratio is not None else "—"
                 lines.append(
                     f"| {r.figure} | {_fmt(r.value)} {r.unit} | {base} | {ratio} | "
                     f"{r.target or '—'} | {met} | {r.notes} |"

@@ -21,6 +21,9 @@ def merge_sections(sections: list[Section], quick: bool, path: Path | None = Non
     by_title = {p.splitlines()[0]: p for p in old_parts[1:]}
     for part in new_parts:
         by_title[part.splitlines()[0]] = part
-    merged = header.rstrip() + "\n\n" + "".join("## " + p for p in by_title.values())
+    # Each section ends with one blank line, whichever run wrote it.
+    merged = (
+        header.rstrip() + "\n\n" + "".join("## " + p.rstrip() + "\n\n" for p in by_title.values())
+    )
     path.write_text(with_summary(merged))
     return path
