@@ -536,6 +536,12 @@ def run(ctx: Context) -> list[Section]:
                         met=ratio <= 2,
                     )
                 )
+    load = os.getloadavg()
+    notes.append(
+        f"Load average at the end of this run: {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} on "
+        f"{os.cpu_count()} cores shared with other work, so small-size timings are noisy; the "
+        "steady-state and finding figures are the ones that show the scaling."
+    )
     if ctx.quick:
         notes.append("Quick mode: 10k and 100k only; run `make bench` for the 1M figures.")
     text_parts = [
