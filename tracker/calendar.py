@@ -30,6 +30,7 @@ from tracker import rules
 from tracker.facts import case_facts, policy_for
 from tracker.models import AuditEntry, Case, User
 from tracker.services import Actor, audit
+from tracker.services.alerts import display_zone
 from tracker.settings import get_settings
 from tracker.vocab import FlagKind, RequestKind
 
@@ -141,14 +142,6 @@ class Deadline:
     location: str | None
 
 
-def _zone(case: Case, default: str) -> str:
-    if case.facility is not None:
-        return case.facility.time_zone
-    if case.field_office is not None:
-        return case.field_office.time_zone
-    return default
-
-
 def deadlines(cases: Iterable[Case], now: datetime, default_zone: str) -> list[Deadline]:
     """The dated deadlines of open cases, from the rules, soonest first."""
     out: list[Deadline] = []
@@ -164,7 +157,8 @@ def _case_deadlines(case: Case, now: datetime, default_zone: str) -> list[Deadli
     ladder = tuple(timedelta(hours=h) for h in policy.ladder_hours)
     facts = case_facts(case)
     who = short_name(case.given_name, case.family_name)
-    zone = _zone(case, default_zone)
+    # The zone the pages and SMS show this case's deadlines in: one rule for all three.
+    zone = display_zone(case) if case.facility or case.field_office else default_zone
     location = case.facility.name if case.facility is not None else None
     office = f" (ICE {case.field_office.code})" if case.field_office is not None else ""
 
