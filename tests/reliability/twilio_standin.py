@@ -42,7 +42,12 @@ class StandIn:
     hang_seconds: float = 30.0  # how long a "timeout" request is held
     seen: list[Seen] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    active: int = 0  # requests being answered right now
     _n: int = 0
+
+    def idle(self) -> bool:
+        with self.lock:
+            return self.active == 0
 
     def accepted(self) -> list[Seen]:
         with self.lock:
@@ -81,6 +86,15 @@ def _handler(state: StandIn) -> type[BaseHTTPRequestHandler]:
             self.wfile.write(raw)
 
         def do_POST(self) -> None:
+            with state.lock:
+                state.active += 1
+            try:
+                self._post()
+            finally:
+                with state.lock:
+                    state.active -= 1
+
+        def _post(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length).decode()
             form = {k: v[-1] for k, v in parse_qs(raw, keep_blank_values=True).items()}
