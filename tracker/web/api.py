@@ -22,10 +22,12 @@ from tracker.models import (
     Alert,
     AuditEntry,
     Case,
+    Contact,
     Facility,
     FieldOffice,
     Notification,
     Organization,
+    Request,
 )
 from tracker.rules import Flag, Policy
 from tracker.schemas import (
@@ -195,8 +197,26 @@ def list_cases(ctx: Context) -> CaseList:
                 lazyload(Case.organization),
                 lazyload(Case.facility),
                 lazyload(Case.field_office),
-                selectinload(Case.requests),
-                selectinload(Case.contacts),
+                # Only what the rules read: no notes, names or phones to decrypt.
+                selectinload(Case.requests).load_only(
+                    Request.id,
+                    Request.case_id,
+                    Request.kind,
+                    Request.status,
+                    Request.appeal_of_id,
+                    Request.filed_at,
+                    Request.decided_at,
+                    Request.stay_expires_at,
+                    Request.documentation_received_at,
+                    Request.created_at,
+                ),
+                selectinload(Case.contacts).load_only(
+                    Contact.id,
+                    Contact.case_id,
+                    Contact.unreachable,
+                    Contact.unreachable_since,
+                    Contact.created_at,
+                ),
             )
         )
     }
