@@ -133,6 +133,8 @@ def run(ctx: Context) -> list[Section]:
     text_ = (
         "In process through Starlette's TestClient (auth, one transaction, the rules, "
         "serialisation; no network). Data from bench/datagen.py (about 1 % of cases inside the "
-        "72-hour ladder). " + " ".join(notes)
+        "72-hour ladder). Load average at the end of the run: "
+        f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (other work on the machine "
+        "inflates every figure). " + " ".join(notes)
     )
     return [Section("API urgency queue", results, text=text_)]
