@@ -176,3 +176,21 @@ def test_opted_out_counsel_is_not_texted(session: Session) -> None:
     )
     [alert] = alerts(session, case)
     assert [m.to_phone for m in sms(session, alert)] == [ATTORNEY_PHONE]
+
+
+def test_alert_with_no_counsel_to_text_escalates_at_once(session: Session) -> None:
+    from tracker.schemas import CaseCreate
+
+    w = world(session)
+    # No counsel contact and no assigned attorney: nobody could acknowledge.
+    case = case_service.create_case(
+        session,
+        w.actor,
+        CaseCreate(given_name="Rosa", removal_scheduled_at=T0 + 20 * H),
+        T0,
+    )
+    [alert] = alerts(session, case)
+    assert alert.escalated_at == T0
+    [message] = sms(session, alert)
+    assert (message.kind, message.to_phone) == ("escalation", ONCALL)
+    assert run_sweeps(session, T0 + 2 * H) == {}

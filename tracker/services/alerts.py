@@ -205,9 +205,13 @@ def raise_flags(
     ids = [i if i in inserted else None for i in ids]
     raised = [(item, alert_id) for item, alert_id in zip(items, ids, strict=True) if alert_id]
     _supersede_wider(session, raised, now)
+    unheard: list[uuid.UUID] = []
     for item, alert_id in raised:
         case, flag = item.case, item.flag
-        for recipient in counsel_recipients(case):
+        recipients = counsel_recipients(case)
+        if not recipients:
+            unheard.append(alert_id)
+        for recipient in recipients:
             outbox.enqueue(
                 session,
                 organization_id=case.organization_id,
@@ -256,6 +260,12 @@ def raise_flags(
             {"alert_id": str(alert_id), "kind": flag.kind.value, "rung": flag.rung},
             now=now,
         )
+    # No counsel to text (none listed, all opted out, no attorney phone): waiting for an
+    # acknowledgement nobody can give would only delay the hotline, so escalate at once.
+    for alert_id in unheard:
+        alert = session.get(Alert, alert_id)
+        if alert is not None:
+            escalate(session, alert, now)
     return ids
 
 
