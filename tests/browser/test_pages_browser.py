@@ -24,11 +24,12 @@ SCREENSHOT = ARTIFACTS / "queue.png"
 
 
 def _seed(server: Server) -> str:
-    """An organisation, a hotline volunteer and a few fictional cases; returns the e-mail."""
+    """An organisation, an attorney and a few fictional cases; returns the e-mail."""
     now = datetime.now(UTC)
     with server.sessions() as s, s.begin():
         org = factories.org(s, now, "Browser Test Hotline (fictional)")
-        user = factories.user(s, org, now, role=Role.hotline, name="Test Volunteer")
+        # An attorney: intake is the hotline's too, but decisions are counsel's (role policy).
+        user = factories.user(s, org, now, role=Role.attorney, name="Test Attorney")
         factories.user(s, org, now, role=Role.attorney, phone="+12025550101")
         actor = factories.actor_for(user)
         office = s.scalar(select(FieldOffice).where(FieldOffice.code == "NOL"))
@@ -93,7 +94,7 @@ def _facility_local(server: Server, hours: int) -> str:
     return when.astimezone(ZoneInfo("America/Chicago")).strftime("%Y-%m-%dT%H:%M")
 
 
-def test_hotline_flow_at_phone_width(server: Server, browser: Any) -> None:
+def test_intake_to_decision_at_phone_width(server: Server, browser: Any) -> None:
     email = _seed(server)
     ARTIFACTS.mkdir(exist_ok=True)
     context = browser.new_context(viewport=PHONE, device_scale_factor=2, is_mobile=True)

@@ -329,3 +329,41 @@ def test_edit_case_and_add_contact(client: TestClient, orgs: tuple[Org, Org]) ->
         assert case.factors == [] and len(case.contacts) == 1
         assert case.contacts[0].phone == "+12025550145"
     assert str(case_id) not in client.get("/").text
+
+
+def test_pages_follow_the_api_role_policy(client: TestClient, orgs: tuple[Org, Org]) -> None:
+    with db.session_scope() as s:
+        case = factories.case(
+            s,
+            orgs[0].actor(),
+            NOW,
+            given_name="Roles",
+            removal_scheduled_at=NOW + timedelta(hours=3),
+        )
+        request = request_service.create_request(
+            s, orgs[0].actor(), case, RequestCreate(kind=RequestKind.release, filed_at=NOW), NOW
+        )
+        alert_id = s.scalar(select(Alert.id).where(Alert.case_id == case.id))
+        case_id, request_id = case.id, request.id
+    travel(client)
+    # A coordinator reads, and may not open, edit or act.
+    token = signed_in(client, orgs[0].users[Role.coordinator].email)
+    page = client.get(f"/cases/{case_id}")
+    assert page.status_code == 200
+    assert "Acknowledge" not in page.text and "Record decision" not in page.text
+    assert "New case" not in page.text
+    assert client.get("/cases/new").status_code == 403
+    assert client.post(f"/alerts/{alert_id}/ack", data={"csrf_token": token}).status_code == 403
+    # A hotline volunteer acknowledges and adds requests, but decisions are counsel's.
+    client.cookies.clear()
+    token = signed_in(client, orgs[0].users[Role.hotline].email)
+    page = client.get(f"/cases/{case_id}")
+    assert "Acknowledge" in page.text and "Record decision" not in page.text
+    decided = client.post(
+        f"/requests/{request_id}/determination",
+        data={"csrf_token": token, "outcome": "granted", "decided_at": "2026-11-23T05:00"},
+    )
+    assert decided.status_code == 403
+    with db.session_scope() as s:
+        assert s.get(Request, request_id).status is RequestStatus.filed  # type: ignore[union-attr]
+        assert s.get(Alert, alert_id).acknowledged_at is None  # type: ignore[union-attr]

@@ -37,7 +37,15 @@ from tracker.services import cases as case_service
 from tracker.services import contacts as contact_service
 from tracker.services import requests as request_service
 from tracker.services.requests import KIND_LABELS
-from tracker.vocab import FACTORS, ContactRole, CustodyStatus, RequestKind, RequestStatus
+from tracker.vocab import (
+    FACTORS,
+    ContactRole,
+    CustodyStatus,
+    RequestKind,
+    RequestStatus,
+    Role,
+)
+from tracker.web.apiauth import PERMISSIONS
 from tracker.web.pages_forms import LANGUAGES, checkbox, parse_local, validation_errors
 from tracker.web.pages_render import PageContext, badges, flash, not_found, page, redirect, zone_for
 
@@ -489,28 +497,37 @@ def acknowledge_alert(ctx: PageContext) -> Response:
     return _done(ctx, alert.case_id, "Alert acknowledged: escalation stopped.", "alerts")
 
 
+def _may(permission: str) -> frozenset[Role]:
+    """The API's role policy (``apiauth.PERMISSIONS``): the pages allow exactly what it does."""
+    return PERMISSIONS[permission]
+
+
 routes: list[BaseRoute] = [
-    Route("/cases/new", page(intake_form), methods=["GET"], name="intake"),
-    Route("/cases/new", page(intake_submit), methods=["POST"]),
-    Route("/cases/{case_id}", page(case_page), methods=["GET"], name="case"),
-    Route("/cases/{case_id}", page(update_case), methods=["POST"]),
-    Route("/cases/{case_id}/requests", page(add_request), methods=["POST"]),
-    Route("/cases/{case_id}/contacts", page(add_contact), methods=["POST"]),
-    Route("/requests/{request_id}/file", page(_request_action(_file, "file")), methods=["POST"]),
+    Route("/cases/new", page(intake_form, _may("case.create")), methods=["GET"], name="intake"),
+    Route("/cases/new", page(intake_submit, _may("case.create")), methods=["POST"]),
+    Route("/cases/{case_id}", page(case_page, _may("case.read")), methods=["GET"], name="case"),
+    Route("/cases/{case_id}", page(update_case, _may("case.update")), methods=["POST"]),
+    Route("/cases/{case_id}/requests", page(add_request, _may("request.create")), methods=["POST"]),
+    Route("/cases/{case_id}/contacts", page(add_contact, _may("contact.write")), methods=["POST"]),
+    Route(
+        "/requests/{request_id}/file",
+        page(_request_action(_file, "file"), _may("request.update")),
+        methods=["POST"],
+    ),
     Route(
         "/requests/{request_id}/determination",
-        page(_request_action(_determination, "determination")),
+        page(_request_action(_determination, "determination"), _may("request.decide")),
         methods=["POST"],
     ),
     Route(
         "/requests/{request_id}/documentation",
-        page(_request_action(_documentation, "documentation")),
+        page(_request_action(_documentation, "documentation"), _may("request.decide")),
         methods=["POST"],
     ),
     Route(
         "/requests/{request_id}/appeal",
-        page(_request_action(_appeal, "appeal")),
+        page(_request_action(_appeal, "appeal"), _may("request.decide")),
         methods=["POST"],
     ),
-    Route("/alerts/{alert_id}/ack", page(acknowledge_alert), methods=["POST"]),
+    Route("/alerts/{alert_id}/ack", page(acknowledge_alert, _may("alert.ack")), methods=["POST"]),
 ]

@@ -92,7 +92,11 @@ def _base_context(request: Request) -> dict[str, Any]:
     # Signed-in people only: the state of our processes is nobody else's business. In the
     # page's own transaction (a second one would wait on SQLite's write lock).
     warning = health.clock_warning(session, now) if user and session else None
+    from tracker.web.apiauth import PERMISSIONS
+
     return {
+        # The permissions of the API's role policy this user holds: pages offer only those.
+        "can": {name for name, roles in PERMISSIONS.items() if user and user.role in roles},
         "csrf_token": csrf_token(request),
         "current_user": user,
         "is_admin": user is not None and user.role is Role.admin,
