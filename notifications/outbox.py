@@ -92,8 +92,9 @@ def enqueue(
         )
     else:  # pragma: no cover - only the two supported backends
         stmt = insert(Notification).values(values)
-    result = session.execute(stmt)
-    return new_id if result.rowcount else None  # type: ignore[attr-defined]
+    # RETURNING, not rowcount: psycopg reports -1 for INSERT … ON CONFLICT DO NOTHING.
+    inserted = session.execute(stmt.returning(Notification.id)).scalar_one_or_none()
+    return new_id if inserted is not None else None
 
 
 def suppress_pending(session: Session, *, alert_ids: list[uuid.UUID], now: datetime) -> int:

@@ -211,29 +211,17 @@ def raise_flags(
         recipients = counsel_recipients(case)
         if not recipients:
             unheard.append(alert_id)
-        for recipient in recipients:
-            outbox.enqueue(
-                session,
-                organization_id=case.organization_id,
-                to_phone=recipient.phone,
-                kind=flag.kind.value,
-                dedupe_key=f"alert:{alert_id}:{validators.phone_hash(recipient.phone)[:32]}",
-                language=recipient.language,
-                params=message_params(
-                    case,
-                    flag.kind.value,
-                    flag.rung,
-                    flag.due_at,
-                    flag.request_id,
-                    recipient.language,
-                ),
-                case_id=case.id,
-                alert_id=alert_id,
-                contact_id=recipient.contact_id,
-                user_id=recipient.user_id,
-                urgent=True,
-                now=now,
-            )
+        _queue_alert_sms(
+            session,
+            case,
+            alert_id,
+            flag.kind.value,
+            flag.rung,
+            flag.due_at,
+            flag.request_id,
+            recipients,
+            now,
+        )
     # Added after the SMS so that the outbox's own flush does not write them one by one.
     for item, alert_id in raised:
         case, flag = item.case, item.flag
@@ -267,6 +255,59 @@ def raise_flags(
         if alert is not None:
             escalate(session, alert, now)
     return ids
+
+
+def _queue_alert_sms(
+    session: Session,
+    case: Case,
+    alert_id: uuid.UUID,
+    kind: str,
+    rung: int | None,
+    due_at: datetime | None,
+    request_id: uuid.UUID | None,
+    recipients: Sequence[Recipient],
+    now: datetime,
+) -> None:
+    """Queue an alert's SMS to each recipient; the key (alert, phone) makes it once-only."""
+    for recipient in recipients:
+        outbox.enqueue(
+            session,
+            organization_id=case.organization_id,
+            to_phone=recipient.phone,
+            kind=kind,
+            dedupe_key=f"alert:{alert_id}:{validators.phone_hash(recipient.phone)[:32]}",
+            language=recipient.language,
+            params=message_params(case, kind, rung, due_at, request_id, recipient.language),
+            case_id=case.id,
+            alert_id=alert_id,
+            contact_id=recipient.contact_id,
+            user_id=recipient.user_id,
+            urgent=True,
+            now=now,
+        )
+
+
+def notify_new_counsel(session: Session, case: Case, now: datetime) -> int:
+    """Give counsel added after an alert was raised that alert too (once per phone).
+
+    Open, unacknowledged alerts are still waiting for someone to act; a newly listed counsel
+    contact or newly assigned attorney is exactly that someone.
+    """
+    pending = [a for a in open_alerts(session, [case.id]) if a.acknowledged_at is None]
+    recipients = counsel_recipients(case)
+    for alert in pending:
+        _queue_alert_sms(
+            session,
+            case,
+            alert.id,
+            alert.kind,
+            alert.rung,
+            alert.due_at,
+            alert.request_id,
+            recipients,
+            now,
+        )
+    return len(pending)
 
 
 def raise_flag(

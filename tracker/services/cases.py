@@ -158,6 +158,9 @@ def update_case(
         )
     session.flush()
     alert_service.sync_case(session, case, now)
+    if "attorney_id" in changes:
+        session.expire(case, ["attorney"])
+        alert_service.notify_new_counsel(session, case, now)
     return case
 
 

@@ -12,6 +12,8 @@ from tracker import validators
 from tracker.models import Case, Contact
 from tracker.schemas import ContactCreate, ContactUpdate
 from tracker.services import Actor, NotFound, audit, timeline
+from tracker.services import alerts as alert_service
+from tracker.vocab import ContactRole
 
 AUDITED_FIELDS = ("role", "name", "phone", "language", "sms_consent")
 
@@ -58,6 +60,8 @@ def add_contact(
         actor,
         now=now,
     )
+    if contact.role is ContactRole.counsel:
+        alert_service.notify_new_counsel(session, case, now)
     return contact
 
 
@@ -80,6 +84,9 @@ def update_contact(
     if changes:
         contact.updated_at = now
         audit.record(session, actor, "update", "contact", contact.id, changes, now=now)
+        if contact.role is ContactRole.counsel and {"role", "phone"} & set(changes):
+            session.flush()
+            alert_service.notify_new_counsel(session, contact.case, now)
     return contact
 
 
