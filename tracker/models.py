@@ -239,6 +239,17 @@ class Case(Base):
             sqlite_where=text("closed_at IS NULL AND removal_scheduled_at IS NOT NULL"),
         ),
         Index("ix_cases_org_closed", "organization_id", "closed_at"),
+        # The API's urgency queue: an organisation's open cases with a removal date, by date
+        # (``flag=removal_imminent`` reads a few hundred rows instead of the whole org).
+        Index(
+            "ix_cases_org_removal_open",
+            "organization_id",
+            "removal_scheduled_at",
+            "created_at",
+            "id",
+            postgresql_where=text("closed_at IS NULL AND removal_scheduled_at IS NOT NULL"),
+            sqlite_where=text("closed_at IS NULL AND removal_scheduled_at IS NOT NULL"),
+        ),
     )
 
 

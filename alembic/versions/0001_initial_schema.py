@@ -168,6 +168,7 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_cases_facility_id'), ['facility_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_cases_field_office_id'), ['field_office_id'], unique=False)
         batch_op.create_index('ix_cases_org_closed', ['organization_id', 'closed_at'], unique=False)
+        batch_op.create_index('ix_cases_org_removal_open', ['organization_id', 'removal_scheduled_at', 'created_at', 'id'], unique=False, postgresql_where=sa.text('closed_at IS NULL AND removal_scheduled_at IS NOT NULL'), sqlite_where=sa.text('closed_at IS NULL AND removal_scheduled_at IS NOT NULL'))
         batch_op.create_index(batch_op.f('ix_cases_organization_id'), ['organization_id'], unique=False)
         batch_op.create_index('ix_cases_removal_open', ['removal_scheduled_at'], unique=False, postgresql_where=sa.text('closed_at IS NULL AND removal_scheduled_at IS NOT NULL'), sqlite_where=sa.text('closed_at IS NULL AND removal_scheduled_at IS NOT NULL'))
 
@@ -368,6 +369,7 @@ def downgrade() -> None:
     with op.batch_alter_table('cases', schema=None) as batch_op:
         batch_op.drop_index('ix_cases_removal_open', postgresql_where=sa.text('closed_at IS NULL AND removal_scheduled_at IS NOT NULL'), sqlite_where=sa.text('closed_at IS NULL AND removal_scheduled_at IS NOT NULL'))
         batch_op.drop_index(batch_op.f('ix_cases_organization_id'))
+        batch_op.drop_index('ix_cases_org_removal_open', postgresql_where=sa.text('closed_at IS NULL AND removal_scheduled_at IS NOT NULL'), sqlite_where=sa.text('closed_at IS NULL AND removal_scheduled_at IS NOT NULL'))
         batch_op.drop_index('ix_cases_org_closed')
         batch_op.drop_index(batch_op.f('ix_cases_field_office_id'))
         batch_op.drop_index(batch_op.f('ix_cases_facility_id'))

@@ -23,7 +23,7 @@ import math
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -171,6 +171,27 @@ def _is_stay(req: Any) -> ColumnElement[bool]:
     )
 
 
+def _removal_imminent(now: datetime, horizon: datetime) -> list[ColumnElement[bool]]:
+    """The cases ``removal_imminent`` flags (besides the filters): removal inside the horizon."""
+    stay = aliased(Request)
+    active_stay = (
+        select(stay.id)
+        .where(
+            stay.case_id == Case.id,
+            stay.status == RequestStatus.granted,
+            or_(stay.stay_expires_at.is_(None), stay.stay_expires_at > now),
+            _is_stay(stay),
+        )
+        .exists()
+    )
+    return [
+        Case.removal_scheduled_at.is_not(None),
+        Case.removal_scheduled_at <= horizon,
+        Case.custody_status != CustodyStatus.removed,
+        ~active_stay,
+    ]
+
+
 def _due_rows(query: CaseQuery, now: datetime, policy: Policy, kind: FlagKind | None) -> Any:
     """(case_id, due) of every flag the rules would raise at ``now`` (or only of ``kind``)."""
     base = [*filter_conditions(query), Case.closed_at.is_(None)]
@@ -181,24 +202,9 @@ def _due_rows(query: CaseQuery, now: datetime, policy: Policy, kind: FlagKind | 
         return kind is None or kind in kinds
 
     if want(FlagKind.removal_imminent):
-        stay = aliased(Request)
-        active_stay = (
-            select(stay.id)
-            .where(
-                stay.case_id == Case.id,
-                stay.status == RequestStatus.granted,
-                or_(stay.stay_expires_at.is_(None), stay.stay_expires_at > now),
-                _is_stay(stay),
-            )
-            .exists()
-        )
         parts.append(
             select(Case.id.label("case_id"), epoch(Case.removal_scheduled_at).label("due")).where(
-                *base,
-                Case.removal_scheduled_at.is_not(None),
-                Case.removal_scheduled_at <= horizon,
-                Case.custody_status != CustodyStatus.removed,
-                ~active_stay,
+                *base, *_removal_imminent(now, horizon)
             )
         )
     decided: list[ColumnElement[bool]] = [
@@ -263,6 +269,57 @@ def _due_rows(query: CaseQuery, now: datetime, policy: Policy, kind: FlagKind | 
     return union_all(*parts).subquery()
 
 
+def _from_ts(value: float) -> datetime:
+    # Exact for the values _ts produces: a float of whole microseconds rounds back to them.
+    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(seconds=value)
+
+
+def _removal_imminent_page(
+    session: Session,
+    query: CaseQuery,
+    now: datetime,
+    policy: Policy,
+    limit: int,
+    position: tuple[Any, ...] | None,
+) -> tuple[list[uuid.UUID], tuple[Any, ...] | None, bool]:
+    """The ``flag=removal_imminent`` page, straight from the (organisation, removal) index.
+
+    One flag per case, due at the removal itself, so the order (flag_due, removal, created, id)
+    is the order of the raw columns: the index hands the rows over sorted and the stay check
+    runs for one page of them, not for every case inside the horizon. The cursor holds the
+    same values as the general path's (exact epoch seconds, computed here in Python).
+    """
+    conds = [
+        *filter_conditions(query),
+        Case.closed_at.is_(None),
+        *_removal_imminent(now, now + policy.horizon),
+    ]
+    if position is not None:
+        conds.append(
+            tuple_(Case.removal_scheduled_at, Case.created_at, Case.id)
+            > tuple_(
+                literal(_from_ts(position[2]), Case.removal_scheduled_at.type),
+                literal(_from_ts(position[3]), Case.created_at.type),
+                literal(position[4], Case.id.type),
+            )
+        )
+    stmt = (
+        select(Case.id, Case.removal_scheduled_at, Case.created_at)
+        .where(*conds)
+        .order_by(Case.removal_scheduled_at, Case.created_at, Case.id)
+        .limit(limit + 1)
+    )
+    ids: list[uuid.UUID] = []
+    last: tuple[Any, ...] | None = None
+    for row in session.execute(stmt):
+        if len(ids) == limit:
+            return ids, last, True
+        ids.append(row.id)
+        due = _ts(row.removal_scheduled_at)
+        last = ("f", due, due, _ts(row.created_at), str(row.id))
+    return ids, last, False
+
+
 def page(
     session: Session,
     query: CaseQuery,
@@ -273,17 +330,20 @@ def page(
 ) -> Page:
     position = decode_cursor(cursor) if cursor else None
     dues = _due_rows(query, now, policy, query.flag)
-    flagged = (
-        select(dues.c.case_id, func.min(dues.c.due).label("flag_due"))
-        .group_by(dues.c.case_id)
-        .subquery()
-    )
     removal = func.coalesce(epoch(Case.removal_scheduled_at), literal(_FAR))
     created = epoch(Case.created_at)
     ids: list[uuid.UUID] = []
     last: tuple[Any, ...] | None = None
     more = False
-    if position is None or position[0] == "f":
+    if query.flag is FlagKind.removal_imminent:
+        if position is None or position[0] == "f":
+            ids, last, more = _removal_imminent_page(session, query, now, policy, limit, position)
+    elif position is None or position[0] == "f":
+        flagged = (
+            select(dues.c.case_id, func.min(dues.c.due).label("flag_due"))
+            .group_by(dues.c.case_id)
+            .subquery()
+        )
         key = tuple_(flagged.c.flag_due, removal, created, Case.id)
         stmt = select(Case.id, flagged.c.flag_due, removal.label("r"), created.label("c")).join(
             flagged, flagged.c.case_id == Case.id
