@@ -149,10 +149,17 @@ def _search_condition(q: str) -> ColumnElement[bool]:
     return Case.id.in_(matching)
 
 
+# Made once: aliasing a mapped class costs more than the rest of a page's SQL construction.
+# Each use sits in its own EXISTS subquery, so sharing them across statements is safe.
+_PARENT = aliased(Request)
+_GRANDPARENT = aliased(Request)
+_STAY = aliased(Request)
+
+
 def _is_stay(req: Any) -> ColumnElement[bool]:
     """``RequestFacts.is_stay``: a stay, or an appeal whose chain starts at a stay."""
-    parent = aliased(Request)
-    grandparent = aliased(Request)
+    parent = _PARENT
+    grandparent = _GRANDPARENT
     root_is_stay = (
         select(parent.id)
         .outerjoin(grandparent, grandparent.id == parent.appeal_of_id)
@@ -173,7 +180,7 @@ def _is_stay(req: Any) -> ColumnElement[bool]:
 
 def _removal_imminent(now: datetime, horizon: datetime) -> list[ColumnElement[bool]]:
     """The cases ``removal_imminent`` flags (besides the filters): removal inside the horizon."""
-    stay = aliased(Request)
+    stay = _STAY
     active_stay = (
         select(stay.id)
         .where(
@@ -329,7 +336,12 @@ def page(
     cursor: str | None = None,
 ) -> Page:
     position = decode_cursor(cursor) if cursor else None
-    dues = _due_rows(query, now, policy, query.flag)
+    # Building the union is Python work too: only the paths that read it build it.
+    dues = (
+        None
+        if query.flag is FlagKind.removal_imminent
+        else _due_rows(query, now, policy, query.flag)
+    )
     removal = func.coalesce(epoch(Case.removal_scheduled_at), literal(_FAR))
     created = epoch(Case.created_at)
     ids: list[uuid.UUID] = []
@@ -339,6 +351,7 @@ def page(
         if position is None or position[0] == "f":
             ids, last, more = _removal_imminent_page(session, query, now, policy, limit, position)
     elif position is None or position[0] == "f":
+        assert dues is not None
         flagged = (
             select(dues.c.case_id, func.min(dues.c.due).label("flag_due"))
             .group_by(dues.c.case_id)
@@ -358,6 +371,7 @@ def page(
             ids.append(row.id)
             last = ("f", row.flag_due, row.r, row.c, str(row.id))
     if not more and query.flag is None:
+        assert dues is not None
         key = tuple_(removal, created, Case.id)
         stmt = select(Case.id, removal.label("r"), created.label("c")).where(
             *filter_conditions(query), Case.id.not_in(select(dues.c.case_id))
