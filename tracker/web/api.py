@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from typing import Annotated, Any
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Annotated, Any, cast
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from sqlalchemy import select
-from sqlalchemy.orm import lazyload, selectinload
+from sqlalchemy.orm import lazyload, raiseload
 from starlette.routing import BaseRoute
 
 from tracker import facts, rules
@@ -174,32 +176,79 @@ def create_case(ctx: Context) -> CaseDetail:
     return _detail(ctx, case)
 
 
-# A page's loader options, built once per process instead of on every request.
-# Only what the rules read: no notes, names or phones to decrypt.
+# A page's cases without their children: the rules' inputs come as plain rows below.
 _PAGE_LOAD = (
     lazyload(Case.organization),
     lazyload(Case.facility),
     lazyload(Case.field_office),
-    selectinload(Case.requests).load_only(
-        Request.id,
-        Request.case_id,
-        Request.kind,
-        Request.status,
-        Request.appeal_of_id,
-        Request.filed_at,
-        Request.decided_at,
-        Request.stay_expires_at,
-        Request.documentation_received_at,
-        Request.created_at,
-    ),
-    selectinload(Case.contacts).load_only(
-        Contact.id,
-        Contact.case_id,
-        Contact.unreachable,
-        Contact.unreachable_since,
-        Contact.created_at,
-    ),
+    raiseload(Case.requests),
+    raiseload(Case.contacts),
 )
+# Only what the rules read: no notes, names or phones to decrypt.
+_RULES_REQUEST_COLUMNS = (
+    Request.case_id,
+    Request.id,
+    Request.kind,
+    Request.status,
+    Request.appeal_of_id,
+    Request.filed_at,
+    Request.decided_at,
+    Request.stay_expires_at,
+    Request.documentation_received_at,
+)
+
+
+@dataclass(slots=True)
+class _RequestRow:
+    """A request as ``facts.request_facts`` reads it, from one row."""
+
+    id: uuid.UUID
+    kind: Any
+    status: Any
+    appeal_of_id: uuid.UUID | None
+    filed_at: datetime | None
+    decided_at: datetime | None
+    stay_expires_at: datetime | None
+    documentation_received_at: datetime | None
+    # Appeals stay in their case, so the chain resolves among the case's own requests.
+    appeal_of: None = None
+
+
+@dataclass(slots=True)
+class _RulesView:
+    """A case as ``facts.case_facts`` reads it: ORM objects for a whole page of requests and
+    contacts cost more than everything else a list request does."""
+
+    id: uuid.UUID
+    custody_status: Any
+    removal_scheduled_at: datetime | None
+    closed_at: datetime | None
+    requests: list[_RequestRow] = field(default_factory=list)
+    contacts: list[Any] = field(default_factory=list)
+
+
+def _page_flags(ctx: Context, cases: Sequence[Case], policy: Policy) -> dict[uuid.UUID, list[Flag]]:
+    views = {
+        c.id: _RulesView(c.id, c.custody_status, c.removal_scheduled_at, c.closed_at) for c in cases
+    }
+    if views:
+        ids = list(views)
+        for row in ctx.session.execute(
+            select(*_RULES_REQUEST_COLUMNS)
+            .where(Request.case_id.in_(ids))
+            .order_by(Request.case_id, Request.created_at, Request.id)
+        ):
+            views[row.case_id].requests.append(_RequestRow(*row[1:]))
+        for contact in ctx.session.execute(
+            select(Contact.case_id, Contact.unreachable, Contact.unreachable_since).where(
+                Contact.case_id.in_(ids), Contact.unreachable.is_(True)
+            )
+        ):
+            views[contact.case_id].contacts.append(contact)
+    return {
+        i: rules.evaluate(facts.case_facts(cast(Case, view)), ctx.now, policy)
+        for i, view in views.items()
+    }
 
 
 def list_cases(ctx: Context) -> CaseList:
@@ -222,11 +271,8 @@ def list_cases(ctx: Context) -> CaseList:
             select(Case).where(Case.id.in_(result.case_ids)).options(*_PAGE_LOAD)
         )
     }
-    items = [
-        _case_out(loaded[i], rules.evaluate(facts.case_facts(loaded[i]), ctx.now, policy))
-        for i in result.case_ids
-        if i in loaded
-    ]
+    flags = _page_flags(ctx, list(loaded.values()), policy)
+    items = [_case_out(loaded[i], flags[i]) for i in result.case_ids if i in loaded]
     return CaseList(items=items, next_cursor=result.next_cursor)
 
 
