@@ -8,16 +8,18 @@ transaction: authenticate, validate, call the handler, commit → serialise.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import uuid
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import anyio.to_thread
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -159,6 +161,24 @@ def _run(op: Operation, request: Request, raw_body: Any) -> Response:
 
 _EMPTY = object()
 
+# How many API requests of one process run their transaction at once. The work is mostly
+# Python holding the GIL: dozens of threads time-slicing it make every request as slow as the
+# slowest and stretch the tail; a few at a time serve the rest in arrival order, sooner.
+API_THREADS = 6
+_limiters: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.CapacityLimiter] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _limiter() -> anyio.CapacityLimiter:
+    # One per event loop: a limiter is bound to the loop that first waits on it (tests start
+    # a loop per client).
+    loop = asyncio.get_running_loop()
+    limiter = _limiters.get(loop)
+    if limiter is None:
+        limiter = _limiters[loop] = anyio.CapacityLimiter(API_THREADS)
+    return limiter
+
 
 def to_route(op: Operation) -> Route:
     async def endpoint(request: Request) -> Response:
@@ -168,7 +188,7 @@ def to_route(op: Operation) -> Route:
                 raw = _EMPTY
             else:
                 raw = await read_json_value(request)
-        return await run_in_threadpool(_run, op, request, raw)
+        return await anyio.to_thread.run_sync(_run, op, request, raw, limiter=_limiter())
 
     endpoint.__name__ = op.operation_id
     return Route(op.path, endpoint, methods=[op.method])
