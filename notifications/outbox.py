@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, case, func, insert, or_, select, update
+from sqlalchemy import Table, bindparam, case, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -38,9 +38,45 @@ def enqueue(
     now: datetime | None = None,
 ) -> uuid.UUID | None:
     """Insert one outbox row; return its id, or None when the dedupe key already exists."""
+    row = build_row(
+        session,
+        organization_id=organization_id,
+        to_phone=to_phone,
+        kind=kind,
+        dedupe_key=dedupe_key,
+        language=language,
+        params=params,
+        case_id=case_id,
+        alert_id=alert_id,
+        contact_id=contact_id,
+        user_id=user_id,
+        urgent=urgent,
+        not_before=not_before,
+        now=now,
+    )
+    return row["id"] if row["id"] in insert_rows(session, [row]) else None
+
+
+def build_row(
+    session: Session,
+    *,
+    organization_id: uuid.UUID,
+    to_phone: str,
+    kind: str,
+    dedupe_key: str,
+    language: str = "en",
+    params: Mapping[str, Any] | None = None,
+    case_id: uuid.UUID | None = None,
+    alert_id: uuid.UUID | None = None,
+    contact_id: uuid.UUID | None = None,
+    user_id: uuid.UUID | None = None,
+    urgent: bool = False,
+    not_before: datetime | None = None,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """The values of one outbox row (rendered body, quiet-hours hold), for ``insert_rows``."""
     now = now or utcnow()
     rendered = messages.render(kind, language, params or {})
-    new_id = uuid.uuid4()
     due = max(not_before or now, now)
     if quiet.applies(kind, urgent):
         # Held at enqueue so the worker does not claim it all night; re-checked at send time.
@@ -54,8 +90,8 @@ def enqueue(
             settings.default_time_zone,
         )
         due = held or due
-    values = {
-        "id": new_id,
+    return {
+        "id": uuid.uuid4(),
         "organization_id": organization_id,
         "case_id": case_id,
         "alert_id": alert_id,
@@ -75,26 +111,36 @@ def enqueue(
         "created_at": now,
         "updated_at": now,
     }
+
+
+# Rows per INSERT: well under SQLite's limit of 32,766 bound parameters (19 a row).
+_INSERT_CHUNK = 500
+
+
+def insert_rows(session: Session, rows: list[dict[str, Any]]) -> set[uuid.UUID]:
+    """Insert outbox rows, skipping those whose dedupe key exists; the ids inserted.
+
+    Multi-row INSERTs so that a sweep raising a thousand alerts pays a few round trips, not
+    thousands.
+    """
+    if not rows:
+        return set()
     session.flush()
     dialect = session.get_bind().dialect.name
-    stmt: Any
-    if dialect == "postgresql":
-        stmt = (
-            postgresql.insert(Notification)
-            .values(values)
-            .on_conflict_do_nothing(index_elements=["dedupe_key"])
-        )
-    elif dialect == "sqlite":
-        stmt = (
-            sqlite.insert(Notification)
-            .values(values)
-            .on_conflict_do_nothing(index_elements=["dedupe_key"])
-        )
-    else:  # pragma: no cover - only the two supported backends
-        stmt = insert(Notification).values(values)
-    # RETURNING, not rowcount: psycopg reports -1 for INSERT … ON CONFLICT DO NOTHING.
-    inserted = session.execute(stmt.returning(Notification.id)).scalar_one_or_none()
-    return new_id if inserted is not None else None
+    inserted: set[uuid.UUID] = set()
+    for start in range(0, len(rows), _INSERT_CHUNK):
+        chunk = rows[start : start + _INSERT_CHUNK]
+        stmt: Any
+        if dialect == "postgresql":
+            stmt = postgresql.insert(Notification).values(chunk)
+        elif dialect == "sqlite":
+            stmt = sqlite.insert(Notification).values(chunk)
+        else:  # pragma: no cover - only the two supported backends
+            raise RuntimeError(f"unsupported database {dialect}")
+        stmt = stmt.on_conflict_do_nothing(index_elements=["dedupe_key"])
+        # RETURNING, not rowcount: psycopg reports -1 for INSERT … ON CONFLICT DO NOTHING.
+        inserted.update(session.execute(stmt.returning(Notification.id)).scalars())
+    return inserted
 
 
 def suppress_pending(session: Session, *, alert_ids: list[uuid.UUID], now: datetime) -> int:

@@ -206,12 +206,13 @@ def raise_flags(
     raised = [(item, alert_id) for item, alert_id in zip(items, ids, strict=True) if alert_id]
     _supersede_wider(session, raised, now)
     unheard: list[uuid.UUID] = []
+    sms_rows: list[dict[str, Any]] = []
     for item, alert_id in raised:
         case, flag = item.case, item.flag
         recipients = counsel_recipients(case)
         if not recipients:
             unheard.append(alert_id)
-        _queue_alert_sms(
+        sms_rows += _alert_sms_rows(
             session,
             case,
             alert_id,
@@ -222,6 +223,7 @@ def raise_flags(
             recipients,
             now,
         )
+    outbox.insert_rows(session, sms_rows)
     # Added after the SMS so that the outbox's own flush does not write them one by one.
     for item, alert_id in raised:
         case, flag = item.case, item.flag
@@ -257,7 +259,7 @@ def raise_flags(
     return ids
 
 
-def _queue_alert_sms(
+def _alert_sms_rows(
     session: Session,
     case: Case,
     alert_id: uuid.UUID,
@@ -267,10 +269,10 @@ def _queue_alert_sms(
     request_id: uuid.UUID | None,
     recipients: Sequence[Recipient],
     now: datetime,
-) -> None:
-    """Queue an alert's SMS to each recipient; the key (alert, phone) makes it once-only."""
-    for recipient in recipients:
-        outbox.enqueue(
+) -> list[dict[str, Any]]:
+    """An alert's outbox rows, one per recipient; the key (alert, phone) makes each once-only."""
+    return [
+        outbox.build_row(
             session,
             organization_id=case.organization_id,
             to_phone=recipient.phone,
@@ -285,6 +287,8 @@ def _queue_alert_sms(
             urgent=True,
             now=now,
         )
+        for recipient in recipients
+    ]
 
 
 def notify_new_counsel(session: Session, case: Case, now: datetime) -> int:
@@ -295,8 +299,9 @@ def notify_new_counsel(session: Session, case: Case, now: datetime) -> int:
     """
     pending = [a for a in open_alerts(session, [case.id]) if a.acknowledged_at is None]
     recipients = counsel_recipients(case)
+    rows: list[dict[str, Any]] = []
     for alert in pending:
-        _queue_alert_sms(
+        rows += _alert_sms_rows(
             session,
             case,
             alert.id,
@@ -307,6 +312,7 @@ def notify_new_counsel(session: Session, case: Case, now: datetime) -> int:
             recipients,
             now,
         )
+    outbox.insert_rows(session, rows)
     return len(pending)
 
 
