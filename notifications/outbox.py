@@ -113,34 +113,27 @@ def build_row(
     }
 
 
-# Rows per INSERT: well under SQLite's limit of 32,766 bound parameters (19 a row).
-_INSERT_CHUNK = 500
-
-
 def insert_rows(session: Session, rows: list[dict[str, Any]]) -> set[uuid.UUID]:
     """Insert outbox rows, skipping those whose dedupe key exists; the ids inserted.
 
-    Multi-row INSERTs so that a sweep raising a thousand alerts pays a few round trips, not
-    thousands.
+    One cached statement executed over all rows: SQLAlchemy batches it into multi-row
+    INSERTs ("insertmanyvalues"), so a sweep raising a thousand alerts pays a few round trips.
     """
     if not rows:
         return set()
     session.flush()
+    table = cast(Table, Notification.__table__)
     dialect = session.get_bind().dialect.name
-    inserted: set[uuid.UUID] = set()
-    for start in range(0, len(rows), _INSERT_CHUNK):
-        chunk = rows[start : start + _INSERT_CHUNK]
-        stmt: Any
-        if dialect == "postgresql":
-            stmt = postgresql.insert(Notification).values(chunk)
-        elif dialect == "sqlite":
-            stmt = sqlite.insert(Notification).values(chunk)
-        else:  # pragma: no cover - only the two supported backends
-            raise RuntimeError(f"unsupported database {dialect}")
-        stmt = stmt.on_conflict_do_nothing(index_elements=["dedupe_key"])
-        # RETURNING, not rowcount: psycopg reports -1 for INSERT … ON CONFLICT DO NOTHING.
-        inserted.update(session.execute(stmt.returning(Notification.id)).scalars())
-    return inserted
+    stmt: Any
+    if dialect == "postgresql":
+        stmt = postgresql.insert(table)
+    elif dialect == "sqlite":
+        stmt = sqlite.insert(table)
+    else:  # pragma: no cover - only the two supported backends
+        raise RuntimeError(f"unsupported database {dialect}")
+    # RETURNING, not rowcount: psycopg reports -1 for INSERT … ON CONFLICT DO NOTHING.
+    stmt = stmt.on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(table.c.id)
+    return set(session.connection().execute(stmt, rows).scalars())
 
 
 def suppress_pending(session: Session, *, alert_ids: list[uuid.UUID], now: datetime) -> int:
