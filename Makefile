@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench install migration-regen clean
+.PHONY: run test lint bench install migration clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,14 +32,13 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
-# Regenerate the initial migration from the models (pre-release only: no database in the
-# field yet). Afterwards, add new revisions instead.
-migration-regen: $(STAMP)
-	rm -f /tmp/amparo-regen.sqlite3 alembic/versions/0001_initial_schema.py
-	DATABASE_URL=sqlite:////tmp/amparo-regen.sqlite3 VAR_DIR=/tmp/amparo-regen-var \
-		$(BIN)/alembic revision --autogenerate --rev-id 0001 -m "initial schema"
-	sed -i 's/^down_revision.*/down_revision: str | Sequence[str] | None = None/' \
-		alembic/versions/0001_initial_schema.py
+# A new migration from the model changes: make migration MSG="what changed".
+migration: $(STAMP)
+	rm -f /tmp/amparo-migration.sqlite3
+	DATABASE_URL=sqlite:////tmp/amparo-migration.sqlite3 VAR_DIR=/tmp/amparo-migration-var \
+		$(BIN)/alembic upgrade head
+	DATABASE_URL=sqlite:////tmp/amparo-migration.sqlite3 VAR_DIR=/tmp/amparo-migration-var \
+		$(BIN)/alembic revision --autogenerate -m "$(MSG)"
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
