@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any, NotRequired, TypedDict, Unpack, cast
 
 from sqlalchemy import Table, bindparam, case, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -20,40 +20,27 @@ from tracker.types import utcnow
 from tracker.vocab import ContactRole, NotificationStatus
 
 
-def enqueue(
-    session: Session,
-    *,
-    organization_id: uuid.UUID,
-    to_phone: str,
-    kind: str,
-    dedupe_key: str,
-    language: str = "en",
-    params: Mapping[str, Any] | None = None,
-    case_id: uuid.UUID | None = None,
-    alert_id: uuid.UUID | None = None,
-    contact_id: uuid.UUID | None = None,
-    user_id: uuid.UUID | None = None,
-    urgent: bool = False,
-    not_before: datetime | None = None,
-    now: datetime | None = None,
-) -> uuid.UUID | None:
+class RowFields(TypedDict):
+    """What one outbox row is made of (the rest: rendered body, status, timestamps)."""
+
+    organization_id: uuid.UUID
+    to_phone: str
+    kind: str
+    dedupe_key: str
+    language: NotRequired[str]
+    params: NotRequired[Mapping[str, Any] | None]
+    case_id: NotRequired[uuid.UUID | None]
+    alert_id: NotRequired[uuid.UUID | None]
+    contact_id: NotRequired[uuid.UUID | None]
+    user_id: NotRequired[uuid.UUID | None]
+    urgent: NotRequired[bool]
+    not_before: NotRequired[datetime | None]
+    now: NotRequired[datetime | None]
+
+
+def enqueue(session: Session, **fields: Unpack[RowFields]) -> uuid.UUID | None:
     """Insert one outbox row; return its id, or None when the dedupe key already exists."""
-    row = build_row(
-        session,
-        organization_id=organization_id,
-        to_phone=to_phone,
-        kind=kind,
-        dedupe_key=dedupe_key,
-        language=language,
-        params=params,
-        case_id=case_id,
-        alert_id=alert_id,
-        contact_id=contact_id,
-        user_id=user_id,
-        urgent=urgent,
-        not_before=not_before,
-        now=now,
-    )
+    row = build_row(session, **fields)
     return row["id"] if row["id"] in insert_rows(session, [row]) else None
 
 
