@@ -9,14 +9,18 @@ from typing import Any
 
 def cmd_worker(args: argparse.Namespace) -> None:
     from notifications.dispatcher import run_worker
+    from tracker.services.delivery import REACTIONS
+    from tracker.settings import get_settings
 
-    run_worker(once=False)
+    run_worker(get_settings(), REACTIONS, once=False)
 
 
 def cmd_dispatch(args: argparse.Namespace) -> None:
     from notifications.dispatcher import run_worker
+    from tracker.services.delivery import REACTIONS
+    from tracker.settings import get_settings
 
-    stats = run_worker(once=True)
+    stats = run_worker(get_settings(), REACTIONS, once=True)
     print(json.dumps(stats.as_dict()))
 
 

@@ -21,20 +21,19 @@ from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
-from notifications import config as delivery_config
-from notifications import delivery, outbox, quiet
+from notifications import outbox, quiet
 from notifications.outbox import Claimed
 from notifications.throttle import SenderThrottle
 from notifications.transports import Outgoing, Transport, TransportError, make_transport
 from tracker import db
 from tracker.models import Case, Contact, Heartbeat, Notification, User
-from tracker.settings import Settings, get_settings
+from tracker.settings import Settings
 from tracker.types import utcnow
 from tracker.vocab import ContactRole, NotificationStatus
 
@@ -43,6 +42,17 @@ log = logging.getLogger("amparo.sms.dispatcher")
 HEARTBEAT_PREFIX = "worker:"
 HEARTBEAT_SECONDS = 10.0
 RECHECK_AFTER_SECONDS = 1.0
+
+
+class DeliveryReactions(Protocol):
+    """What a refused send does to its contact: a state change, so it lives above this
+    library (``tracker.services.delivery.REACTIONS``); the entry point hands it in."""
+
+    def opted_out(self, session: Session, contact_id: uuid.UUID, now: datetime) -> None:
+        """The carrier says the number replied STOP (Twilio 21610)."""
+
+    def bad_number(self, session: Session, contact_id: uuid.UUID, now: datetime) -> None:
+        """The number cannot receive SMS at all."""
 
 
 class ResultWriter:
@@ -145,24 +155,24 @@ class Dispatcher:
     def __init__(
         self,
         *,
-        settings: Settings | None = None,
-        cfg: delivery_config.DeliveryConfig | None = None,
+        settings: Settings,
+        reactions: DeliveryReactions,
         transport: Transport | None = None,
         session_factory: sessionmaker[Session] | None = None,
         worker_id: str | None = None,
         clock: Callable[[], datetime] = utcnow,
         rng: random.Random | None = None,
     ) -> None:
-        self.settings = settings or get_settings()
-        self.cfg = cfg or delivery_config.load(self.settings)
+        self.settings = settings
+        self.reactions = reactions
         self.transport = transport or make_transport(
-            self.settings, self.cfg.http_timeout_seconds, self.cfg.connect_timeout_seconds
+            settings, settings.sms_http_timeout_seconds, settings.sms_connect_timeout_seconds
         )
         self.sessions = session_factory or db.get_sessionmaker()
         self.worker_id = worker_id or default_worker_id()
         self.clock = clock
         self.rng = rng or random.Random()
-        self.throttle = SenderThrottle(self.cfg.rate_per_second)
+        self.throttle = SenderThrottle(self.settings.sender_rate_per_second)
         self.stats = Stats()
         self.stop_event = threading.Event()
         self._recipient_locks: dict[str, threading.Lock] = defaultdict(threading.Lock)
@@ -175,13 +185,19 @@ class Dispatcher:
 
     @property
     def lease(self) -> timedelta:
-        return timedelta(seconds=self.cfg.lease_seconds)
+        return timedelta(seconds=self.settings.sms_lease_seconds)
 
     def max_outstanding(self) -> int:
         """Claim no more than can be sent well within the lease, throttled or not."""
-        ahead = self.cfg.concurrency * 2
+        ahead = self.settings.worker_concurrency * 2
         if self.throttle.enabled:
-            ahead = min(ahead, max(1, int(self.cfg.rate_per_second * self.cfg.lease_seconds / 3)))
+            ahead = min(
+                ahead,
+                max(
+                    1,
+                    int(self.settings.sender_rate_per_second * self.settings.sms_lease_seconds / 3),
+                ),
+            )
         return ahead
 
     def claim(self, limit: int) -> list[Claimed]:
@@ -211,7 +227,7 @@ class Dispatcher:
                 row.kind,
                 row.urgent,
                 now,
-                self.cfg.quiet_hours,
+                self.settings.quiet_hours,
                 self.settings.default_time_zone,
             )
             if until is not None:
@@ -303,19 +319,22 @@ class Dispatcher:
     def _record_error(self, row: Claimed, exc: TransportError) -> None:
         now = self.clock()
         with db.session_scope(self.sessions) as session:
-            if not exc.permanent and row.attempts < self.cfg.max_attempts:
+            if not exc.permanent and row.attempts < self.settings.sms_max_attempts:
                 delay = backoff_seconds(
-                    row.attempts, self.cfg.retry_base_seconds, self.cfg.retry_max_seconds, self.rng
+                    row.attempts,
+                    self.settings.sms_retry_base_seconds,
+                    self.settings.sms_retry_max_seconds,
+                    self.rng,
                 )
                 if exc.retry_after is not None:
-                    delay = max(delay, min(exc.retry_after, self.cfg.retry_max_seconds))
+                    delay = max(delay, min(exc.retry_after, self.settings.sms_retry_max_seconds))
                 outbox.mark_retry(
                     session,
                     row.id,
                     self.worker_id,
                     now + timedelta(seconds=delay),
                     exc.code,
-                    f"attempt {row.attempts} of {self.cfg.max_attempts}: {exc.message}",
+                    f"attempt {row.attempts} of {self.settings.sms_max_attempts}: {exc.message}",
                     now,
                 )
                 self.stats.add("retried")
@@ -329,11 +348,10 @@ class Dispatcher:
             outbox.mark_failed(session, row.id, exc.code, message, now)
             self.stats.add("failed")
             log.warning("SMS %s failed: %s", row.id, message)
-            contact = session.get(Contact, row.contact_id) if row.contact_id else None
-            if contact is not None and exc.opted_out:
-                delivery.opt_out(session, contact.phone, now, source="carrier")
-            elif contact is not None and exc.bad_number:
-                delivery.record_failure(session, contact, now, immediately=True)
+            if row.contact_id is not None and exc.opted_out:
+                self.reactions.opted_out(session, row.contact_id, now)
+            elif row.contact_id is not None and exc.bad_number:
+                self.reactions.bad_number(session, row.contact_id, now)
 
     # --- the loop ---------------------------------------------------------------------
 
@@ -353,7 +371,7 @@ class Dispatcher:
         """Send until stopped (``once``: until nothing is due). SIGTERM-safe via ``stop()``."""
         inflight: dict[Future[None], list[Claimed]] = {}
         with ThreadPoolExecutor(
-            max_workers=self.cfg.concurrency, thread_name_prefix="sms-send"
+            max_workers=self.settings.worker_concurrency, thread_name_prefix="sms-send"
         ) as pool:
             try:
                 while not self.stop_event.is_set():
@@ -366,18 +384,22 @@ class Dispatcher:
                             claimed = self.claim(room)
                         except Exception:  # the database blinked: keep the loop alive
                             log.exception("claim failed; retrying")
-                            self.stop_event.wait(self.cfg.poll_seconds)
+                            self.stop_event.wait(self.settings.worker_poll_seconds)
                             continue
                         inflight.update(self._submit(pool, claimed))
                     if not inflight:
                         if once and not claimed:
                             break
                         if not claimed:
-                            self.stop_event.wait(self.cfg.poll_seconds)
+                            self.stop_event.wait(self.settings.worker_poll_seconds)
                         continue
                     done, _ = wait(
                         list(inflight),
-                        timeout=None if room <= 0 else 0.05 if claimed else self.cfg.poll_seconds,
+                        timeout=None
+                        if room <= 0
+                        else 0.05
+                        if claimed
+                        else self.settings.worker_poll_seconds,
                         return_when=FIRST_COMPLETED,
                     )
                     for fut in done:
@@ -438,18 +460,16 @@ def beat(
     session.execute(stmt)
 
 
-def run_worker(once: bool = False) -> Stats:
+def run_worker(settings: Settings, reactions: DeliveryReactions, *, once: bool = False) -> Stats:
     """``amparo worker`` / ``amparo dispatch --once``: SIGTERM and SIGINT finish in-flight sends."""
-    settings = get_settings()
-    cfg = delivery_config.load(settings)
     # A bounded pool: send threads wait for a connection rather than exhaust PostgreSQL's
     # max_connections when several workers run.
     engine = db.make_engine(
-        settings.database_url, pool_size=min(cfg.concurrency, 6) + 2, max_overflow=2
+        settings.database_url, pool_size=min(settings.worker_concurrency, 6) + 2, max_overflow=2
     )
     dispatcher = Dispatcher(
         settings=settings,
-        cfg=cfg,
+        reactions=reactions,
         session_factory=sessionmaker(bind=engine, expire_on_commit=False),
     )
     if threading.current_thread() is threading.main_thread():
@@ -459,8 +479,8 @@ def run_worker(once: bool = False) -> Stats:
         "SMS worker %s: transport %s, concurrency %d, %s",
         dispatcher.worker_id,
         dispatcher.transport.name,
-        dispatcher.cfg.concurrency,
-        f"{dispatcher.cfg.rate_per_second}/s per sender"
+        dispatcher.settings.worker_concurrency,
+        f"{dispatcher.settings.sender_rate_per_second}/s per sender"
         if dispatcher.throttle.enabled
         else "no throttle",
     )
@@ -471,15 +491,15 @@ def run_worker(once: bool = False) -> Stats:
         engine.dispose()
 
 
-def start_in_background() -> Callable[[], None]:
+def start_in_background(settings: Settings, reactions: DeliveryReactions) -> Callable[[], None]:
     """The embedded default: the worker as a thread; returns ``stop()``."""
-    dispatcher = Dispatcher()
+    dispatcher = Dispatcher(settings=settings, reactions=reactions)
     thread = threading.Thread(target=dispatcher.run, name="sms-worker", daemon=True)
     thread.start()
 
     def stop() -> None:
         dispatcher.stop()
-        thread.join(timeout=dispatcher.cfg.http_timeout_seconds + 5)
+        thread.join(timeout=dispatcher.settings.sms_http_timeout_seconds + 5)
         dispatcher.close()
 
     return stop

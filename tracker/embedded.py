@@ -11,8 +11,17 @@ log = logging.getLogger(__name__)
 # (module, function): each function starts its loop in the background and returns a stop().
 STARTERS: tuple[tuple[str, str], ...] = (
     ("jobs.clock", "start_in_background"),
-    ("notifications.dispatcher", "start_in_background"),
+    ("tracker.embedded", "start_worker"),
 )
+
+
+def start_worker() -> Callable[[], None]:
+    """The SMS worker, wired to the services' reactions (the dispatcher is a library)."""
+    from notifications.dispatcher import start_in_background
+    from tracker.services.delivery import REACTIONS
+    from tracker.settings import get_settings
+
+    return start_in_background(get_settings(), REACTIONS)
 
 
 def start() -> list[Callable[[], None]]:

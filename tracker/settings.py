@@ -66,7 +66,15 @@ class Settings:
     sweep_interval_seconds: float = 15.0
     worker_concurrency: int = 16
     worker_poll_seconds: float = 1.0
+    # Messages (segments) per second per sender; 0 turns throttling off.
     sender_rate_per_second: float = 1.0
+    sms_max_attempts: int = 8
+    sms_retry_base_seconds: float = 15.0
+    sms_retry_max_seconds: float = 3600.0
+    # A claimed row belongs to its worker this long; a crashed worker's rows are retaken after.
+    sms_lease_seconds: float = 120.0
+    sms_http_timeout_seconds: float = 10.0
+    sms_connect_timeout_seconds: float = 5.0
     log_level: str = "INFO"
     extra: dict[str, str] = field(default_factory=dict)
 
@@ -122,9 +130,15 @@ def load_settings(environ: os._Environ[str] | dict[str, str] | None = None) -> S
         escalation_delay_minutes=config("ESCALATION_DELAY_MINUTES", cast=int, default=60),
         retention_days=config("RETENTION_DAYS", cast=int, default=365),
         sweep_interval_seconds=config("SWEEP_INTERVAL_SECONDS", cast=float, default=15.0),
-        worker_concurrency=config("WORKER_CONCURRENCY", cast=int, default=16),
-        worker_poll_seconds=config("WORKER_POLL_SECONDS", cast=float, default=1.0),
-        sender_rate_per_second=config("SENDER_RATE_PER_SECOND", cast=float, default=1.0),
+        worker_concurrency=max(1, config("WORKER_CONCURRENCY", cast=int, default=16)),
+        worker_poll_seconds=max(0.05, config("WORKER_POLL_SECONDS", cast=float, default=1.0)),
+        sender_rate_per_second=max(0.0, config("SENDER_RATE_PER_SECOND", cast=float, default=1.0)),
+        sms_max_attempts=max(1, config("SMS_MAX_ATTEMPTS", cast=int, default=8)),
+        sms_retry_base_seconds=config("SMS_RETRY_BASE_SECONDS", cast=float, default=15.0),
+        sms_retry_max_seconds=config("SMS_RETRY_MAX_SECONDS", cast=float, default=3600.0),
+        sms_lease_seconds=max(5.0, config("SMS_LEASE_SECONDS", cast=float, default=120.0)),
+        sms_http_timeout_seconds=config("SMS_HTTP_TIMEOUT_SECONDS", cast=float, default=10.0),
+        sms_connect_timeout_seconds=config("SMS_CONNECT_TIMEOUT_SECONDS", cast=float, default=5.0),
         log_level=config("LOG_LEVEL", default="INFO"),
     )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import threading
@@ -14,7 +15,6 @@ from urllib.parse import parse_qs
 import httpx
 from sqlalchemy.orm import Session
 
-from notifications.config import DeliveryConfig
 from notifications.dispatcher import Dispatcher
 from notifications.twilio import TwilioTransport
 from tests import factories
@@ -23,7 +23,8 @@ from tracker.models import Case, Contact, Organization, User
 from tracker.schemas import ContactCreate, FacilityCreate
 from tracker.services import Actor
 from tracker.services import contacts as contact_service
-from tracker.settings import get_settings
+from tracker.services.delivery import REACTIONS
+from tracker.settings import Settings, get_settings
 from tracker.vocab import Role
 
 ACCOUNT_SID = "AC" + "0" * 31 + "1"
@@ -135,24 +136,30 @@ class Clock:
         self.now += timedelta(**delta)
 
 
+def settings(**overrides: object) -> Settings:
+    """The process settings (database, keys) with fast, small delivery knobs for tests."""
+    base: dict[str, object] = {
+        "worker_concurrency": 4,
+        "worker_poll_seconds": 0.05,
+        "sender_rate_per_second": 0.0,
+        "sms_retry_base_seconds": 10.0,
+        "sms_retry_max_seconds": 600.0,
+        "sms_max_attempts": 3,
+        "sms_lease_seconds": 60.0,
+        "quiet_hours": "21:00-08:00",
+    }
+    base.update(overrides)
+    return dataclasses.replace(get_settings(), **base)  # type: ignore[arg-type]
+
+
 def dispatcher(
     transport: object | None = None,
     clock: Callable[[], datetime] | None = None,
     **cfg: object,
 ) -> Dispatcher:
-    base = {
-        "concurrency": 4,
-        "poll_seconds": 0.05,
-        "rate_per_second": 0.0,
-        "retry_base_seconds": 10.0,
-        "retry_max_seconds": 600.0,
-        "max_attempts": 3,
-        "lease_seconds": 60.0,
-        "quiet_hours": "21:00-08:00",
-    }
-    base.update(cfg)
     return Dispatcher(
-        cfg=DeliveryConfig(**base),  # type: ignore[arg-type]
+        settings=settings(**cfg),
+        reactions=REACTIONS,
         transport=transport,  # type: ignore[arg-type]
         session_factory=db.get_sessionmaker(),
         clock=clock or Clock(),

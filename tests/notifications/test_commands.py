@@ -19,6 +19,8 @@ from tests.notifications import helpers
 from tracker import db
 from tracker.cli import main
 from tracker.models import Notification
+from tracker.services.delivery import REACTIONS
+from tracker.settings import get_settings
 from tracker.types import utcnow
 from tracker.vocab import NotificationStatus
 
@@ -78,7 +80,7 @@ def test_embedded_worker_thread_sends_and_stops(session: Session) -> None:
     w = helpers.world(session)
     w.family.introduced_at = utcnow()
     session.commit()
-    stop = start_in_background()
+    stop = start_in_background(get_settings(), REACTIONS)
     try:
         notify_family(session, w.case, "released", "embedded", utcnow())
         session.commit()

@@ -117,7 +117,7 @@ def test_5xx_gives_up_after_max_attempts_with_the_reason(session: Session) -> No
     for _ in range(6):
         stand_in.fail_next(503, None, "Service Unavailable")
     clock = Clock()
-    d = helpers.dispatcher(helpers.twilio_transport(stand_in), clock, max_attempts=3)
+    d = helpers.dispatcher(helpers.twilio_transport(stand_in), clock, sms_max_attempts=3)
     for _ in range(4):
         d.run(once=True)
         clock.advance(seconds=700)
@@ -132,7 +132,7 @@ def test_21610_opts_the_contact_out_and_suppresses_what_waits(session: Session) 
     _family_event(session, w)
     stand_in = StandIn()
     stand_in.fail_next(400, 21610, "Attempt to send to unsubscribed recipient")
-    helpers.dispatcher(helpers.twilio_transport(stand_in), concurrency=1).run(once=True)
+    helpers.dispatcher(helpers.twilio_transport(stand_in), worker_concurrency=1).run(once=True)
     rows = _rows(session)
     assert rows[0].status is NotificationStatus.failed and rows[0].error_code == "21610"
     assert rows[1].status is NotificationStatus.suppressed
@@ -147,7 +147,7 @@ def test_invalid_number_marks_the_contact_unreachable(session: Session) -> None:
     stand_in = StandIn()
     stand_in.fail_next(400, 21211, "The 'To' number is not a valid phone number.")
     stand_in.fail_next(400, 21211, "The 'To' number is not a valid phone number.")
-    helpers.dispatcher(helpers.twilio_transport(stand_in), concurrency=1).run(once=True)
+    helpers.dispatcher(helpers.twilio_transport(stand_in), worker_concurrency=1).run(once=True)
     assert {r.status for r in _rows(session)} == {NotificationStatus.failed}
     contact = _fresh(Contact, w.family.id)
     assert contact.unreachable and contact.unreachable_since
@@ -242,7 +242,7 @@ def test_worker_picks_up_a_new_row_within_two_seconds_and_stops_cleanly(session:
     w = helpers.world(session)
     w.family.introduced_at = NOON  # one row, due at once
     session.commit()
-    d = helpers.dispatcher(LogTransport(), clock=lambda: datetime.now(UTC), poll_seconds=1.0)
+    d = helpers.dispatcher(LogTransport(), clock=lambda: datetime.now(UTC), worker_poll_seconds=1.0)
     thread = threading.Thread(target=d.run)
     thread.start()
     try:

@@ -1,13 +1,21 @@
-"""Contacts of a case: counsel, family, others; phones stored encrypted with a blind index."""
+"""Contacts of a case: counsel, family, others; phones stored encrypted with a blind index.
+
+Also what SMS does to a contact: delivered or failed reports (two failures in a row make it
+unreachable, which the case shows as a flag) and STOP/START, which apply to the number on
+every case since the carrier blocks our sender for that number anyway.
+"""
 
 from __future__ import annotations
 
+import logging
 import uuid
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from notifications import outbox
 from tracker import validators
 from tracker.models import Case, Contact
 from tracker.schemas import ContactCreate, ContactUpdate
@@ -15,7 +23,11 @@ from tracker.services import Actor, NotFound, audit, timeline
 from tracker.services import alerts as alert_service
 from tracker.vocab import ContactRole
 
+log = logging.getLogger("amparo.sms")
+
 AUDITED_FIELDS = ("role", "name", "phone", "language", "sms_consent")
+SMS_ACTOR = Actor.system("sms")
+FAILURES_BEFORE_UNREACHABLE = 2
 
 
 def _snapshot(contact: Contact) -> dict[str, Any]:
@@ -104,3 +116,147 @@ def delete_contact(session: Session, actor: Actor, contact: Contact, now: dateti
     )
     session.delete(contact)
     session.flush()
+
+
+def record_delivered(session: Session, contact: Contact, now: datetime) -> None:
+    contact.consecutive_failures = 0
+    if contact.unreachable:
+        contact.unreachable = False
+        contact.unreachable_since = None
+        contact.updated_at = now
+        audit.record(
+            session,
+            SMS_ACTOR,
+            "update",
+            "contact",
+            contact.id,
+            {"unreachable": [True, False]},
+            organization_id=contact.case.organization_id,
+            now=now,
+        )
+        timeline.add(
+            session,
+            contact.case_id,
+            "contact_reachable",
+            f"{contact.role.value.title()} contact reachable again: an SMS was delivered",
+            SMS_ACTOR,
+            {"contact_id": str(contact.id)},
+            now=now,
+        )
+        session.flush()
+        alert_service.sync_case(session, contact.case, now)
+
+
+def record_failure(
+    session: Session, contact: Contact, now: datetime, *, immediately: bool = False
+) -> bool:
+    """Count a failed delivery; returns True when this one made the contact unreachable."""
+    contact.consecutive_failures = (contact.consecutive_failures or 0) + 1
+    if contact.unreachable:
+        return False
+    if not immediately and contact.consecutive_failures < FAILURES_BEFORE_UNREACHABLE:
+        return False
+    contact.unreachable = True
+    contact.unreachable_since = now
+    contact.updated_at = now
+    audit.record(
+        session,
+        SMS_ACTOR,
+        "update",
+        "contact",
+        contact.id,
+        {
+            "unreachable": [False, True],
+            "consecutive_failures": [None, contact.consecutive_failures],
+        },
+        organization_id=contact.case.organization_id,
+        now=now,
+    )
+    why = (
+        "the number cannot receive SMS"
+        if immediately
+        else f"{contact.consecutive_failures} SMS in a row were not delivered"
+    )
+    timeline.add(
+        session,
+        contact.case_id,
+        "contact_unreachable",
+        f"{contact.role.value.title()} contact unreachable by SMS: {why}. Please follow up.",
+        SMS_ACTOR,
+        {"contact_id": str(contact.id)},
+        now=now,
+    )
+    session.flush()
+    alert_service.sync_case(session, contact.case, now)
+    log.warning("contact %s unreachable after %s", contact.id, why)
+    return True
+
+
+def contacts_for_phone(session: Session, phone: str) -> list[Contact]:
+    """Every contact (any organisation) with this number, by blind index."""
+    digest = validators.phone_hash(phone)
+    return list(
+        session.scalars(
+            select(Contact).where(Contact.phone_hash == digest).order_by(Contact.created_at)
+        )
+    )
+
+
+def opt_out(session: Session, phone: str, now: datetime, source: str = "sms") -> list[Contact]:
+    """STOP: opt the number out on every case; suppress what is still waiting for it."""
+    changed = [c for c in contacts_for_phone(session, phone) if c.opted_out_at is None]
+    for contact in changed:
+        contact.opted_out_at = now
+        contact.updated_at = now
+        audit.record(
+            session,
+            Actor.system(source),
+            "update",
+            "contact",
+            contact.id,
+            {"opted_out_at": [None, now.isoformat()]},
+            organization_id=contact.case.organization_id,
+            now=now,
+        )
+    if changed:
+        outbox.suppress_for_contacts(session, [c.id for c in changed], now)
+        how = "replied STOP" if source == "sms" else "is opted out at the carrier"
+        for contact in changed:
+            timeline.add(
+                session,
+                contact.case_id,
+                "sms_opt_out",
+                f"{contact.role.value.title()} contact {how}: no more SMS to this number",
+                SMS_ACTOR,
+                {"contact_id": str(contact.id)},
+                now=now,
+            )
+    return changed
+
+
+def opt_in(session: Session, phone: str, now: datetime) -> list[Contact]:
+    """START/UNSTOP: the number receives SMS again (consent itself is unchanged)."""
+    changed = [c for c in contacts_for_phone(session, phone) if c.opted_out_at is not None]
+    for contact in changed:
+        contact.opted_out_at = None
+        contact.updated_at = now
+        audit.record(
+            session,
+            SMS_ACTOR,
+            "update",
+            "contact",
+            contact.id,
+            {"opted_out_at": ["[set]", None]},
+            organization_id=contact.case.organization_id,
+            now=now,
+        )
+        timeline.add(
+            session,
+            contact.case_id,
+            "sms_opt_in",
+            f"{contact.role.value.title()} contact replied START: SMS resume",
+            SMS_ACTOR,
+            {"contact_id": str(contact.id)},
+            now=now,
+        )
+    return changed

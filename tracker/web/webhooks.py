@@ -19,9 +19,9 @@ from starlette.routing import BaseRoute, Route
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
-from notifications import delivery, inbound
 from tracker import db
 from tracker.models import Notification
+from tracker.services import delivery, inbound
 from tracker.settings import Settings, get_settings
 from tracker.types import utcnow
 from tracker.validators import mask_phone
