@@ -17,9 +17,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from notifications import outbox
+from tracker import db
 from tracker.models import Alert, Case, Notification, User
 from tracker.services.alerts import KIND_LABELS
-from tracker.settings import get_settings
 from tracker.vocab import Role
 
 log = logging.getLogger(__name__)
@@ -29,8 +29,8 @@ DIGEST_AT = time(7, 0)
 DIGEST_UNTIL = time(12, 0)
 
 
-def _zone(name: str | None) -> ZoneInfo:
-    for candidate in (name, get_settings().default_time_zone, "UTC"):
+def _zone(name: str | None, default: str) -> ZoneInfo:
+    for candidate in (name, default, "UTC"):
         if candidate:
             try:
                 return ZoneInfo(candidate)
@@ -58,9 +58,10 @@ def send_digests(session: Session, now: datetime) -> int:
         )
         if u.phone
     ]
+    default_zone = db.settings_of(session).default_time_zone
     due: dict[str, tuple[User, str]] = {}
     for user in attorneys:
-        local = now.astimezone(_zone(user.time_zone or user.organization.time_zone))
+        local = now.astimezone(_zone(user.time_zone or user.organization.time_zone, default_zone))
         if DIGEST_AT <= local.time() < DIGEST_UNTIL:
             key = f"digest:{user.id}:{local.date().isoformat()}"
             due[key] = (user, local.date().isoformat())

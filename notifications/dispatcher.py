@@ -168,7 +168,7 @@ class Dispatcher:
         self.transport = transport or make_transport(
             settings, settings.sms_http_timeout_seconds, settings.sms_connect_timeout_seconds
         )
-        self.sessions = session_factory or db.get_sessionmaker()
+        self.sessions = session_factory or db.make_sessionmaker(db.get_engine(), settings)
         self.worker_id = worker_id or default_worker_id()
         self.clock = clock
         self.rng = rng or random.Random()
@@ -470,7 +470,7 @@ def run_worker(settings: Settings, reactions: DeliveryReactions, *, once: bool =
     dispatcher = Dispatcher(
         settings=settings,
         reactions=reactions,
-        session_factory=sessionmaker(bind=engine, expire_on_commit=False),
+        session_factory=db.make_sessionmaker(engine, settings),
     )
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGTERM, signal.SIGINT):

@@ -14,8 +14,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from notifications import messages, quiet
+from tracker import db
 from tracker.models import Case, Contact, Notification, User
-from tracker.settings import get_settings
 from tracker.types import utcnow
 from tracker.vocab import ContactRole, NotificationStatus
 
@@ -67,7 +67,7 @@ def build_row(
     due = max(not_before or now, now)
     if quiet.applies(kind, urgent):
         # Held at enqueue so the worker does not claim it all night; re-checked at send time.
-        settings = get_settings()
+        settings = db.settings_of(session)
         held = quiet.hold_until(
             session.get(Case, case_id) if case_id else None,
             kind,

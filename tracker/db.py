@@ -12,7 +12,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from tracker.settings import get_settings
+from tracker.settings import Settings, get_settings
 
 
 def normalise_url(url: str) -> str:
@@ -63,9 +63,23 @@ def get_engine() -> Engine:
     return make_engine(get_settings().database_url)
 
 
+def make_sessionmaker(engine: Engine, settings: Settings) -> sessionmaker[Session]:
+    """Sessions that carry the settings they were made with (``settings_of``), so that code
+    deep in a transaction (quiet hours, the default zone) is handed them with the session
+    instead of reading the environment."""
+    return sessionmaker(bind=engine, expire_on_commit=False, info={"settings": settings})
+
+
+def settings_of(session: Session) -> Settings:
+    settings = session.info.get("settings")
+    if not isinstance(settings, Settings):
+        raise RuntimeError("this session was not made by db.make_sessionmaker(engine, settings)")
+    return settings
+
+
 @functools.cache
 def get_sessionmaker() -> sessionmaker[Session]:
-    return sessionmaker(bind=get_engine(), expire_on_commit=False)
+    return make_sessionmaker(get_engine(), get_settings())
 
 
 @contextmanager

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from tracker import db
 from tracker.migrate import upgrade
+from tracker.settings import get_settings
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -101,7 +102,7 @@ def server(
         yield Server(
             base_url,
             url,
-            sessionmaker(bind=engine, expire_on_commit=False),
+            db.make_sessionmaker(engine, get_settings()),
             workdir / "server.log",
         )
     finally:

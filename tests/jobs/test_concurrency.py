@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from jobs.sweeps import SweepOutcome, counts, sweep_all
 from tests.jobs.world import T0, new_case, world
@@ -70,7 +70,7 @@ def test_four_concurrent_clocks_raise_every_alert_exactly_once(
     errors: list[BaseException] = []
 
     def clock(i: int) -> None:
-        factory = sessionmaker(bind=engines[i], expire_on_commit=False)
+        factory = db.make_sessionmaker(engines[i], db.get_settings())
         try:
             start.wait()
             results.append(sweep_all(T0, factory))

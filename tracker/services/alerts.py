@@ -22,13 +22,12 @@ from typing import Any, cast
 
 from sqlalchemy import Table, and_, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from notifications import outbox
-from tracker import facts, rules, validators
+from tracker import db, facts, rules, validators
 from tracker.models import Alert, Case, FieldOffice, Notification, Organization, Request, User
 from tracker.services import Actor, NotFound, ServiceError, audit, timeline
-from tracker.settings import get_settings
 from tracker.timefmt import local_label
 from tracker.vocab import (
     ContactRole,
@@ -72,12 +71,18 @@ def _alert_label(kind: str, rung: int | None) -> str:
 
 
 def display_zone(case: Case) -> str:
-    """The zone deadlines are shown in: facility, else field office, else organisation."""
+    """The zone deadlines are shown in: facility, else field office, else organisation,
+    else the default zone of the settings the case's session carries."""
     if case.facility is not None and case.facility.time_zone:
         return case.facility.time_zone
     if case.field_office is not None and case.field_office.time_zone:
         return case.field_office.time_zone
-    return case.organization.time_zone or get_settings().default_time_zone
+    if case.organization.time_zone:
+        return case.organization.time_zone
+    session = object_session(case)
+    if session is None:
+        raise RuntimeError("display_zone needs a case that belongs to a session")
+    return db.settings_of(session).default_time_zone
 
 
 def counsel_recipients(case: Case) -> list[Recipient]:
