@@ -26,12 +26,12 @@ from icalendar import Alarm, Calendar, Event
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
-from tracker import rules
+from tracker import db, rules
 from tracker.facts import case_facts, policy_for
 from tracker.models import AuditEntry, Case, User
 from tracker.services import Actor, audit
 from tracker.services.alerts import display_zone
-from tracker.settings import get_settings
+from tracker.settings import Settings
 from tracker.vocab import FlagKind, RequestKind
 
 AUDIT_ENTITY = "calendar_feed"
@@ -66,19 +66,19 @@ def _generation(session: Session, user: User) -> int:
     return int(count or 0)
 
 
-def _derive(user_id: uuid.UUID, generation: int) -> str:
-    key = get_settings().secret_key.encode()
+def _derive(settings: Settings, user_id: uuid.UUID, generation: int) -> str:
+    key = settings.secret_key.encode()
     mac = hmac.new(key, f"calendar-feed\x00{user_id}\x00{generation}".encode(), hashlib.sha256)
     return base64.urlsafe_b64encode(mac.digest()).decode().rstrip("=")
 
 
-def feed_url(token: str) -> str:
-    return f"{get_settings().base_url}/calendar/{token}.ics"
+def feed_url(settings: Settings, token: str) -> str:
+    return f"{settings.base_url}/calendar/{token}.ics"
 
 
 def current_url(session: Session, actor: Actor, user: User, now: datetime) -> str:
     """The user's feed URL, issuing it on first request."""
-    token = _derive(user.id, _generation(session, user))
+    token = _derive(db.settings_of(session), user.id, _generation(session, user))
     digest = token_hash(token)
     if user.calendar_token_hash != digest:
         user.calendar_token_hash = digest
@@ -92,7 +92,7 @@ def current_url(session: Session, actor: Actor, user: User, now: datetime) -> st
             now=now,
         )
         session.flush()
-    return feed_url(token)
+    return feed_url(db.settings_of(session), token)
 
 
 def rotate(session: Session, actor: Actor, user: User, now: datetime) -> str:
@@ -108,10 +108,10 @@ def rotate(session: Session, actor: Actor, user: User, now: datetime) -> str:
         organization_id=user.organization_id,
         now=now,
     )
-    token = _derive(user.id, generation)
+    token = _derive(db.settings_of(session), user.id, generation)
     user.calendar_token_hash = token_hash(token)
     session.flush()
-    return feed_url(token)
+    return feed_url(db.settings_of(session), token)
 
 
 def user_for_token(session: Session, token: str) -> User | None:
@@ -267,5 +267,5 @@ def feed_for(session: Session, user: User, now: datetime) -> bytes:
         organization_id=user.organization_id,
         now=now,
     )
-    base = get_settings().base_url
+    base = db.settings_of(session).base_url
     return render(items, now, lambda case_id: f"{base}/cases/{case_id}")

@@ -26,20 +26,26 @@ def _fernet(keys: tuple[str, ...]) -> MultiFernet:
     return MultiFernet([Fernet(k.encode()) for k in keys])
 
 
+def data_keys() -> tuple[str, ...]:
+    """The key ring, newest first. Read from the process settings because the column type
+    (``types.EncryptedText``) that encrypts and decrypts is handed no session."""
+    return get_settings().data_keys
+
+
 def encrypt(plain: str) -> str:
-    return _fernet(get_settings().data_keys).encrypt(plain.encode("utf-8")).decode("ascii")
+    return _fernet(data_keys()).encrypt(plain.encode("utf-8")).decode("ascii")
 
 
 def decrypt(token: str) -> str:
     try:
-        return _fernet(get_settings().data_keys).decrypt(token.encode("ascii")).decode("utf-8")
+        return _fernet(data_keys()).decrypt(token.encode("ascii")).decode("utf-8")
     except InvalidToken as exc:
         raise DecryptionError("stored value does not decrypt with any key in DATA_KEYS") from exc
 
 
 def rotate(token: str) -> str:
     """Re-encrypt ``token`` under the newest key."""
-    return _fernet(get_settings().data_keys).rotate(token.encode("ascii")).decode("ascii")
+    return _fernet(data_keys()).rotate(token.encode("ascii")).decode("ascii")
 
 
 def fold(value: str) -> str:

@@ -38,7 +38,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from tracker import crypto, validators
 from tracker.models import Base, CaseNameToken
-from tracker.settings import get_settings
 from tracker.types import EncryptedText
 
 log = logging.getLogger(__name__)
@@ -102,7 +101,7 @@ def _batches(session: Session, raw: Table) -> Iterator[list[Any]]:
 
 def rotate_all(factory: sessionmaker[Session]) -> RotationReport:
     """Re-encrypt every encrypted value under the newest key, then rebuild the indexes."""
-    newest = Fernet(get_settings().data_keys[0].encode())
+    newest = Fernet(crypto.data_keys()[0].encode())
     report = RotationReport()
     for table, columns in encrypted_columns().items():
         names = [c.name for c in columns]
