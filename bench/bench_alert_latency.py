@@ -11,7 +11,6 @@ without a worker, when its outbox row is first visible). Latency = seen − due 
 
 from __future__ import annotations
 
-import importlib
 import os
 import random
 import statistics
@@ -19,7 +18,6 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from sqlalchemy import select
 
@@ -163,12 +161,10 @@ def _populate(url: str, due: list[datetime]) -> dict[uuid.UUID, datetime]:
 
 
 def _start_worker() -> Callable[[], None] | None:
-    try:
-        module: Any = importlib.import_module("notifications.dispatcher")
-    except ModuleNotFoundError:
-        return None
-    start = getattr(module, "start_in_background", None)
-    return start() if callable(start) else None
+    from notifications.dispatcher import start_in_background
+    from tracker.services.delivery import REACTIONS
+
+    return start_in_background(get_settings(), REACTIONS)
 
 
 def run(ctx: Context) -> list[Section]:
