@@ -11,8 +11,8 @@ from starlette.testclient import TestClient
 from jobs import heartbeat
 from jobs.sweeps import SWEEPS
 from tracker import db
-from tracker.types import utcnow
 from tracker.settings import get_settings
+from tracker.types import utcnow
 from tracker.web import health
 from tracker.web.app import create_app
 

@@ -84,9 +84,7 @@ def _blocking_report(
     return entered, release, on_loop
 
 
-@pytest.mark.parametrize(
-    "path", ["/api/reports/field-offices", "/api/reports/field-offices.csv"]
-)
+@pytest.mark.parametrize("path", ["/api/reports/field-offices", "/api/reports/field-offices.csv"])
 def test_a_slow_report_does_not_block_other_requests(
     path: str, orgs: tuple[Org, Org], monkeypatch: pytest.MonkeyPatch
 ) -> None:

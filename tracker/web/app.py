@@ -13,6 +13,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.middleware.sessions import SessionMiddleware
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -83,7 +84,18 @@ def routes() -> list[BaseRoute]:
 
 def middleware(settings: Settings) -> list[Middleware]:
     pages.redact_access_log()
-    return [*auth.middleware(settings)]
+    # Order matters: the session is decoded before the CSRF check reads its token.
+    return [
+        Middleware(
+            SessionMiddleware,
+            secret_key=settings.secret_key,
+            session_cookie=auth.SESSION_COOKIE,
+            max_age=auth.SESSION_MAX_AGE,
+            same_site="lax",
+            https_only=settings.https,
+        ),
+        Middleware(auth.CSRFMiddleware),
+    ]
 
 
 # The API error shape for every route: no input ever yields a 500.
