@@ -194,7 +194,7 @@ def run(ctx: Context) -> list[Section]:
         time.sleep(0.05)
     from jobs.clock import start_in_background
 
-    stops = [start_in_background()]
+    stops = [start_in_background(get_settings())]
     worker = _start_worker()
     if worker is not None:
         stops.append(worker)

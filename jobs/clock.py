@@ -13,7 +13,8 @@ import logging
 import signal
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from types import FrameType
 from typing import Any
 
@@ -25,26 +26,31 @@ from apscheduler.triggers.interval import IntervalTrigger
 from jobs import digest, heartbeat
 from jobs.sweeps import SWEEPS, sweep
 from tracker import db
-from tracker.settings import Settings, get_settings
+from tracker.retention import run_purge_job
+from tracker.settings import Settings
 from tracker.types import utcnow
 
 log = logging.getLogger(__name__)
 
 DIGEST_JOB = "digest"
 DIGEST_INTERVAL_SECONDS = 60.0
-
-JOB_TITLES = {
-    "removal": "removal sweep (alert ladder before a scheduled removal)",
-    "documentation": "documentation-window sweep (48 h after a determination)",
-    "unanswered": "unanswered-request sweep",
-    "stay_expiry": "stay-expiry sweep",
-    "escalation": "escalation sweep (unacknowledged alerts to the on-call number)",
-    DIGEST_JOB: "morning digest (07:00 in each attorney's zone)",
-}
+PURGE_INTERVAL = timedelta(hours=24)
 
 
-def job_id(name: str) -> str:
-    return name if name == DIGEST_JOB else f"sweep.{name}"
+@dataclass(frozen=True)
+class Job:
+    """One job of the clock: its id (the heartbeat's name without ``sweep.``), its title for
+    ``amparo jobs``, what it runs and how often."""
+
+    id: str
+    title: str
+    func: Callable[..., None]
+    args: tuple[Any, ...]
+    every: timedelta
+    # A run delayed by a busy machine still happens (once) within this grace; not dropped.
+    misfire_grace_seconds: int
+    # First run at start-up (sweeps, digest) or one interval later (the daily purge).
+    start_now: bool = True
 
 
 def run_sweep_job(name: str, interval: float, clock: Callable[[], datetime] = utcnow) -> None:
@@ -86,38 +92,59 @@ def run_digest_job(interval: float, clock: Callable[[], datetime] = utcnow) -> N
         log.info("digest: queued %d morning digests", sent)
 
 
+def jobs(settings: Settings) -> list[Job]:
+    """THE list of the clock's jobs."""
+    sweep_every = settings.sweep_interval_seconds
+    interval = timedelta(seconds=sweep_every)
+    grace = max(1, int(sweep_every * 4))
+
+    def sweep_job(name: str, title: str) -> Job:
+        return Job(f"sweep.{name}", title, run_sweep_job, (name, sweep_every), interval, grace)
+
+    return [
+        sweep_job("removal", "removal sweep (alert ladder before a scheduled removal)"),
+        sweep_job("documentation", "documentation-window sweep (48 h after a determination)"),
+        sweep_job("unanswered", "unanswered-request sweep"),
+        sweep_job("stay_expiry", "stay-expiry sweep"),
+        sweep_job("escalation", "escalation sweep (unacknowledged alerts to the on-call number)"),
+        Job(
+            DIGEST_JOB,
+            "morning digest (07:00 in each attorney's zone)",
+            run_digest_job,
+            (DIGEST_INTERVAL_SECONDS,),
+            timedelta(seconds=DIGEST_INTERVAL_SECONDS),
+            int(DIGEST_INTERVAL_SECONDS * 4),
+        ),
+        Job(
+            "retention.purge",
+            "retention purge (closed cases past the retention period)",
+            run_purge_job,
+            (),
+            PURGE_INTERVAL,
+            3600,
+            start_now=False,
+        ),
+    ]
+
+
 def add_jobs(scheduler: BaseScheduler, settings: Settings, start_now: bool = True) -> BaseScheduler:
     """Add every job with an explicit id, ``replace_existing``, coalescing and a misfire
     grace: a run delayed by a busy machine still happens (once), it is not dropped."""
-    interval = settings.sweep_interval_seconds
     first = datetime.now(UTC) if start_now else None
-    common: dict[str, Any] = {
-        "replace_existing": True,
-        "coalesce": True,
-        "max_instances": 1,
-    }
-    for name in SWEEPS:
+    for job in jobs(settings):
+        options: dict[str, Any] = {"next_run_time": first} if job.start_now else {}
         scheduler.add_job(
-            run_sweep_job,
-            IntervalTrigger(seconds=interval),
-            args=[name, interval],
-            id=job_id(name),
-            name=JOB_TITLES[name],
-            misfire_grace_time=max(1, int(interval * 4)),
-            next_run_time=first,
-            **common,
+            job.func,
+            IntervalTrigger(seconds=job.every.total_seconds()),
+            args=list(job.args),
+            id=job.id,
+            name=job.title,
+            misfire_grace_time=job.misfire_grace_seconds,
+            replace_existing=True,
+            coalesce=True,
+            max_instances=1,
+            **options,
         )
-    scheduler.add_job(
-        run_digest_job,
-        IntervalTrigger(seconds=DIGEST_INTERVAL_SECONDS),
-        args=[DIGEST_INTERVAL_SECONDS],
-        id=DIGEST_JOB,
-        name=JOB_TITLES[DIGEST_JOB],
-        misfire_grace_time=int(DIGEST_INTERVAL_SECONDS * 4),
-        next_run_time=first,
-        **common,
-    )
-    scheduler.add_job("tracker.retention:run_purge_job", IntervalTrigger(hours=24), id="retention.purge", name="retention purge (closed cases past the retention period)", misfire_grace_time=3600, **common)  # noqa: E501
     return scheduler
 
 
@@ -126,15 +153,13 @@ def _executors(settings: Settings) -> dict[str, Any]:
     return {"default": {"type": "threadpool", "max_workers": len(SWEEPS) + 1}}
 
 
-def make_scheduler(kind: type[BaseScheduler], settings: Settings | None = None) -> BaseScheduler:
-    settings = settings or get_settings()
+def make_scheduler(kind: type[BaseScheduler], settings: Settings) -> BaseScheduler:
     scheduler = kind(timezone=UTC, executors=_executors(settings))
     return add_jobs(scheduler, settings)
 
 
-def run_clock(settings: Settings | None = None) -> None:
+def run_clock(settings: Settings) -> None:
     """``amparo clock``: block until SIGTERM or SIGINT, then finish running jobs and exit."""
-    settings = settings or get_settings()
     scheduler = make_scheduler(BlockingScheduler, settings)
 
     def stop(signum: int, _frame: FrameType | None) -> None:
@@ -153,14 +178,12 @@ def run_clock(settings: Settings | None = None) -> None:
     log.info("clock stopped")
 
 
-def start_in_background(settings: Settings | None = None) -> Callable[[], None]:
+def start_in_background(settings: Settings) -> Callable[[], None]:
     """The embedded clock (``amparo serve --embedded``); returns its stop()."""
     scheduler = make_scheduler(BackgroundScheduler, settings)
     scheduler.start()
-    heartbeat.embedded_started_at = utcnow()
 
     def stop() -> None:
-        heartbeat.embedded_started_at = None
         scheduler.shutdown(wait=True)
 
     return stop

@@ -1,19 +1,19 @@
-"""``amparo clock``, ``amparo sweep --once [--now ISO-8601]`` and ``amparo jobs``."""
+"""``amparo clock``, ``amparo sweep --once [--now ISO-8601]`` and ``amparo jobs``: the handlers
+(their arguments are in ``tracker.cli``)."""
 
 from __future__ import annotations
 
 import argparse
 import logging
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import select
 
 from tracker import db
-from tracker.cli import CommandError
+from tracker.commanderror import CommandError
 from tracker.models import Alert, Heartbeat
 from tracker.services.alerts import display_zone
-from tracker.settings import get_settings
+from tracker.settings import Settings
 from tracker.timefmt import local_label
 from tracker.types import utcnow
 
@@ -40,13 +40,13 @@ def parse_now(raw: str | None) -> datetime:
     return value
 
 
-def cmd_clock(args: argparse.Namespace) -> None:
+def cmd_clock(args: argparse.Namespace, settings: Settings) -> None:
     from jobs.clock import run_clock
 
-    run_clock()
+    run_clock(settings)
 
 
-def cmd_sweep(args: argparse.Namespace) -> None:
+def cmd_sweep(args: argparse.Namespace, settings: Settings) -> None:
     from jobs.sweeps import counts, sweep_all
 
     now = parse_now(args.now)
@@ -78,14 +78,14 @@ def cmd_sweep(args: argparse.Namespace) -> None:
         raise CommandError("some sweeps failed; see the log above")
 
 
-def cmd_jobs(args: argparse.Namespace) -> None:
+def cmd_jobs(args: argparse.Namespace, settings: Settings) -> None:
     from apscheduler.schedulers.background import BackgroundScheduler
 
     from jobs import heartbeat
     from jobs.clock import make_scheduler
 
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
-    scheduler = make_scheduler(BackgroundScheduler)
+    scheduler = make_scheduler(BackgroundScheduler, settings)
     # Paused: computes each job's next run time without running anything.
     scheduler.start(paused=True)
     try:
@@ -97,7 +97,7 @@ def cmd_jobs(args: argparse.Namespace) -> None:
         for beat in heartbeat.clock_beats(session):
             beats[beat.name.removeprefix(heartbeat.PREFIX)] = beat
     now = utcnow()
-    print(f"clock jobs (sweep interval {get_settings().sweep_interval_seconds:g} s)")
+    print(f"clock jobs (sweep interval {settings.sweep_interval_seconds:g} s)")
     print(f"{'job':<20} {'every':>7}  {'last run':<26} {'next run':<26} what")
     for job in jobs:
         name = job.id.removeprefix("sweep.")
@@ -113,19 +113,3 @@ def cmd_jobs(args: argparse.Namespace) -> None:
             last = "never"
             nxt = "when a clock starts"
         print(f"{job.id:<20} {every:>7}  {last:<26} {nxt:<26} {job.name}")
-
-
-def register(sub: Any) -> None:
-    p = sub.add_parser("clock", help="run the scheduler: deadline sweeps and digests (one process)")
-    p.set_defaults(func=cmd_clock)
-
-    p = sub.add_parser("sweep", help="run every deadline sweep once and print what it raised")
-    p.add_argument("--once", action="store_true", required=True, help="run once and exit")
-    p.add_argument(
-        "--now",
-        help="sweep as if it were this moment (ISO-8601 with a zone, e.g. 2026-11-23T18:00Z)",
-    )
-    p.set_defaults(func=cmd_sweep)
-
-    p = sub.add_parser("jobs", help="list the clock's jobs, their last and next runs")
-    p.set_defaults(func=cmd_jobs)

@@ -21,10 +21,6 @@ PREFIX = "clock:"
 # A clock is stale after this many missed runs.
 STALE_AFTER_INTERVALS = 3
 
-# Set when this process started the embedded clock (``amparo serve --embedded``), so that the
-# health check knows a missing heartbeat is this process's own failure, not another's.
-embedded_started_at: datetime | None = None
-
 
 def beat(
     session: Session,

@@ -1,66 +1,38 @@
-"""The ``amparo`` command."""
+"""The ``amparo`` command: every sub-command, its arguments and its handler, listed here.
+
+Handlers take ``(args, settings)``: the settings are read once, in ``main``, and passed down.
+"""
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from pydantic import ValidationError
-from sqlalchemy import select
-
-from tracker import db
-from tracker.services import Actor, ServiceError
-from tracker.settings import get_settings
-from tracker.types import utcnow
+from jobs import commands as jobs_commands
+from tracker import admin_commands, data_commands, sms_commands
+from tracker.commanderror import CommandError
+from tracker.services import ServiceError
+from tracker.settings import Settings, get_settings
 
 log = logging.getLogger("amparo")
 
-# Modules that add their own sub-commands: each has ``register(subparsers)``.
-COMMAND_MODULES: Sequence[str] = (
-    "jobs.commands",
-    "notifications.commands",
-    "tracker.data_commands",
-)
-
-CLI_ACTOR = Actor.system("cli")
+Command = Callable[[argparse.Namespace, Settings], Any]
 
 
-class CommandError(Exception):
-    """A user-facing failure: printed without a traceback, exit status 1 (or ``status``)."""
-
-    def __init__(self, message: str, status: int = 1) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-def _validation_message(exc: ValidationError) -> str:
-    return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
-
-
-def cmd_migrate(args: argparse.Namespace) -> None:
-    from tracker.migrate import upgrade
-
-    upgrade(get_settings().database_url)
-    print("database is at the latest schema")
-
-
-def cmd_serve(args: argparse.Namespace) -> None:
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
     import uvicorn
 
+    from tracker import embedded
     from tracker.web.app import create_app
 
-    stops: list[Callable[[], None]] = []
-    if args.embedded:
-        from tracker import embedded
-
-        stops = embedded.start()
+    # Started before the app is built, and a failure to start is fatal: see tracker.embedded.
+    loops = embedded.start(settings) if args.embedded else None
     try:
         uvicorn.run(
-            create_app(),
+            create_app(settings, clock_started_at=loops.clock_started_at if loops else None),
             host=args.host,
             port=args.port,
             log_level="info",
@@ -68,74 +40,8 @@ def cmd_serve(args: argparse.Namespace) -> None:
             forwarded_allow_ips="127.0.0.1",
         )
     finally:
-        for stop in stops:
-            stop()
-
-
-def cmd_org_create(args: argparse.Namespace) -> None:
-    from tracker.services.orgs import create_org
-
-    with db.session_scope() as session:
-        org = create_org(session, CLI_ACTOR, args.name, utcnow())
-        print(f"organization {org.id} {org.name}")
-
-
-def cmd_user_create(args: argparse.Namespace) -> None:
-    from tracker.schemas import UserCreate
-    from tracker.services.orgs import create_user, find_org
-
-    try:
-        data = UserCreate(email=args.email, role=args.role, phone=args.phone, name=args.name)
-    except ValidationError as exc:
-        raise CommandError(_validation_message(exc)) from exc
-    with db.session_scope() as session:
-        org = find_org(session, args.org)
-        if org is None:
-            raise CommandError(f"no organization {args.org!r} (give its id or exact name)")
-        user, password = create_user(session, CLI_ACTOR, org, data, utcnow())
-        print(f"user {user.id} {user.email} ({user.role.value}) in {org.name}")
-        print(f"password (shown once): {password}")
-
-
-def cmd_token_create(args: argparse.Namespace) -> None:
-    from tracker.models import User
-    from tracker.services.orgs import create_token
-
-    with db.session_scope() as session:
-        user = session.scalar(select(User).where(User.email == args.email.strip().lower()))
-        if user is None or not user.active:
-            raise CommandError(f"no active user with e-mail {args.email!r}")
-        print(create_token(session, CLI_ACTOR, user, utcnow(), label=args.label))
-
-
-def cmd_bootstrap(args: argparse.Namespace) -> None:
-    """First run: an organisation and an admin, printed once; nothing when users exist."""
-    from tracker.models import User
-    from tracker.schemas import UserCreate
-    from tracker.services.orgs import create_org, create_user
-
-    with db.session_scope() as session:
-        if session.scalar(select(User.id).limit(1)) is not None:
-            print("users exist; nothing to bootstrap")
-            return
-        now = utcnow()
-        org = create_org(session, CLI_ACTOR, args.org_name, now)
-        user, password = create_user(
-            session, CLI_ACTOR, org, UserCreate(email=args.email, role="admin"), now
-        )
-        print("=" * 64)
-        print(f"First admin created: {user.email}")
-        print(f"One-time password:   {password}")
-        print("=" * 64)
-
-
-def cmd_demo(args: argparse.Namespace) -> None:
-    from tracker.demo import load_demo
-
-    with db.session_scope() as session:
-        summary = load_demo(session, utcnow())
-    for line in summary:
-        print(line)
+        if loops is not None:
+            loops.stop()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -143,10 +49,22 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("migrate", help="upgrade the database to the latest schema")
-    p.set_defaults(func=cmd_migrate)
+    def command(
+        parent: Any, name: str, func: Command, summary: str, **kwargs: Any
+    ) -> argparse.ArgumentParser:
+        p: argparse.ArgumentParser = parent.add_parser(name, help=summary, **kwargs)
+        p.set_defaults(func=func)
+        return p
 
-    p = sub.add_parser("serve", help="serve the web app")
+    def group(name: str, summary: str) -> Any:
+        return sub.add_parser(name, help=summary).add_subparsers(
+            dest=f"{name}_command", required=True
+        )
+
+    # -- setting up ---------------------------------------------------------------------------
+    command(sub, "migrate", admin_commands.cmd_migrate, "upgrade the database to the latest schema")
+
+    p = command(sub, "serve", cmd_serve, "serve the web app")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument(
@@ -154,55 +72,143 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also run the clock and the SMS worker in this process",
     )
-    p.set_defaults(func=cmd_serve)
 
-    org = sub.add_parser("org", help="organisations").add_subparsers(
-        dest="org_command", required=True
-    )
-    p = org.add_parser("create", help="create an organisation")
+    org = group("org", "organisations")
+    p = command(org, "create", admin_commands.cmd_org_create, "create an organisation")
     p.add_argument("name")
-    p.set_defaults(func=cmd_org_create)
 
-    user = sub.add_parser("user", help="users").add_subparsers(dest="user_command", required=True)
-    p = user.add_parser("create", help="create a user and print a one-time password")
+    user = group("user", "users")
+    p = command(
+        user,
+        "create",
+        admin_commands.cmd_user_create,
+        "create a user and print a one-time password",
+    )
     p.add_argument("--org", required=True, help="organisation id or exact name")
     p.add_argument("--email", required=True)
     p.add_argument("--role", required=True, choices=["admin", "attorney", "hotline", "coordinator"])
     p.add_argument("--phone")
     p.add_argument("--name")
-    p.set_defaults(func=cmd_user_create)
 
-    token = sub.add_parser("token", help="API tokens").add_subparsers(
-        dest="token_command", required=True
+    token = group("token", "API tokens")
+    p = command(
+        token, "create", admin_commands.cmd_token_create, "print a new API bearer token for a user"
     )
-    p = token.add_parser("create", help="print a new API bearer token for a user")
     p.add_argument("--email", required=True)
     p.add_argument("--label")
-    p.set_defaults(func=cmd_token_create)
 
-    p = sub.add_parser("bootstrap", help="create a first organisation and admin if none exist")
+    p = command(
+        sub,
+        "bootstrap",
+        admin_commands.cmd_bootstrap,
+        "create a first organisation and admin if none exist",
+    )
     p.add_argument("--email", default="admin@example.org")
     p.add_argument("--org-name", default="My Hotline")
-    p.set_defaults(func=cmd_bootstrap)
 
-    p = sub.add_parser("demo", help="load fictional demo data (clearly marked)")
-    p.set_defaults(func=cmd_demo)
+    command(sub, "demo", admin_commands.cmd_demo, "load fictional demo data (clearly marked)")
 
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).register(sub)
+    # -- the clock ----------------------------------------------------------------------------
+    command(
+        sub,
+        "clock",
+        jobs_commands.cmd_clock,
+        "run the scheduler: deadline sweeps and digests (one process)",
+    )
+    p = command(
+        sub,
+        "sweep",
+        jobs_commands.cmd_sweep,
+        "run every deadline sweep once and print what it raised",
+    )
+    p.add_argument("--once", action="store_true", required=True, help="run once and exit")
+    p.add_argument(
+        "--now",
+        help="sweep as if it were this moment (ISO-8601 with a zone, e.g. 2026-11-23T18:00Z)",
+    )
+    command(sub, "jobs", jobs_commands.cmd_jobs, "list the clock's jobs, their last and next runs")
+
+    # -- SMS ----------------------------------------------------------------------------------
+    command(sub, "worker", sms_commands.cmd_worker, "run the SMS outbox dispatcher until SIGTERM")
+    p = command(sub, "dispatch", sms_commands.cmd_dispatch, "send the SMS that are due, then exit")
+    p.add_argument("--once", action="store_true", required=True, help="one pass, then exit")
+
+    msgs = group("messages", "SMS message catalogs")
+    command(
+        msgs,
+        "compile",
+        sms_commands.cmd_messages_compile,
+        "write .mo files beside the .po catalogs",
+    )
+    command(
+        msgs,
+        "template",
+        sms_commands.cmd_messages_template,
+        "rewrite locales/amparo.pot from the templates",
+    )
+    p = command(
+        msgs,
+        "review",
+        sms_commands.cmd_messages_review,
+        "list strings awaiting review by a native speaker",
+    )
+    p.add_argument("--list", dest="verbose_list", action="store_true")
+
+    # -- data ---------------------------------------------------------------------------------
+    p = command(
+        sub,
+        "report",
+        data_commands.cmd_report,
+        "field-office report; --csv for the public, suppressed CSV",
+    )
+    p.add_argument("--csv", action="store_true", help="the public CSV (small cells withheld)")
+    p.add_argument("--org", help="organisation id or exact name (needed when there are several)")
+    p.add_argument("--from", dest="date_from", help="first day, YYYY-MM-DD (default: a year ago)")
+    p.add_argument("--to", dest="date_to", help="last day, YYYY-MM-DD (default: today)")
+    p.add_argument("--output", "-o", help="write the CSV to this file instead of stdout")
+
+    imports = group("import", "bulk imports")
+    p = command(
+        imports,
+        "cases",
+        data_commands.cmd_import_cases,
+        "import cases from a CSV file (columns: see README)",
+    )
+    p.add_argument("file", help="CSV file, UTF-8, header row first")
+    p.add_argument("--org", required=True, help="organisation id or exact name")
+    p.add_argument("--dry-run", action="store_true", help="validate only; write nothing")
+    p.add_argument(
+        "--skip-invalid", action="store_true", help="write the valid rows, report the others"
+    )
+
+    p = command(
+        sub,
+        "purge",
+        data_commands.cmd_purge,
+        "purge closed cases past their organisation's retention",
+    )
+    p.add_argument("--dry-run", action="store_true", help="show what would be purged")
+
+    command(
+        sub,
+        "rotate-keys",
+        data_commands.cmd_rotate_keys,
+        "re-encrypt under the newest DATA_KEYS key; rebuild blind indexes",
+    )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    settings = get_settings()
     logging.basicConfig(
-        level=logging.DEBUG if args.verbose else get_settings().log_level,
+        level=logging.DEBUG if args.verbose else settings.log_level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    func: Callable[[argparse.Namespace], Any] = args.func
+    func: Command = args.func
     try:
-        result = func(args)
+        result = func(args, settings)
     except CommandError as exc:
         print(f"amparo: {exc}", file=sys.stderr)
         return exc.status

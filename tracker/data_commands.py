@@ -1,4 +1,5 @@
-"""Data commands: ``amparo report``, ``import cases``, ``purge`` and ``rotate-keys``."""
+"""Data commands: ``amparo report``, ``import cases``, ``purge`` and ``rotate-keys`` (their
+arguments are in ``tracker.cli``)."""
 
 from __future__ import annotations
 
@@ -12,9 +13,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tracker import db
-from tracker.cli import CLI_ACTOR, CommandError
+from tracker.admin_commands import CLI_ACTOR
+from tracker.commanderror import CommandError
 from tracker.models import Organization
 from tracker.services import Actor
+from tracker.settings import Settings
 from tracker.types import utcnow
 
 DEFAULT_PERIOD = timedelta(days=365)
@@ -58,7 +61,7 @@ def period(raw_from: str | None, raw_to: str | None, now: datetime) -> tuple[dat
     return start, end
 
 
-def cmd_report(args: argparse.Namespace) -> None:
+def cmd_report(args: argparse.Namespace, settings: Settings) -> None:
     from tracker.facts import policy_for
     from tracker.report_export import public_csv
     from tracker.reports import field_office_report
@@ -122,7 +125,7 @@ def _print_report(org: Organization, report: Any) -> None:
     Console().print(table)
 
 
-def cmd_import_cases(args: argparse.Namespace) -> int:
+def cmd_import_cases(args: argparse.Namespace, settings: Settings) -> int:
     from rich.progress import Progress
 
     from tracker import importer
@@ -167,7 +170,7 @@ def cmd_import_cases(args: argparse.Namespace) -> int:
     return 1 if report.errors else 0
 
 
-def cmd_purge(args: argparse.Namespace) -> None:
+def cmd_purge(args: argparse.Namespace, settings: Settings) -> None:
     from tracker.retention import purge_expired
 
     with db.session_scope() as session:
@@ -176,40 +179,9 @@ def cmd_purge(args: argparse.Namespace) -> None:
         print(line)
 
 
-def cmd_rotate_keys(args: argparse.Namespace) -> None:
+def cmd_rotate_keys(args: argparse.Namespace, settings: Settings) -> None:
     from tracker.keys import rotate_all
 
     report = rotate_all(db.get_sessionmaker())
     for line in report.lines():
         print(line)
-
-
-def register(sub: Any) -> None:
-    p = sub.add_parser("report", help="field-office report; --csv for the public, suppressed CSV")
-    p.add_argument("--csv", action="store_true", help="the public CSV (small cells withheld)")
-    p.add_argument("--org", help="organisation id or exact name (needed when there are several)")
-    p.add_argument("--from", dest="date_from", help="first day, YYYY-MM-DD (default: a year ago)")
-    p.add_argument("--to", dest="date_to", help="last day, YYYY-MM-DD (default: today)")
-    p.add_argument("--output", "-o", help="write the CSV to this file instead of stdout")
-    p.set_defaults(func=cmd_report)
-
-    imports = sub.add_parser("import", help="bulk imports").add_subparsers(
-        dest="import_command", required=True
-    )
-    p = imports.add_parser("cases", help="import cases from a CSV file (columns: see README)")
-    p.add_argument("file", help="CSV file, UTF-8, header row first")
-    p.add_argument("--org", required=True, help="organisation id or exact name")
-    p.add_argument("--dry-run", action="store_true", help="validate only; write nothing")
-    p.add_argument(
-        "--skip-invalid", action="store_true", help="write the valid rows, report the others"
-    )
-    p.set_defaults(func=cmd_import_cases)
-
-    p = sub.add_parser("purge", help="purge closed cases past their organisation's retention")
-    p.add_argument("--dry-run", action="store_true", help="show what would be purged")
-    p.set_defaults(func=cmd_purge)
-
-    p = sub.add_parser(
-        "rotate-keys", help="re-encrypt under the newest DATA_KEYS key; rebuild blind indexes"
-    )
-    p.set_defaults(func=cmd_rotate_keys)

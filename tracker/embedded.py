@@ -1,37 +1,49 @@
-"""The embedded default: the clock and the outbox worker as threads beside the web server."""
+"""The embedded default: the clock and the outbox worker as threads beside the web server.
+
+Both loops are imported and started here by name. If either fails to import or to start,
+``start`` raises (having stopped whatever it had started): a server that ran without its
+clock or its SMS worker would look healthy while nobody is alerted.
+"""
 
 from __future__ import annotations
 
-import importlib
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from jobs import clock
+from notifications import dispatcher
+from tracker.services import delivery
+from tracker.settings import Settings
+from tracker.types import utcnow
 
 log = logging.getLogger(__name__)
 
-# (module, function): each function starts its loop in the background and returns a stop().
-STARTERS: tuple[tuple[str, str], ...] = (
-    ("jobs.clock", "start_in_background"),
-    ("tracker.embedded", "start_worker"),
-)
+
+@dataclass
+class Loops:
+    """The background loops this process runs; ``clock_started_at`` goes to the health check
+    (``create_app(..., clock_started_at=...)``) so that a clock that never beats is reported."""
+
+    clock_started_at: datetime
+    stops: list[Callable[[], None]] = field(default_factory=list)
+
+    def stop(self) -> None:
+        # In start order: the clock stops queueing before the worker stops sending.
+        for stop in self.stops:
+            stop()
+        self.stops.clear()
 
 
-def start_worker() -> Callable[[], None]:
-    """The SMS worker, wired to the services' reactions (the dispatcher is a library)."""
-    from notifications.dispatcher import start_in_background
-    from tracker.services.delivery import REACTIONS
-    from tracker.settings import get_settings
-
-    return start_in_background(get_settings(), REACTIONS)
-
-
-def start() -> list[Callable[[], None]]:
-    stops: list[Callable[[], None]] = []
-    for module_name, function in STARTERS:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError:
-            log.warning("embedded: %s is not available; not started", module_name)
-            continue
-        stops.append(getattr(module, function)())
-        log.info("embedded: started %s", module_name)
-    return stops
+def start(settings: Settings) -> Loops:
+    loops = Loops(clock_started_at=utcnow())
+    try:
+        loops.stops.append(clock.start_in_background(settings))
+        log.info("embedded: started the clock")
+        loops.stops.append(dispatcher.start_in_background(settings, delivery.REACTIONS))
+        log.info("embedded: started the SMS worker")
+    except BaseException:
+        loops.stop()
+        raise
+    return loops

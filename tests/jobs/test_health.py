@@ -6,21 +6,22 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from jobs import heartbeat
 from jobs.sweeps import SWEEPS
 from tracker import db
+from tracker.settings import get_settings
 from tracker.types import utcnow
 from tracker.web import health
+from tracker.web.app import create_app
 
 INTERVAL = 15.0
 
 
 @pytest.fixture
 def client(db_url: str) -> Iterator[TestClient]:
-    with TestClient(Starlette(routes=health.routes)) as c:
+    with TestClient(create_app(get_settings())) as c:
         yield c
 
 
@@ -68,11 +69,19 @@ def test_ok_while_beating_then_stale_after_three_missed_beats(client: TestClient
     assert warning is not None and "stopped" in warning and "NOT" in warning
 
 
-def test_embedded_clock_that_never_beats_is_stale(
-    client: TestClient, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(heartbeat, "embedded_started_at", utcnow())
+def test_embedded_clock_that_never_beats_is_stale(client: TestClient) -> None:
+    # The composition root hands the app the moment it started this process's own clock.
+    state = client.app.state  # type: ignore[attr-defined]
+    state.clock_started_at = utcnow()
     assert client.get("/healthz").json()["clock"] == "starting"
-    monkeypatch.setattr(heartbeat, "embedded_started_at", utcnow() - timedelta(minutes=5))
+    interval = state.settings.sweep_interval_seconds
+    own = health.OwnClock(utcnow(), interval)
+    with db.session_scope() as session:
+        assert health.clock_warning(session, utcnow(), own) is None
+    state.clock_started_at = utcnow() - timedelta(seconds=3 * interval + 5)
     response = client.get("/healthz")
     assert response.status_code == 503 and response.json()["clock"] == "stale"
+    own = health.OwnClock(state.clock_started_at, interval)
+    with db.session_scope() as session:
+        warning = health.clock_warning(session, utcnow(), own)
+    assert warning is not None and "stopped" in warning

@@ -172,6 +172,9 @@ CALLS: dict[str, tuple[str | None, dict[str, Any] | None, int]] = {
         201,
     ),
     "list_case_audit": ("case", None, 200),
+    "field_office_report_json": (None, None, 200),
+    "my_calendar": (None, None, 200),
+    "rotate_calendar": (None, None, 200),
 }
 
 

@@ -17,7 +17,6 @@ from typing import Annotated, Any, cast
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from sqlalchemy import select
 from sqlalchemy.orm import lazyload, raiseload
-from starlette.routing import BaseRoute
 
 from tracker import facts, rules
 from tracker.models import (
@@ -71,8 +70,10 @@ from tracker.services import requests as request_service
 from tracker.validators import mask_phone
 from tracker.vocab import FlagKind
 from tracker.web import api_queue
-from tracker.web.api_routing import Context, Operation, to_route
+from tracker.web.api_routing import Context, Operation
+from tracker.web.calendar_routes import CalendarUrlOut, my_calendar, rotate_calendar
 from tracker.web.errors import ApiError
+from tracker.web.reports_routes import FieldOfficeReportOut, ReportQuery, field_office_report_json
 
 # ---------------------------------------------------------------------------------------------
 # Query parameters
@@ -682,13 +683,34 @@ OPERATIONS: tuple[Operation, ...] = (
         query=AuditListQuery,
         tags=("audit",),
     ),
+    Operation(
+        "GET",
+        "/api/reports/field-offices",
+        field_office_report_json,
+        "report.read",
+        "Field-office report of the organisation (internal: small cells are not withheld)",
+        FieldOfficeReportOut,
+        query=ReportQuery,
+        tags=("reports",),
+    ),
+    Operation(
+        "GET",
+        "/api/me/calendar",
+        my_calendar,
+        "calendar.own",
+        "The secret URL of your calendar feed (made on first request)",
+        CalendarUrlOut,
+        tags=("calendar",),
+        headers=(("Cache-Control", "no-store"),),
+    ),
+    Operation(
+        "POST",
+        "/api/me/calendar/rotate",
+        rotate_calendar,
+        "calendar.own",
+        "A new calendar-feed URL; the old one stops working",
+        CalendarUrlOut,
+        tags=("calendar",),
+        headers=(("Cache-Control", "no-store"),),
+    ),
 )
-
-
-def _routes() -> list[BaseRoute]:
-    from tracker.web import openapi
-
-    return [*(to_route(op) for op in OPERATIONS), openapi.route(OPERATIONS)]
-
-
-routes: list[BaseRoute] = _routes()

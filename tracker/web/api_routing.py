@@ -64,6 +64,8 @@ class Operation:
     # For a 201: where the created resource lives, e.g. "/api/cases/{id}".
     location: str | None = None
     tags: Sequence[str] = field(default_factory=tuple)
+    # Fixed response headers, e.g. (("Cache-Control", "no-store"),) for an answer with a secret.
+    headers: tuple[tuple[str, str], ...] = ()
 
     @property
     def operation_id(self) -> str:
@@ -151,9 +153,9 @@ def _run(op: Operation, request: Request, raw_body: Any) -> Response:
         result = op.handler(ctx)
         # Serialise inside the transaction: lazy attributes load from this session.
         payload = result.model_dump_json() if isinstance(result, BaseModel) else None
+    headers = dict(op.headers)
     if payload is None:
-        return Response(status_code=op.status)
-    headers = {}
+        return Response(status_code=op.status, headers=headers)
     if op.location is not None:
         headers["Location"] = op.location.format(id=getattr(result, "id", ""))
     return Response(payload, status_code=op.status, media_type="application/json", headers=headers)

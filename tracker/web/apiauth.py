@@ -52,6 +52,8 @@ PERMISSIONS: Mapping[str, frozenset[Role]] = {
     "reference.write": frozenset({Role.admin}),
     "audit.read": frozenset({Role.admin, Role.coordinator}),
     "report.read": frozenset({Role.admin, Role.coordinator, Role.attorney}),
+    # Each user's own calendar-feed URL.
+    "calendar.own": ALL_ROLES,
 }
 
 # A token's last use is recorded at most this often: a write on every read would serialise

@@ -1,50 +1,117 @@
-"""The ASGI application: ``tracker.web.app:app`` (uvicorn) or ``create_app()`` (tests)."""
+"""The ASGI application: ``tracker.web.app:app`` (uvicorn) or ``create_app(settings)``.
+
+The composition root of the web: every route, middleware and exception handler is listed
+below, in plain lists. The JSON API is the operation table ``api.OPERATIONS`` (each operation
+a route here, and documented in ``/openapi.json``); everything else is HTML, CSV, iCalendar
+or TwiML.
+"""
 
 from __future__ import annotations
 
-import importlib
-import logging
-from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.routing import BaseRoute
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
 
 from tracker.settings import Settings, get_settings
-from tracker.web.errors import exception_handlers as api_exception_handlers
-
-log = logging.getLogger(__name__)
-
-# Each module exposes ``routes`` (and optionally ``middleware(settings)`` and
-# ``exception_handlers``); one module a concern, so that adding a feature never means editing
-# someone else's routes.
-ROUTE_MODULES: Sequence[str] = (
-    "tracker.web.health",
-    "tracker.web.calendar_routes",
-    "tracker.web.reports_routes",
-    "tracker.web.import_routes",
-    "tracker.web.api",
-    "tracker.web.pages",
-    "tracker.web.webhooks",
-    "tracker.web.outbox_page",
+from tracker.web import (
+    api,
+    auth,
+    calendar_routes,
+    errors,
+    health,
+    import_routes,
+    openapi,
+    outbox_page,
+    pages,
+    pages_admin,
+    pages_case,
+    pages_queue,
+    reports_routes,
+    webhooks,
 )
+from tracker.web.api_routing import to_route
+from tracker.web.import_routes import IMPORTERS
+from tracker.web.pages_render import STATIC_DIR, page
+from tracker.web.reports_routes import READERS
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
+def routes() -> list[BaseRoute]:
+    return [
+        Route("/healthz", health.healthz, methods=["GET"]),
+        # -- the JSON API: one route per operation, and its document ------------------------
+        *(to_route(op) for op in api.OPERATIONS),
+        openapi.route(api.OPERATIONS),
+        # -- other outputs of the API: CSV and iCalendar -------------------------------------
+        Route(
+            "/api/reports/field-offices.csv", reports_routes.api_field_offices_csv, methods=["GET"]
+        ),
+        Route("/calendar/{token}.ics", calendar_routes.feed, methods=["GET"]),
+        # -- Twilio webhooks (signature-checked) -----------------------------------------------
+        Route(
+            "/webhooks/twilio/status/{notification_id}",
+            webhooks.status_callback,
+            methods=["POST"],
+            name="twilio_status",
+        ),
+        Route("/webhooks/twilio/sms", webhooks.inbound_sms, methods=["POST"], name="twilio_sms"),
+        # -- the pages ---------------------------------------------------------------------------
+        *auth.routes,
+        *pages_queue.routes,
+        *pages_case.routes,
+        *pages_admin.routes,
+        Route(
+            "/reports", page(reports_routes.reports_page, READERS), methods=["GET"], name="reports"
+        ),
+        Route(
+            "/reports/field-offices.csv",
+            page(reports_routes.reports_csv_page, READERS),
+            methods=["GET"],
+        ),
+        Route(
+            "/import", page(import_routes.import_form, IMPORTERS), methods=["GET"], name="import"
+        ),
+        Route("/import", page(import_routes.import_submit, IMPORTERS), methods=["POST"]),
+        Route("/import/template.csv", page(import_routes.template_csv, IMPORTERS), methods=["GET"]),
+        Route("/outbox", page(outbox_page.outbox_page), methods=["GET"], name="outbox"),
+        Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
+    ]
+
+
+def middleware(settings: Settings) -> list[Middleware]:
+    pages.redact_access_log()
+    # Order matters: the session is decoded before the CSRF check reads its token.
+    return [
+        Middleware(
+            SessionMiddleware,
+            secret_key=settings.secret_key,
+            session_cookie=auth.SESSION_COOKIE,
+            max_age=auth.SESSION_MAX_AGE,
+            same_site="lax",
+            https_only=settings.https,
+        ),
+        Middleware(auth.CSRFMiddleware),
+    ]
+
+
+# The API error shape for every route: no input ever yields a 500.
+exception_handlers: dict[Any, Any] = dict(errors.exception_handlers)
+
+
+def create_app(
+    settings: Settings | None = None, clock_started_at: datetime | None = None
+) -> Starlette:
+    """The app; ``clock_started_at`` when this process runs the embedded clock (``/healthz``)."""
     settings = settings or get_settings()
-    routes: list[BaseRoute] = []
-    middleware: list[Middleware] = []
-    # The API error shape (tracker.web.errors) for every module: no input ever yields a 500.
-    handlers: dict[Any, Any] = dict(api_exception_handlers)
-    for name in ROUTE_MODULES:
-        module = importlib.import_module(name)
-        routes.extend(module.routes)
-        if hasattr(module, "middleware"):
-            middleware.extend(module.middleware(settings))
-        handlers.update(getattr(module, "exception_handlers", {}))
-    app = Starlette(routes=routes, middleware=middleware, exception_handlers=handlers)
+    app = Starlette(
+        routes=routes(), middleware=middleware(settings), exception_handlers=exception_handlers
+    )
     app.state.settings = settings
+    app.state.clock_started_at = clock_started_at
     return app
 
 

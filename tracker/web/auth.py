@@ -24,8 +24,6 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
-from starlette.middleware import Middleware
-from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -35,7 +33,6 @@ from tracker import crypto, db
 from tracker.models import LoginFailure, User
 from tracker.services import Actor, audit
 from tracker.services.orgs import hash_password, verify_password
-from tracker.settings import Settings
 from tracker.web.pages_render import (
     CSRF_FIELD,
     SESSION_CSRF,
@@ -146,21 +143,6 @@ class CSRFMiddleware:
             await _csrf_failure()(scope, receive, send)
             return
         await self.app(scope, replay(), send)
-
-
-def middleware(settings: Settings) -> Sequence[Middleware]:
-    # Order matters: the session is decoded before the CSRF check reads its token.
-    return [
-        Middleware(
-            SessionMiddleware,
-            secret_key=settings.secret_key,
-            session_cookie=SESSION_COOKIE,
-            max_age=SESSION_MAX_AGE,
-            same_site="lax",
-            https_only=settings.https,
-        ),
-        Middleware(CSRFMiddleware),
-    ]
 
 
 # --- throttling ---------------------------------------------------------------------------

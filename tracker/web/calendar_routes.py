@@ -1,20 +1,27 @@
-"""Calendar feeds: ``/calendar/{token}.ics``, ``GET /api/me/calendar``, ``POST .../rotate``."""
+"""Calendar feeds: ``/calendar/{token}.ics`` (a plain route, keyed by its secret token) and the
+operations ``GET /api/me/calendar`` and ``POST /api/me/calendar/rotate`` (in ``api.OPERATIONS``).
+"""
 
 from __future__ import annotations
 
+from pydantic import BaseModel, Field
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.responses import PlainTextResponse, Response
 
 from tracker import calendar
 from tracker.db import session_scope
 from tracker.models import User
 from tracker.types import utcnow
-from tracker.web.apiauth import authenticate
+from tracker.web.api_routing import Context
 from tracker.web.errors import ApiError
 
 
-async def feed(request: Request) -> Response:
+class CalendarUrlOut(BaseModel):
+    url: str = Field(description="the secret URL of your calendar feed (iCalendar)")
+
+
+def feed(request: Request) -> Response:
+    # A sync endpoint: Starlette runs it in the threadpool, off the event loop.
     token = str(request.path_params["token"])
     now = utcnow()
     with session_scope() as session:
@@ -34,30 +41,16 @@ async def feed(request: Request) -> Response:
     )
 
 
-async def my_calendar(request: Request) -> JSONResponse:
-    now = utcnow()
-    with session_scope() as session:
-        actor = authenticate(session, request, now=now)
-        user = session.get(User, actor.user_id)
-        if user is None:  # the token's user: present unless deleted this very moment
-            raise ApiError(401, "unauthorized", "the user of this token no longer exists")
-        url = calendar.current_url(session, actor, user, now)
-    return JSONResponse({"url": url}, headers={"Cache-Control": "no-store"})
+def _user(ctx: Context) -> User:
+    user = ctx.session.get(User, ctx.actor.user_id)
+    if user is None:  # the token's user: present unless deleted this very moment
+        raise ApiError(401, "unauthorized", "the user of this token no longer exists")
+    return user
 
 
-async def rotate_calendar(request: Request) -> JSONResponse:
-    now = utcnow()
-    with session_scope() as session:
-        actor = authenticate(session, request, now=now)
-        user = session.get(User, actor.user_id)
-        if user is None:
-            raise ApiError(401, "unauthorized", "the user of this token no longer exists")
-        url = calendar.rotate(session, actor, user, now)
-    return JSONResponse({"url": url}, headers={"Cache-Control": "no-store"})
+def my_calendar(ctx: Context) -> CalendarUrlOut:
+    return CalendarUrlOut(url=calendar.current_url(ctx.session, ctx.actor, _user(ctx), ctx.now))
 
 
-routes: list[BaseRoute] = [
-    Route("/calendar/{token}.ics", feed, methods=["GET"]),
-    Route("/api/me/calendar", my_calendar, methods=["GET"]),
-    Route("/api/me/calendar/rotate", rotate_calendar, methods=["POST"]),
-]
+def rotate_calendar(ctx: Context) -> CalendarUrlOut:
+    return CalendarUrlOut(url=calendar.rotate(ctx.session, ctx.actor, _user(ctx), ctx.now))

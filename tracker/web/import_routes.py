@@ -8,11 +8,10 @@ anyway. Big files go through the command line."""
 from __future__ import annotations
 
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
 
 from tracker import importer
 from tracker.vocab import Role
-from tracker.web.pages_render import PageContext, page
+from tracker.web.pages_render import PageContext
 
 IMPORTERS = frozenset({Role.admin, Role.hotline})
 
@@ -66,10 +65,3 @@ def template_csv(ctx: PageContext) -> Response:
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": 'attachment; filename="amparo-import-template.csv"'},
     )
-
-
-routes: list[BaseRoute] = [
-    Route("/import", page(import_form, IMPORTERS), methods=["GET"], name="import"),
-    Route("/import", page(import_submit, IMPORTERS), methods=["POST"]),
-    Route("/import/template.csv", page(template_csv, IMPORTERS), methods=["GET"]),
-]

@@ -18,6 +18,7 @@ from starlette.routing import Route
 from tracker.schemas_out import ErrorOut
 from tracker.web.api_routing import Operation
 from tracker.web.apiauth import PERMISSIONS
+from tracker.web.health import HealthOut
 
 REF = "#/components/schemas/{model}"
 _ERROR = {"content": {"application/json": {"schema": {"$ref": REF.format(model="ErrorOut")}}}}
@@ -114,8 +115,32 @@ def _operation(op: Operation, defs: dict[str, Any], refs: dict[Any, Any]) -> dic
     return doc
 
 
+def _healthz(refs: dict[Any, Any]) -> dict[str, Any]:
+    """``/healthz``: the one JSON route outside the operation table (it needs no token and
+    must answer when the database does not)."""
+    body = {"application/json": {"schema": refs[(HealthOut, "serialization")]}}
+    return {
+        "get": {
+            "operationId": "healthz",
+            "summary": "Liveness: the database answers and the clock sweeps",
+            "tags": ["operations"],
+            "security": [],
+            "responses": {
+                "200": {"description": "Up (`degraded` when no clock runs)", "content": body},
+                "503": {
+                    "description": "The database is down or the clock has stopped",
+                    "content": copy.deepcopy(body),
+                },
+            },
+        }
+    }
+
+
 def document(operations: Sequence[Operation], version: str = "1") -> dict[str, Any]:
-    models: list[tuple[type[BaseModel], JsonSchemaMode]] = [(ErrorOut, "serialization")]
+    models: list[tuple[type[BaseModel], JsonSchemaMode]] = [
+        (ErrorOut, "serialization"),
+        (HealthOut, "serialization"),
+    ]
     for op in operations:
         if op.body is not None:
             models.append((op.body, "validation"))
@@ -126,7 +151,7 @@ def document(operations: Sequence[Operation], version: str = "1") -> dict[str, A
     unique = list(dict.fromkeys(models))
     refs, top = models_json_schema(unique, ref_template=REF)
     defs: dict[str, Any] = top.get("$defs", {})
-    paths: dict[str, dict[str, Any]] = {}
+    paths: dict[str, dict[str, Any]] = {"/healthz": _healthz(refs)}
     for op in operations:
         paths.setdefault(op.openapi_path, {})[op.method.lower()] = _operation(op, defs, refs)
     # Query models are expanded into parameters; they are not bodies.

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
 
 from notifications.followup import follow_up
 from tracker.services import audit
-from tracker.web.pages_render import PageContext, page, render
+from tracker.web.pages_render import PageContext, render
 
 
 def outbox_page(ctx: PageContext) -> Response:
@@ -24,6 +23,3 @@ def outbox_page(ctx: PageContext) -> Response:
             "now": ctx.now,
         },
     )
-
-
-routes: list[BaseRoute] = [Route("/outbox", page(outbox_page), methods=["GET"], name="outbox")]

@@ -91,7 +91,9 @@ def _base_context(request: Request) -> dict[str, Any]:
     now = clock(request)
     # Signed-in people only: the state of our processes is nobody else's business. In the
     # page's own transaction (a second one would wait on SQLite's write lock).
-    warning = health.clock_warning(session, now) if user and session else None
+    warning = (
+        health.clock_warning(session, now, health.own_clock(request)) if user and session else None
+    )
     from tracker.web.apiauth import PERMISSIONS
 
     return {

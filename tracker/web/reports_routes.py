@@ -1,16 +1,18 @@
-"""Reports: the ``/reports`` page (with server-rendered SVG charts), its CSV download, and the
-API ``GET /api/reports/field-offices`` (JSON) and ``GET /api/reports/field-offices.csv``
-(the public, suppressed CSV). All scoped to the reader's organisation."""
+"""Reports: the ``/reports`` page (with server-rendered SVG charts), its CSV download, the API
+operation ``GET /api/reports/field-offices`` (JSON, in ``api.OPERATIONS``) and the plain route
+``GET /api/reports/field-offices.csv`` (the public, suppressed CSV). All scoped to the reader's
+organisation; every handler is sync, so Starlette runs it off the event loop."""
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from typing import Annotated
 
 from markupsafe import Markup, escape
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from sqlalchemy.orm import Session
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.responses import Response
 
 from tracker.db import session_scope
 from tracker.facts import policy_for
@@ -18,12 +20,14 @@ from tracker.models import Organization
 from tracker.report_export import public_csv
 from tracker.reports import Bucket, Group, Report, field_office_report
 from tracker.types import utcnow
+from tracker.web.api_routing import EARLIEST, LATEST, Context
 from tracker.web.apiauth import PERMISSIONS, authenticate
 from tracker.web.errors import ApiError
-from tracker.web.pages_render import PageContext, page
+from tracker.web.pages_render import PageContext
 
 READERS = PERMISSIONS["report.read"]
 DEFAULT_PERIOD = timedelta(days=365)
+OUT_OF_RANGE = "out of range"
 
 
 class PeriodError(ValueError):
@@ -45,7 +49,11 @@ def _parse_bound(raw: str, name: str, errors: dict[str, str]) -> datetime | None
     if value.tzinfo is None:
         errors[name] = "a time needs a zone, e.g. 2026-10-01T00:00Z"
         return None
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        errors[name] = OUT_OF_RANGE
+        return None
 
 
 def parse_period(
@@ -55,12 +63,23 @@ def parse_period(
     errors: dict[str, str] = {}
     start = _parse_bound(raw_from, "from", errors) if raw_from else None
     end = _parse_bound(raw_to, "to", errors) if raw_to else None
-    if raw_to and end is not None and len(raw_to) == 10:
-        end += timedelta(days=1)
     if errors:
         raise PeriodError(errors)
-    end = end or now
-    start = start or end - DEFAULT_PERIOD
+    try:
+        if raw_to and end is not None and len(raw_to) == 10:
+            end += timedelta(days=1)
+        end = end or now
+        start = start or end - DEFAULT_PERIOD
+    except OverflowError as exc:
+        raise PeriodError({"to" if raw_to else "from": OUT_OF_RANGE}) from exc
+    # The API's range of times (api_routing): near enough that no arithmetic overflows.
+    bounds = {
+        name: "must be between 1900 and 2200"
+        for name, value in (("from", start), ("to", end))
+        if not EARLIEST <= value <= LATEST
+    }
+    if bounds:
+        raise PeriodError(bounds)
     if end <= start:
         raise PeriodError({"to": "must be after from"})
     if end - start > timedelta(days=366 * 10):
@@ -73,18 +92,96 @@ def _report(session: Session, org: Organization, request: Request, now: datetime
     return field_office_report(session, org, start, end, now)
 
 
-async def api_field_offices(request: Request) -> JSONResponse:
-    now = utcnow()
-    with session_scope() as session:
-        actor = authenticate(session, request, "report.read", now=now)
-        org = session.get(Organization, actor.organization_id)
-        if org is None:
-            raise ApiError(404, "not_found", "organisation not found")
-        try:
-            report = _report(session, org, request, now)
-        except PeriodError as exc:
-            raise ApiError(422, "invalid", "the period is not valid", exc.fields) from exc
-        return JSONResponse(report.as_dict())
+# -- the JSON operation -------------------------------------------------------------------
+
+Bound = Annotated[str, StringConstraints(max_length=40)]
+
+
+class ReportQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    from_: Bound | None = Field(
+        None,
+        alias="from",
+        description="first day (YYYY-MM-DD) or instant (ISO 8601 with a zone); default a year "
+        "before `to`",
+    )
+    to: Bound | None = Field(
+        None, description="last day, inclusive (YYYY-MM-DD), or instant, exclusive; default now"
+    )
+
+
+class MetricsOut(BaseModel):
+    filed: int
+    granted: int
+    denied: int
+    withdrawn: int
+    unanswered: int
+    decided: int
+    grant_rate: float | None
+    median_days_to_decision: float | None
+    p90_days_to_decision: float | None
+    documentation_window_closed: int
+    documented_within_48h: int
+    documented_within_48h_share: float | None
+    documented_denials: int
+    advised_right_to_appeal: int
+    advised_right_to_appeal_share: float | None
+
+
+class GroupOut(MetricsOut):
+    key: str
+    label: str
+
+
+class OfficeGroupOut(GroupOut):
+    by_kind: dict[str, MetricsOut]
+
+
+class BucketOut(BaseModel):
+    model_config = ConfigDict(serialize_by_alias=True)
+
+    from_: str = Field(alias="from", description="start of the week or month (ISO 8601)")
+    granted: int
+    denied: int
+
+
+class FieldOfficeReportOut(BaseModel):
+    """``tracker.reports.Report.as_dict``: the internal report (small cells not withheld)."""
+
+    model_config = ConfigDict(serialize_by_alias=True)
+
+    from_: str = Field(alias="from", description="start of the period (ISO 8601)")
+    to: str = Field(description="end of the period, exclusive (ISO 8601)")
+    as_of: str
+    total: MetricsOut
+    field_offices: list[OfficeGroupOut]
+    request_kinds: list[GroupOut]
+    countries_of_birth: list[GroupOut]
+    races: list[GroupOut]
+    ethnicities: list[GroupOut]
+    decisions_over_time: list[BucketOut]
+
+
+def _org(ctx: Context) -> Organization:
+    org = ctx.session.get(Organization, ctx.actor.organization_id)
+    if org is None:
+        raise ApiError(404, "not_found", "organisation not found")
+    return org
+
+
+def field_office_report_json(ctx: Context) -> FieldOfficeReportOut:
+    q: ReportQuery = ctx.query
+    org = _org(ctx)
+    try:
+        start, end = parse_period(q.from_, q.to, ctx.now)
+    except PeriodError as exc:
+        raise ApiError(422, "invalid", "the period is not valid", exc.fields) from exc
+    report = field_office_report(ctx.session, org, start, end, ctx.now)
+    return FieldOfficeReportOut.model_validate(report.as_dict())
+
+
+# -- the CSV download ---------------------------------------------------------------------
 
 
 def _csv_response(body: str, start: datetime, end: datetime) -> Response:
@@ -99,7 +196,7 @@ def _csv_response(body: str, start: datetime, end: datetime) -> Response:
     )
 
 
-async def api_field_offices_csv(request: Request) -> Response:
+def api_field_offices_csv(request: Request) -> Response:
     now = utcnow()
     with session_scope() as session:
         actor = authenticate(session, request, "report.read", now=now)
@@ -264,11 +361,3 @@ def reports_csv_page(ctx: PageContext) -> Response:
         start, end = ctx.now - DEFAULT_PERIOD, ctx.now
     report = field_office_report(ctx.db, ctx.org, start, end, ctx.now)
     return _csv_response(public_csv(report, policy_for(ctx.org)), start, end)
-
-
-routes: list[BaseRoute] = [
-    Route("/reports", page(reports_page, READERS), methods=["GET"], name="reports"),
-    Route("/reports/field-offices.csv", page(reports_csv_page, READERS), methods=["GET"]),
-    Route("/api/reports/field-offices", api_field_offices, methods=["GET"]),
-    Route("/api/reports/field-offices.csv", api_field_offices_csv, methods=["GET"]),
-]

@@ -15,14 +15,13 @@ from datetime import datetime
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
-from starlette.routing import BaseRoute, Route
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
 from tracker import db
 from tracker.models import Notification
 from tracker.services import delivery, inbound
-from tracker.settings import Settings, get_settings
+from tracker.settings import Settings
 from tracker.types import utcnow
 from tracker.validators import mask_phone
 
@@ -32,7 +31,8 @@ MAX_FORM_FIELDS = 100
 
 
 def _settings(request: Request) -> Settings:
-    settings: Settings = getattr(request.app.state, "settings", None) or get_settings()
+    # Built once by the composition root (``create_app(settings)``).
+    settings: Settings = request.app.state.settings
     return settings
 
 
@@ -116,14 +116,3 @@ async def inbound_sms(request: Request) -> Response:
     twiml = MessagingResponse()
     twiml.message(reply.text)
     return Response(str(twiml), media_type="application/xml")
-
-
-routes: list[BaseRoute] = [
-    Route(
-        "/webhooks/twilio/status/{notification_id}",
-        status_callback,
-        methods=["POST"],
-        name="twilio_status",
-    ),
-    Route("/webhooks/twilio/sms", inbound_sms, methods=["POST"], name="twilio_sms"),
-]
