@@ -36,6 +36,7 @@ from tracker.models import (
     TimelineEvent,
     User,
 )
+from tracker.presentation import zone_of
 from tracker.schemas import CaseCreate, ContactCreate, FacilityCreate
 from tracker.services import Actor, audit
 from tracker.services import alerts as alert_service
@@ -202,13 +203,10 @@ def _reasons(exc: ValidationError) -> list[tuple[str, str]]:
 
 
 def _zone(lookups: _Lookups, facility_name: str | None, office: FieldOffice | None) -> str:
-    if facility_name:
-        known = lookups.facilities.get(facility_name.casefold())
-        if known is not None:
-            return known.time_zone
-    if office is not None:
-        return office.time_zone
-    return lookups.org.time_zone
+    """The zone a row's local times are read in: the zone pages show them in (zone_of)."""
+    facility = lookups.facilities.get(facility_name.casefold()) if facility_name else None
+    # The organisation's zone is required (NOT NULL), so it is the last word here.
+    return zone_of(lookups.org.time_zone, facility=facility, field_office=office)
 
 
 def _parse_time(raw: str, zone: str) -> datetime:

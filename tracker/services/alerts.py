@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 from notifications import outbox
 from tracker import facts, rules, validators
 from tracker.models import Alert, Case, FieldOffice, Notification, Organization, Request, User
+from tracker.presentation import case_zone, flag_phrase
 from tracker.services import Actor, NotFound, ServiceError, audit, timeline
 from tracker.settings import get_settings
 from tracker.timefmt import local_label
@@ -50,13 +51,6 @@ RULES = Actor.system("rules")
 # flag no longer holds ("cleared").
 SUPERSEDED = "superseded"
 
-KIND_LABELS: Mapping[str, str] = {
-    FlagKind.removal_imminent: "removal imminent",
-    FlagKind.documentation_overdue: "documentation overdue",
-    FlagKind.unanswered: "request unanswered",
-    FlagKind.stay_expiring: "stay expiring",
-}
-
 
 @dataclass(frozen=True)
 class Recipient:
@@ -67,17 +61,13 @@ class Recipient:
 
 
 def _alert_label(kind: str, rung: int | None) -> str:
-    label = KIND_LABELS.get(kind, kind.replace("_", " "))
+    label = flag_phrase(kind)
     return f"{label}, {rung} h" if rung else label
 
 
 def display_zone(case: Case) -> str:
-    """The zone deadlines are shown in: facility, else field office, else organisation."""
-    if case.facility is not None and case.facility.time_zone:
-        return case.facility.time_zone
-    if case.field_office is not None and case.field_office.time_zone:
-        return case.field_office.time_zone
-    return case.organization.time_zone or get_settings().default_time_zone
+    """The zone ``case``'s deadlines are shown in (tracker.presentation.case_zone)."""
+    return case_zone(case, get_settings().default_time_zone)
 
 
 def counsel_recipients(case: Case) -> list[Recipient]:

@@ -23,11 +23,11 @@ from starlette.routing import BaseRoute, Route
 
 from tracker import validators
 from tracker.models import Facility, FieldOffice, User
+from tracker.presentation import REQUEST_KIND_LABELS
 from tracker.schemas import FacilityCreate, UserCreate
 from tracker.services import ServiceError, audit
 from tracker.services import facilities as facility_service
 from tracker.services.orgs import create_user
-from tracker.services.requests import KIND_LABELS
 from tracker.vocab import RequestKind, Role
 from tracker.web.pages_forms import checkbox, validation_errors
 from tracker.web.pages_render import PageContext, flash, not_found, page, redirect
@@ -326,7 +326,7 @@ def _settings_page(
             "title": "Organisation settings",
             "values": values,
             "errors": errors or {},
-            "kinds": [(k.value, KIND_LABELS[k]) for k in RequestKind],
+            "kinds": [(k.value, REQUEST_KIND_LABELS[k]) for k in RequestKind],
         },
         status,
     )

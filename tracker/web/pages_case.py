@@ -20,6 +20,7 @@ from starlette.routing import BaseRoute, Route
 from tracker.facts import case_facts, policy_for
 from tracker.models import Alert, Case, Facility, Notification, TimelineEvent, User
 from tracker.models import Request as CaseRequest
+from tracker.presentation import REQUEST_KIND_LABELS, zone_of
 from tracker.rules import evaluate
 from tracker.schemas import (
     AppealIn,
@@ -36,7 +37,6 @@ from tracker.services import alerts as alert_service
 from tracker.services import cases as case_service
 from tracker.services import contacts as contact_service
 from tracker.services import requests as request_service
-from tracker.services.requests import KIND_LABELS
 from tracker.vocab import (
     FACTORS,
     ContactRole,
@@ -47,7 +47,7 @@ from tracker.vocab import (
 )
 from tracker.web.apiauth import PERMISSIONS
 from tracker.web.pages_forms import LANGUAGES, checkbox, parse_local, validation_errors
-from tracker.web.pages_render import PageContext, badges, flash, not_found, page, redirect, zone_for
+from tracker.web.pages_render import PageContext, badges, flash, not_found, page, redirect
 
 NEW_REQUEST_KINDS = [k for k in RequestKind if k is not RequestKind.appeal]
 NOTIFICATIONS_SHOWN = 50
@@ -113,9 +113,7 @@ def _zone_of_facility(ctx: PageContext, raw_id: str) -> str:
         facility = ctx.db.get(Facility, uuid.UUID(raw_id)) if raw_id else None
     except ValueError:
         facility = None
-    if facility is not None:
-        return facility.time_zone
-    return ctx.org.time_zone or "America/New_York"
+    return zone_of(ctx.default_zone, facility=facility, organization=ctx.org)
 
 
 def intake_submit(ctx: PageContext) -> Response:
@@ -212,7 +210,7 @@ def _request_view(
     decided = status in (RequestStatus.granted, RequestStatus.denied)
     return {
         "r": request,
-        "label": KIND_LABELS[request.kind],
+        "label": REQUEST_KIND_LABELS[request.kind],
         "badges": request_badges,
         "can_file": status is RequestStatus.draft,
         "can_decide": status in (RequestStatus.draft, RequestStatus.filed),
@@ -230,7 +228,7 @@ def render_case(
     status: int = 200,
 ) -> Response:
     org = ctx.org
-    zone = zone_for(case, org)
+    zone = ctx.zone(case)
     flags = evaluate(case_facts(case), ctx.now, policy_for(org))
     case_flags = [f for f in flags if f.request_id is None]
     by_request: dict[uuid.UUID, list[Any]] = {}
@@ -280,7 +278,7 @@ def render_case(
             "errors": form_errors or {},
             "values": form_values or {},
             "request_kinds": NEW_REQUEST_KINDS,
-            "kind_labels": KIND_LABELS,
+            "kind_labels": REQUEST_KIND_LABELS,
             "languages": LANGUAGES,
             "factors": FACTORS,
             "custody_statuses": list(CustodyStatus),
@@ -332,7 +330,7 @@ def update_case(ctx: PageContext) -> Response:
         return not_found(ctx.request)
     form_id = "case"
     errors: dict[str, str] = {}
-    zone = zone_for(case, ctx.org)
+    zone = ctx.zone(case)
     removal = _time_field(ctx, "removal_scheduled_at", zone, errors)
     if errors:
         return _failed(ctx, case.id, form_id, errors)
@@ -362,7 +360,7 @@ def add_request(ctx: PageContext) -> Response:
         return not_found(ctx.request)
     form_id = "new_request"
     errors: dict[str, str] = {}
-    filed_at = _time_field(ctx, "filed_at", zone_for(case, ctx.org), errors)
+    filed_at = _time_field(ctx, "filed_at", ctx.zone(case), errors)
     if errors:
         return _failed(ctx, case.id, form_id, errors)
     try:
@@ -418,7 +416,7 @@ def _request_action(action: RequestAction, name: str) -> Callable[[PageContext],
         case_id = request.case_id
         form_id = f"{name}-{request.id}"
         errors: dict[str, str] = {}
-        zone = zone_for(request.case, ctx.org)
+        zone = ctx.zone(request.case)
         try:
             message = action(ctx, request, zone, errors)
         except ValidationError as exc:
