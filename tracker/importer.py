@@ -72,6 +72,12 @@ _CASE_FIELD_COLUMN = {
     "field_office_id": "field_office_code",
     "attorney_id": "attorney_email",
 }
+# The case fields a column feeds as written; the others need a lookup or a time zone.
+_PLAIN_CASE_COLUMNS = tuple(
+    name
+    for name in case_service.AUDITED_FIELDS
+    if name in COLUMNS and name != "removal_scheduled_at"
+)
 _YES = {"yes", "y", "true", "1", "si", "sí", "oui", "wi"}
 _NO = {"no", "n", "false", "0", "non"}
 MAX_BYTES = 20 * 1024 * 1024
@@ -229,20 +235,7 @@ def _parse_row(
     def bad(column: str, reason: str) -> None:
         errors.append(RowError(number, column, reason))
 
-    case: dict[str, Any] = {
-        name: cells[name]
-        for name in (
-            "given_name",
-            "family_name",
-            "a_number",
-            "country_of_birth",
-            "preferred_language",
-            "race",
-            "ethnicity",
-            "custody_status",
-        )
-        if name in cells
-    }
+    case: dict[str, Any] = {name: cells[name] for name in _PLAIN_CASE_COLUMNS if name in cells}
     office: FieldOffice | None = None
     if "field_office_code" in cells:
         office = lookups.offices.get(cells["field_office_code"].upper())

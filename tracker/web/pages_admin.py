@@ -7,6 +7,7 @@ themselves, so that an organisation is never left without one by a slip of the f
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 from pydantic import (
@@ -43,6 +44,24 @@ def index(ctx: PageContext) -> Response:
 # --- users --------------------------------------------------------------------------------
 
 
+def _form_page(
+    ctx: PageContext,
+    template: str,
+    title: str,
+    errors: Mapping[str, object] | None,
+    values: Mapping[str, object] | None,
+    status: int,
+    **context: object,
+) -> Response:
+    """An admin page with forms: the errors of the last submission and the values typed."""
+    page_context = {"title": title, "errors": errors or {}, "values": values or {}, **context}
+    return ctx.render(template, page_context, status)
+
+
+def _offices(ctx: PageContext) -> list[FieldOffice]:
+    return list(ctx.db.scalars(select(FieldOffice).order_by(FieldOffice.name)))
+
+
 def _users_page(
     ctx: PageContext,
     errors: dict[str, str] | None = None,
@@ -53,17 +72,16 @@ def _users_page(
     users = list(
         ctx.db.scalars(select(User).where(User.organization_id == ctx.org.id).order_by(User.email))
     )
-    return ctx.render(
+    return _form_page(
+        ctx,
         "admin/users.html",
-        {
-            "title": "Users",
-            "users": users,
-            "roles": list(Role),
-            "errors": errors or {},
-            "values": values or {"role": Role.hotline.value},
-            "invited": invited,
-        },
+        "Users",
+        errors,
+        values or {"role": Role.hotline.value},
         status,
+        users=users,
+        roles=list(Role),
+        invited=invited,
     )
 
 
@@ -124,18 +142,15 @@ def _facilities_page(
     values: dict[str, str] | None = None,
     status: int = 200,
 ) -> Response:
-    facilities = list(ctx.db.scalars(select(Facility).order_by(Facility.name)))
-    offices = list(ctx.db.scalars(select(FieldOffice).order_by(FieldOffice.name)))
-    return ctx.render(
+    return _form_page(
+        ctx,
         "admin/facilities.html",
-        {
-            "title": "Facilities",
-            "facilities": facilities,
-            "offices": offices,
-            "errors": errors or {},
-            "values": values or {},
-        },
+        "Facilities",
+        errors,
+        values,
         status,
+        facilities=list(ctx.db.scalars(select(Facility).order_by(Facility.name))),
+        offices=_offices(ctx),
     )
 
 
@@ -194,16 +209,9 @@ def _offices_page(
     values: dict[str, dict[str, str]] | None = None,
     status: int = 200,
 ) -> Response:
-    offices = list(ctx.db.scalars(select(FieldOffice).order_by(FieldOffice.name)))
-    return ctx.render(
-        "admin/field_offices.html",
-        {
-            "title": "Field offices",
-            "offices": offices,
-            "errors": errors or {},
-            "values": values or {},
-        },
-        status,
+    offices = _offices(ctx)
+    return _form_page(
+        ctx, "admin/field_offices.html", "Field offices", errors, values, status, offices=offices
     )
 
 
@@ -320,15 +328,9 @@ def _settings_page(
     errors: dict[str, str] | None = None,
     status: int = 200,
 ) -> Response:
-    return ctx.render(
-        "admin/settings.html",
-        {
-            "title": "Organisation settings",
-            "values": values,
-            "errors": errors or {},
-            "kinds": [(k.value, REQUEST_KIND_LABELS[k]) for k in RequestKind],
-        },
-        status,
+    kinds = [(k.value, REQUEST_KIND_LABELS[k]) for k in RequestKind]
+    return _form_page(
+        ctx, "admin/settings.html", "Organisation settings", errors, values, status, kinds=kinds
     )
 
 

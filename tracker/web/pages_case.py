@@ -500,6 +500,12 @@ def _may(permission: str) -> frozenset[Role]:
     return PERMISSIONS[permission]
 
 
+def _request_route(name: str, action: RequestAction, permission: str) -> Route:
+    """``POST /requests/{id}/<name>``: one form of a request's card on the case page."""
+    handler = page(_request_action(action, name), _may(permission))
+    return Route(f"/requests/{{request_id}}/{name}", handler, methods=["POST"])
+
+
 routes: list[BaseRoute] = [
     Route("/cases/new", page(intake_form, _may("case.create")), methods=["GET"], name="intake"),
     Route("/cases/new", page(intake_submit, _may("case.create")), methods=["POST"]),
@@ -507,25 +513,9 @@ routes: list[BaseRoute] = [
     Route("/cases/{case_id}", page(update_case, _may("case.update")), methods=["POST"]),
     Route("/cases/{case_id}/requests", page(add_request, _may("request.create")), methods=["POST"]),
     Route("/cases/{case_id}/contacts", page(add_contact, _may("contact.write")), methods=["POST"]),
-    Route(
-        "/requests/{request_id}/file",
-        page(_request_action(_file, "file"), _may("request.update")),
-        methods=["POST"],
-    ),
-    Route(
-        "/requests/{request_id}/determination",
-        page(_request_action(_determination, "determination"), _may("request.decide")),
-        methods=["POST"],
-    ),
-    Route(
-        "/requests/{request_id}/documentation",
-        page(_request_action(_documentation, "documentation"), _may("request.decide")),
-        methods=["POST"],
-    ),
-    Route(
-        "/requests/{request_id}/appeal",
-        page(_request_action(_appeal, "appeal"), _may("request.decide")),
-        methods=["POST"],
-    ),
+    _request_route("file", _file, "request.update"),
+    _request_route("determination", _determination, "request.decide"),
+    _request_route("documentation", _documentation, "request.decide"),
+    _request_route("appeal", _appeal, "request.decide"),
     Route("/alerts/{alert_id}/ack", page(acknowledge_alert, _may("alert.ack")), methods=["POST"]),
 ]
