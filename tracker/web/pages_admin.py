@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Annotated, Any
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -177,6 +178,14 @@ def create_facility(ctx: PageContext) -> Response:
     return redirect("/admin/facilities")
 
 
+def _phone_or_none(value: str | None) -> str | None:
+    return validators.phone(value) if value else None
+
+
+# An optional phone on a form, where an empty field means none.
+BlankOrPhone = Annotated[str | None, AfterValidator(_phone_or_none)]
+
+
 # --- field offices ------------------------------------------------------------------------
 
 
@@ -184,13 +193,8 @@ class LiaisonIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     liaison_name: Annotated[str, StringConstraints(max_length=200)] | None = None
-    liaison_phone: str | None = None
+    liaison_phone: BlankOrPhone = None
     liaison_email: Annotated[str, StringConstraints(max_length=320)] | None = None
-
-    @field_validator("liaison_phone")
-    @classmethod
-    def _phone(cls, value: str | None) -> str | None:
-        return validators.phone(value) if value else None
 
     @field_validator("liaison_email")
     @classmethod
@@ -246,7 +250,7 @@ def update_field_office(ctx: PageContext) -> Response:
 class OrgSettingsIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    oncall_phone: str | None = None
+    oncall_phone: BlankOrPhone = None
     alert_ladder_hours: list[int]
     default_unanswered_days: int = Field(ge=1, le=365)
     unanswered_days: dict[str, int] = Field(default_factory=dict)
@@ -254,11 +258,6 @@ class OrgSettingsIn(BaseModel):
     quiet_hours: str | None = None
     retention_days: int = Field(ge=30, le=3650)
     time_zone: str
-
-    @field_validator("oncall_phone")
-    @classmethod
-    def _phone(cls, value: str | None) -> str | None:
-        return validators.phone(value) if value else None
 
     @field_validator("alert_ladder_hours")
     @classmethod

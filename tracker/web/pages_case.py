@@ -10,10 +10,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
@@ -32,7 +33,7 @@ from tracker.schemas import (
     RequestCreate,
     RequestUpdate,
 )
-from tracker.services import NotFound, ServiceError, audit
+from tracker.services import Actor, NotFound, ServiceError, audit
 from tracker.services import alerts as alert_service
 from tracker.services import cases as case_service
 from tracker.services import contacts as contact_service
@@ -92,6 +93,8 @@ def intake_form(ctx: PageContext) -> Response:
     return _intake_page(ctx, {"family_language": "es", "factors": []}, {})
 
 
+T = TypeVar("T")
+
 INTAKE_FIELDS = (
     "given_name",
     "family_name",
@@ -114,6 +117,21 @@ def _zone_of_facility(ctx: PageContext, raw_id: str) -> str:
     except ValueError:
         facility = None
     return zone_of(ctx.default_zone, facility=facility, organization=ctx.org)
+
+
+def _intake_contact(
+    role: ContactRole,
+    fields: dict[str, Any],
+    errors: dict[str, str],
+    prefix: str,
+    rename: dict[str, str] | None = None,
+) -> ContactCreate | None:
+    """A contact of the intake form, or None with its errors under the form's field names."""
+    try:
+        return ContactCreate(role=role, **fields)
+    except ValidationError as exc:
+        errors.update(validation_errors(exc, rename, prefix=prefix))
+        return None
 
 
 def intake_submit(ctx: PageContext) -> Response:
@@ -141,34 +159,18 @@ def intake_submit(ctx: PageContext) -> Response:
     except ValidationError as exc:
         errors.update(validation_errors(exc))
 
-    contacts: list[ContactCreate] = []
+    contacts: list[ContactCreate | None] = []
     consent = checkbox(values["family_consent"])
     if values["family_phone"]:
-        try:
-            contacts.append(
-                ContactCreate(
-                    role=ContactRole.family,
-                    name=values["family_name_contact"] or None,
-                    phone=values["family_phone"],
-                    language=values["family_language"] or "en",
-                    sms_consent=consent,
-                )
-            )
-        except ValidationError as exc:
-            errors.update(validation_errors(exc, {"name": "family_name_contact"}, prefix="family_"))
+        family = {"name": values["family_name_contact"] or None, "phone": values["family_phone"]}
+        family.update(language=values["family_language"] or "en", sms_consent=consent)
+        rename = {"name": "family_name_contact"}
+        contacts.append(_intake_contact(ContactRole.family, family, errors, "family_", rename))
     elif consent:
         errors["family_phone"] = "enter the number the family agreed to receive texts on"
     if values["counsel_phone"]:
-        try:
-            contacts.append(
-                ContactCreate(
-                    role=ContactRole.counsel,
-                    name=values["counsel_name"] or None,
-                    phone=values["counsel_phone"],
-                )
-            )
-        except ValidationError as exc:
-            errors.update(validation_errors(exc, prefix="counsel_"))
+        counsel = {"name": values["counsel_name"] or None, "phone": values["counsel_phone"]}
+        contacts.append(_intake_contact(ContactRole.counsel, counsel, errors, "counsel_"))
 
     if errors or case_data is None:
         return _intake_page(ctx, values, errors, 422)
@@ -178,7 +180,7 @@ def intake_submit(ctx: PageContext) -> Response:
         removal_at = case_data.removal_scheduled_at
         case_data = case_data.model_copy(update={"removal_scheduled_at": None})
         case = case_service.create_case(ctx.db, ctx.actor, case_data, ctx.now)
-        for contact in contacts:
+        for contact in filter(None, contacts):
             contact_service.add_contact(ctx.db, ctx.actor, case, contact, ctx.now)
         if removal_at is not None:
             case_service.update_case(
@@ -194,13 +196,20 @@ def intake_submit(ctx: PageContext) -> Response:
 # --- the case page ------------------------------------------------------------------------
 
 
-def _load_case(ctx: PageContext, case_id: uuid.UUID | None) -> Case | None:
-    if case_id is None:
+def _owned(
+    ctx: PageContext, get: Callable[[Session, Actor, uuid.UUID], T], record_id: uuid.UUID | None
+) -> T | None:
+    """The record ``record_id`` names if the user's organisation holds it; else None (a 404)."""
+    if record_id is None:
         return None
     try:
-        return case_service.get_case(ctx.db, ctx.actor, case_id)
+        return get(ctx.db, ctx.actor, record_id)
     except NotFound:
         return None
+
+
+def _load_case(ctx: PageContext, case_id: uuid.UUID | None) -> Case | None:
+    return _owned(ctx, case_service.get_case, case_id)
 
 
 def _request_view(
@@ -306,6 +315,24 @@ def _failed(ctx: PageContext, case_id: uuid.UUID, form_id: str, errors: dict[str
     return render_case(ctx, case, {form_id: errors}, {form_id: values}, 422)
 
 
+def _attempt(
+    ctx: PageContext,
+    case_id: uuid.UUID,
+    form_id: str,
+    save: Callable[[], None],
+    message: str,
+    anchor: str = "",
+) -> Response:
+    """Run a form's ``save``: bad input or a refused change shows the form again with reasons."""
+    try:
+        save()
+    except ValidationError as exc:
+        return _failed(ctx, case_id, form_id, validation_errors(exc))
+    except ServiceError as exc:
+        return _failed(ctx, case_id, form_id, exc.fields or {"form": exc.message})
+    return _done(ctx, case_id, message, anchor)
+
+
 def _done(ctx: PageContext, case_id: uuid.UUID, message: str, anchor: str = "") -> Response:
     flash(ctx.request, message)
     return redirect(f"/cases/{case_id}" + (f"#{anchor}" if anchor else ""))
@@ -334,7 +361,8 @@ def update_case(ctx: PageContext) -> Response:
     removal = _time_field(ctx, "removal_scheduled_at", zone, errors)
     if errors:
         return _failed(ctx, case.id, form_id, errors)
-    try:
+
+    def save() -> None:
         # The form shows every field with its current value: what is sent is the new state.
         fields: dict[str, Any] = {
             "removal_scheduled_at": removal,
@@ -347,11 +375,8 @@ def update_case(ctx: PageContext) -> Response:
             fields["custody_status"] = ctx.field("custody_status")
         data = CaseUpdate(**fields)
         case_service.update_case(ctx.db, ctx.actor, case, data, ctx.now)
-    except ValidationError as exc:
-        return _failed(ctx, case.id, form_id, validation_errors(exc))
-    except ServiceError as exc:
-        return _failed(ctx, case.id, form_id, exc.fields or {"form": exc.message})
-    return _done(ctx, case.id, "Case updated.")
+
+    return _attempt(ctx, case.id, form_id, save, "Case updated.")
 
 
 def add_request(ctx: PageContext) -> Response:
@@ -363,7 +388,8 @@ def add_request(ctx: PageContext) -> Response:
     filed_at = _time_field(ctx, "filed_at", ctx.zone(case), errors)
     if errors:
         return _failed(ctx, case.id, form_id, errors)
-    try:
+
+    def save() -> None:
         data = RequestCreate(
             kind=ctx.field("kind"),
             filed_at=filed_at,
@@ -371,11 +397,8 @@ def add_request(ctx: PageContext) -> Response:
             notes=ctx.field("notes") or None,
         )
         request_service.create_request(ctx.db, ctx.actor, case, data, ctx.now)
-    except ValidationError as exc:
-        return _failed(ctx, case.id, form_id, validation_errors(exc))
-    except ServiceError as exc:
-        return _failed(ctx, case.id, form_id, exc.fields or {"form": exc.message})
-    return _done(ctx, case.id, "Request added.", "requests")
+
+    return _attempt(ctx, case.id, form_id, save, "Request added.", "requests")
 
 
 def add_contact(ctx: PageContext) -> Response:
@@ -383,7 +406,8 @@ def add_contact(ctx: PageContext) -> Response:
     if case is None:
         return not_found(ctx.request)
     form_id = "contact"
-    try:
+
+    def save() -> None:
         data = ContactCreate(
             role=ctx.field("role"),
             name=ctx.field("name") or None,
@@ -392,11 +416,8 @@ def add_contact(ctx: PageContext) -> Response:
             sms_consent=checkbox(ctx.field("sms_consent")),
         )
         contact_service.add_contact(ctx.db, ctx.actor, case, data, ctx.now)
-    except ValidationError as exc:
-        return _failed(ctx, case.id, form_id, validation_errors(exc))
-    except ServiceError as exc:
-        return _failed(ctx, case.id, form_id, exc.fields or {"form": exc.message})
-    return _done(ctx, case.id, "Contact added.", "contacts")
+
+    return _attempt(ctx, case.id, form_id, save, "Contact added.", "contacts")
 
 
 RequestAction = Callable[[PageContext, CaseRequest, str, dict[str, str]], str]
@@ -406,12 +427,8 @@ def _request_action(action: RequestAction, name: str) -> Callable[[PageContext],
     """Common frame of the actions on one request: find it (in the org), run, redirect."""
 
     def handler(ctx: PageContext) -> Response:
-        request_id = ctx.path_id("request_id")
-        try:
-            if request_id is None:
-                raise NotFound("request")
-            request = request_service.get_request(ctx.db, ctx.actor, request_id)
-        except NotFound:
+        request = _owned(ctx, request_service.get_request, ctx.path_id("request_id"))
+        if request is None:
             return not_found(ctx.request)
         case_id = request.case_id
         form_id = f"{name}-{request.id}"
@@ -425,7 +442,7 @@ def _request_action(action: RequestAction, name: str) -> Callable[[PageContext],
             errors.update(exc.fields or {"form": exc.message})
         if errors:
             return _failed(ctx, case_id, form_id, errors)
-        return _done(ctx, case_id, message, f"request-{request_id}")
+        return _done(ctx, case_id, message, f"request-{request.id}")
 
     handler.__name__ = f"request_{name}"
     return handler
@@ -484,12 +501,8 @@ def _appeal(ctx: PageContext, request: CaseRequest, zone: str, errors: dict[str,
 
 
 def acknowledge_alert(ctx: PageContext) -> Response:
-    alert_id = ctx.path_id("alert_id")
-    try:
-        if alert_id is None:
-            raise NotFound("alert")
-        alert = alert_service.get_alert(ctx.db, ctx.actor, alert_id)
-    except NotFound:
+    alert = _owned(ctx, alert_service.get_alert, ctx.path_id("alert_id"))
+    if alert is None:
         return not_found(ctx.request)
     alert_service.acknowledge(ctx.db, ctx.actor, alert, ctx.now, via="web")
     return _done(ctx, alert.case_id, "Alert acknowledged: escalation stopped.", "alerts")
