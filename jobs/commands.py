@@ -12,7 +12,7 @@ from sqlalchemy import select
 from tracker import db
 from tracker.commanderror import CommandError
 from tracker.models import Alert, Heartbeat
-from tracker.services.alerts import display_zone
+from tracker.presentation import case_zone
 from tracker.settings import Settings
 from tracker.timefmt import local_label
 from tracker.types import utcnow
@@ -68,7 +68,11 @@ def cmd_sweep(args: argparse.Namespace, settings: Settings) -> None:
                     if outcome.name == "escalation":
                         kind, rung = "escalation", f" ({alert.kind}{rung})"
                     due = (
-                        local_label(alert.due_at, display_zone(alert.case)) if alert.due_at else ""
+                        local_label(
+                            alert.due_at, case_zone(alert.case, settings.default_time_zone)
+                        )
+                        if alert.due_at
+                        else ""
                     )
                     # Case ids only: an operator's terminal is no place for names.
                     print(f"  {kind}{rung}: case {alert.case_id} due {due}")

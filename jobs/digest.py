@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from notifications import outbox
 from tracker import db
 from tracker.models import Alert, Case, Notification, User
-from tracker.services.alerts import KIND_LABELS
+from tracker.presentation import flag_phrase
 from tracker.vocab import Role
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ def _zone(name: str | None, default: str) -> ZoneInfo:
 def summary(by_kind: Counter[str]) -> str:
     """``2 removal imminent, 1 documentation overdue``: counts only, never a name."""
     return ", ".join(
-        f"{n} {KIND_LABELS.get(kind, kind.replace('_', ' '))}"
+        f"{n} {flag_phrase(kind)}"
         for kind, n in sorted(by_kind.items(), key=lambda kv: (-kv[1], kv[0]))
     )
 

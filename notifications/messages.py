@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from notifications import catalogs
+from tracker import presentation
 
 # The GSM 03.38 basic character set plus its extension table (each extension char costs 2).
 GSM7_BASIC = set(
@@ -169,26 +170,10 @@ COUNSEL_KINDS = frozenset(COUNSEL_TEMPLATES)
 FALLBACK_TEMPLATE = N_("Amparo: there is an update for {first_name}.")
 
 # Values the templates show, translated like the templates.
-REQUEST_KIND_LABELS: Mapping[str, str] = {
-    "stay_of_removal": N_("stay of removal"),
-    "release": N_("release"),
-    "prosecutorial_discretion": N_("prosecutorial discretion"),
-    "appeal": N_("appeal"),
-}
-ALERT_KIND_LABELS: Mapping[str, str] = {
-    "removal_imminent": N_("removal imminent"),
-    "documentation_due": N_("documentation due"),
-    "documentation_overdue": N_("documentation overdue"),
-    "unanswered": N_("no answer from ICE"),
-    "stay_expiring": N_("stay expiring"),
-    "unreachable": N_("family unreachable"),
-}
-CUSTODY_LABELS: Mapping[str, str] = {
-    "detained": N_("in detention"),
-    "released": N_("released"),
-    "removed": N_("removed from the U.S."),
-    "unknown": N_("custody not known"),
-}
+# (the message ids live with the other labels, in tracker.presentation)
+REQUEST_KIND_LABELS: Mapping[str, str] = presentation.REQUEST_KIND_SMS
+ALERT_KIND_LABELS: Mapping[str, str] = presentation.FLAG_SMS
+CUSTODY_LABELS: Mapping[str, str] = presentation.CUSTODY_SMS
 REQUEST_STATUS_LINES: Mapping[str, str] = {
     "draft": N_("A {request_kind} request is being prepared."),
     "filed": N_("The {request_kind} request is filed; ICE has not decided yet."),

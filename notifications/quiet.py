@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from notifications.messages import FAMILY_KINDS
 from tracker.models import Case
+from tracker.presentation import case_zone
 
 _WINDOW = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
 
@@ -45,14 +46,7 @@ def applies(kind: str, urgent: bool) -> bool:
 
 
 def zone_for(case: Case | None, default_zone: str) -> str:
-    if case is not None:
-        if case.facility is not None and case.facility.time_zone:
-            return case.facility.time_zone
-        if case.field_office is not None and case.field_office.time_zone:
-            return case.field_office.time_zone
-        if case.organization is not None and case.organization.time_zone:
-            return case.organization.time_zone
-    return default_zone
+    return case_zone(case, default_zone)
 
 
 def spec_for(case: Case | None, default_spec: str) -> str:

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from tests.world import PASSWORD
 from tracker.models import Case, Organization, User
 from tracker.schemas import CaseCreate, UserCreate
 from tracker.services import Actor
@@ -35,7 +36,7 @@ def user(
         organization,
         UserCreate(email=f"user{next(_seq)}@example.org", role=role, **extra),
         now,
-        password="correct horse battery staple",
+        password=PASSWORD,
     )
     return created
 

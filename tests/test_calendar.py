@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from icalendar import Calendar
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tests import factories
+from tests import factories, world
+from tests.world import NOW
 from tracker import calendar, rules
-from tracker.models import Facility, FieldOffice
 from tracker.schemas import DeterminationIn, RequestCreate
 from tracker.services import requests as request_service
-
-NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
 
 def _events(ics: bytes) -> dict[str, dict[str, object]]:
@@ -35,13 +32,8 @@ def test_feed_carries_rule_deadlines_in_the_facility_zone(session: Session) -> N
     org = factories.org(session, NOW)
     attorney = factories.user(session, org, NOW)
     actor = factories.actor_for(attorney)
-    office = session.scalar(select(FieldOffice).where(FieldOffice.code == "HOU"))
-    assert office is not None
-    facility = Facility(
-        name="Test Processing Center", field_office_id=office.id, time_zone="America/Chicago"
-    )
-    session.add(facility)
-    session.flush()
+    office = world.field_office(session, "HOU")
+    facility = world.facility(session, "Test Processing Center", office=office)
     removal = NOW + timedelta(days=2)
     case = factories.case(
         session,

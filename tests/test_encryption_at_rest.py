@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -15,6 +15,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from tests import factories
+from tests.world import NOW
 from tracker import crypto, db, keys, validators
 from tracker.crypto import DecryptionError
 from tracker.models import Case, CaseNameToken, Contact, Organization, User
@@ -25,7 +26,6 @@ from tracker.services import contacts as contact_service
 from tracker.services import requests as request_service
 from tracker.settings import get_settings
 
-NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 SECRETS = [
     "987654321",
     "2025550177",

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from tests import factories
+from tests.world import NOW
 from tracker import importer
 from tracker.models import (
     Alert,
@@ -25,7 +26,6 @@ from tracker.schemas import CaseCreate, ContactCreate
 from tracker.services import cases as case_service
 from tracker.services import contacts as contact_service
 
-NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 DATA = Path(__file__).parent / "data"
 
 

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from notifications import outbox
 from tests import factories
+from tests.world import NOW
 from tracker.models import Notification
-
-NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
 
 def test_second_enqueue_with_same_key_inserts_nothing_and_says_so(session: Session) -> None:

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from tests import factories
 from tests.test_report_export import _alternative_exists
+from tests.world import NOW
 from tracker.facts import policy_for
 from tracker.models import FieldOffice, Organization, Request
 from tracker.report_export import SUPPRESSED_MARK, THRESHOLD, public_csv, public_tables
@@ -20,7 +21,6 @@ from tracker.schemas import DeterminationIn, DocumentationIn, RequestCreate, Req
 from tracker.services import Actor
 from tracker.services import requests as request_service
 
-NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 START = datetime(2026, 10, 1, tzinfo=UTC)
 END = datetime(2026, 11, 1, tzinfo=UTC)
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from tests import factories
+from tests.world import NOW
 from tracker.models import (
     Alert,
     AuditEntry,
@@ -27,7 +28,6 @@ from tracker.services import cases as case_service
 from tracker.services import contacts as contact_service
 from tracker.services import requests as request_service
 
-NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 DEPENDENTS = (Contact, Request, Alert, Notification, TimelineEvent, CaseNameToken)
 
 

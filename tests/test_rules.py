@@ -10,11 +10,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.world import NOW
 from tracker import rules, timefmt
 from tracker.rules import CaseFacts, Policy, RequestFacts
 from tracker.vocab import CustodyStatus, FlagKind, RequestKind, RequestStatus
 
-T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+T0 = NOW
 SEC = timedelta(seconds=1)
 H = timedelta(hours=1)
 CASE = uuid.UUID(int=1)

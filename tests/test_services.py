@@ -10,6 +10,7 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from tests import factories
+from tests.world import NOW
 from tracker import validators
 from tracker.models import AuditEntry, Case, Notification, TimelineEvent
 from tracker.schemas import ContactCreate, DeterminationIn, DocumentationIn, RequestCreate
@@ -18,8 +19,6 @@ from tracker.services import cases as case_service
 from tracker.services import contacts as contact_service
 from tracker.services import requests as request_service
 from tracker.vocab import RequestKind, RequestStatus
-
-NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
 
 def test_case_created_with_normalised_values_audit_and_timeline(session: Session) -> None:

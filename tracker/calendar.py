@@ -29,10 +29,10 @@ from sqlalchemy.orm import Session, selectinload
 from tracker import db, rules
 from tracker.facts import case_facts, policy_for
 from tracker.models import AuditEntry, Case, User
+from tracker.presentation import REQUEST_KIND_SHORT, zone_of
 from tracker.services import Actor, audit
-from tracker.services.alerts import display_zone
 from tracker.settings import Settings
-from tracker.vocab import FlagKind, RequestKind
+from tracker.vocab import FlagKind
 
 AUDIT_ENTITY = "calendar_feed"
 # Evaluating a rule "at the end of time" yields the instant its flag is (or was) due.
@@ -40,13 +40,6 @@ _END_OF_TIME = datetime(9999, 1, 1, tzinfo=UTC)
 # Past events stay in the feed this long, so that a missed deadline is still visible.
 KEEP_PAST = timedelta(days=30)
 EVENT_LENGTH = timedelta(minutes=30)
-
-_KIND_LABELS = {
-    RequestKind.stay_of_removal: "stay",
-    RequestKind.release: "release",
-    RequestKind.prosecutorial_discretion: "PD",
-    RequestKind.appeal: "appeal",
-}
 
 
 def token_hash(token: str) -> str:
@@ -157,8 +150,9 @@ def _case_deadlines(case: Case, now: datetime, default_zone: str) -> list[Deadli
     ladder = tuple(timedelta(hours=h) for h in policy.ladder_hours)
     facts = case_facts(case)
     who = short_name(case.given_name, case.family_name)
-    # The zone the pages and SMS show this case's deadlines in: one rule for all three.
-    zone = display_zone(case) if case.facility or case.field_office else default_zone
+    # The zone rule of pages and SMS, with the subscriber's own zone standing in for the
+    # organisation's: ``default_zone`` is the user's zone, else the organisation's.
+    zone = zone_of(default_zone, facility=case.facility, field_office=case.field_office)
     location = case.facility.name if case.facility is not None else None
     office = f" (ICE {case.field_office.code})" if case.field_office is not None else ""
 
@@ -176,7 +170,7 @@ def _case_deadlines(case: Case, now: datetime, default_zone: str) -> list[Deadli
             ladder,
         )
     for r in facts.requests:
-        label = _KIND_LABELS[r.kind]
+        label = REQUEST_KIND_SHORT[r.kind]
         doc = rules.documentation_flag(case.id, r, _END_OF_TIME)
         if doc is not None:
             # The same instant, named for what counsel must do before it.

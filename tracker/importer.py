@@ -36,6 +36,7 @@ from tracker.models import (
     TimelineEvent,
     User,
 )
+from tracker.presentation import zone_of
 from tracker.schemas import CaseCreate, ContactCreate, FacilityCreate
 from tracker.services import Actor, audit
 from tracker.services import alerts as alert_service
@@ -71,6 +72,12 @@ _CASE_FIELD_COLUMN = {
     "field_office_id": "field_office_code",
     "attorney_id": "attorney_email",
 }
+# The case fields a column feeds as written; the others need a lookup or a time zone.
+_PLAIN_CASE_COLUMNS = tuple(
+    name
+    for name in case_service.AUDITED_FIELDS
+    if name in COLUMNS and name != "removal_scheduled_at"
+)
 _YES = {"yes", "y", "true", "1", "si", "sí", "oui", "wi"}
 _NO = {"no", "n", "false", "0", "non"}
 MAX_BYTES = 20 * 1024 * 1024
@@ -202,13 +209,10 @@ def _reasons(exc: ValidationError) -> list[tuple[str, str]]:
 
 
 def _zone(lookups: _Lookups, facility_name: str | None, office: FieldOffice | None) -> str:
-    if facility_name:
-        known = lookups.facilities.get(facility_name.casefold())
-        if known is not None:
-            return known.time_zone
-    if office is not None:
-        return office.time_zone
-    return lookups.org.time_zone
+    """The zone a row's local times are read in: the zone pages show them in (zone_of)."""
+    facility = lookups.facilities.get(facility_name.casefold()) if facility_name else None
+    # The organisation's zone is required (NOT NULL), so it is the last word here.
+    return zone_of(lookups.org.time_zone, facility=facility, field_office=office)
 
 
 def _parse_time(raw: str, zone: str) -> datetime:
@@ -231,20 +235,7 @@ def _parse_row(
     def bad(column: str, reason: str) -> None:
         errors.append(RowError(number, column, reason))
 
-    case: dict[str, Any] = {
-        name: cells[name]
-        for name in (
-            "given_name",
-            "family_name",
-            "a_number",
-            "country_of_birth",
-            "preferred_language",
-            "race",
-            "ethnicity",
-            "custody_status",
-        )
-        if name in cells
-    }
+    case: dict[str, Any] = {name: cells[name] for name in _PLAIN_CASE_COLUMNS if name in cells}
     office: FieldOffice | None = None
     if "field_office_code" in cells:
         office = lookups.offices.get(cells["field_office_code"].upper())

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tests import factories
+from tests.world import NOW
 from tracker.models import Alert, Notification
 from tracker.schemas import CaseUpdate, ContactCreate
 from tracker.services import cases as case_service
 from tracker.services import contacts as contact_service
 from tracker.vocab import Role
-
-NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
 
 def _alert_sms_to(session: Session, phone: str) -> list[Notification]:

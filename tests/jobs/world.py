@@ -6,7 +6,7 @@ Phone numbers are in the 202-555-01xx range reserved for fiction.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -14,13 +14,14 @@ from sqlalchemy.orm import Session
 
 from jobs.sweeps import counts, sweep_all
 from tests import factories
-from tracker.models import Alert, Case, Facility, FieldOffice, Notification, Organization, User
+from tests.world import WINTER_NOW, facility, field_office
+from tracker.models import Alert, Case, Facility, Notification, Organization, User
 from tracker.schemas import CaseUpdate, ContactCreate
 from tracker.services import Actor
 from tracker.services import cases as case_service
 from tracker.services import contacts as contact_service
 
-T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+T0 = WINTER_NOW
 ONCALL = "+12025550100"
 ATTORNEY_PHONE = "+12025550111"
 COUNSEL_PHONE = "+12025550112"
@@ -40,16 +41,11 @@ def world(session: Session, now: datetime = T0, **org_fields: Any) -> World:
     for name, value in org_fields.items():
         setattr(org, name, value)
     attorney = factories.user(session, org, now, phone=ATTORNEY_PHONE, name="Fictional Attorney")
-    office = session.scalar(select(FieldOffice).where(FieldOffice.code == "NOL"))
-    assert office is not None
+    office = field_office(session, "NOL")
     office.liaison_name = "PD Liaison"
     office.liaison_phone = "+12025550150"
-    facility = Facility(
-        name="Fictional Center", time_zone="America/Chicago", field_office_id=office.id
-    )
-    session.add(facility)
-    session.flush()
-    return World(org, attorney, factories.actor_for(attorney), facility)
+    center = facility(session, "Fictional Center", office=office)
+    return World(org, attorney, factories.actor_for(attorney), center)
 
 
 def new_case(session: Session, w: World, now: datetime = T0, **fields: Any) -> Case:

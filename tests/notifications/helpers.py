@@ -9,7 +9,7 @@ import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from urllib.parse import parse_qs
 
 import httpx
@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from notifications.dispatcher import Dispatcher
 from notifications.twilio import TwilioTransport
 from tests import factories
+from tests.world import NOON_NEW_YORK
 from tracker import db
 from tracker.models import Case, Contact, Organization, User
 from tracker.schemas import ContactCreate, FacilityCreate
@@ -30,8 +31,7 @@ from tracker.vocab import Role
 ACCOUNT_SID = "AC" + "0" * 31 + "1"
 AUTH_TOKEN = "test-auth-token-0123456789abcdef"
 MESSAGING_SERVICE_SID = "MG" + "0" * 31 + "2"
-# Noon in New York: outside the default quiet hours.
-NOON = datetime(2026, 3, 10, 16, 0, tzinfo=UTC)
+NOON = NOON_NEW_YORK
 _phones = itertools.count(10)
 
 

@@ -11,14 +11,15 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy import select
 from starlette.testclient import TestClient
 
 from tests import factories
+from tests.world import NOW, PASSWORD, facility, field_office
 from tracker import db
-from tracker.models import Alert, Facility, FieldOffice, Notification, Organization, User
+from tracker.models import Alert, Notification, Organization, User
 from tracker.schemas import CaseCreate, ContactCreate, DeterminationIn, RequestCreate
 from tracker.services import Actor
 from tracker.services import cases as case_service
@@ -27,8 +28,6 @@ from tracker.services import requests as request_service
 from tracker.services.orgs import create_token
 from tracker.vocab import ContactRole, RequestKind, RequestStatus, Role
 
-NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
-PASSWORD = "correct horse battery staple"
 ANONYMOUS = "anonymous"
 OTHER_ORG = "other_org"
 # Everyone the matrix asks about: the anonymous, each role of org A, an admin of org B.
@@ -179,18 +178,11 @@ def build_world() -> World:
         principals[OTHER_ORG] = Principal(
             OTHER_ORG, other, create_token(session, system, other, NOW), org_b
         )
-        office = session.scalar(select(FieldOffice).where(FieldOffice.code == "NOL"))
-        assert office is not None
-        facility = Facility(
-            id=uuid.uuid4(),
-            name="Security Test Facility (fictional)",
-            field_office_id=office.id,
-            time_zone="America/Chicago",
-            created_at=NOW,
+        office = field_office(session, "NOL")
+        made = facility(
+            session, "Security Test Facility (fictional)", office=office, created_at=NOW
         )
-        session.add(facility)
-        session.flush()
-        return World(org_a, org_b, principals, facility.id, office.id)
+        return World(org_a, org_b, principals, made.id, office.id)
 
 
 _CSRF = re.compile(r'name="csrf_token"\s+value="([^"]+)"')

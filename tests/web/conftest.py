@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -16,6 +15,7 @@ from starlette.routing import compile_path
 from starlette.testclient import TestClient
 
 from tests import factories
+from tests.world import NOW
 from tracker import db
 from tracker.models import Organization, User
 from tracker.services import Actor
@@ -23,8 +23,6 @@ from tracker.services.orgs import create_token
 from tracker.vocab import Role
 from tracker.web import api, openapi
 from tracker.web.app import create_app
-
-NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
 
 @dataclass

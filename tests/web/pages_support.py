@@ -8,9 +8,8 @@ from datetime import datetime
 import httpx
 from starlette.testclient import TestClient
 
-from tests.web.conftest import NOW
+from tests.world import NOW, PASSWORD
 
-PASSWORD = "correct horse battery staple"
 _TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 

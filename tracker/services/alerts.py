@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session, object_session
 from notifications import outbox
 from tracker import db, facts, rules, validators
 from tracker.models import Alert, Case, FieldOffice, Notification, Organization, Request, User
+from tracker.presentation import case_zone, flag_phrase
 from tracker.services import Actor, NotFound, ServiceError, audit, timeline
 from tracker.timefmt import local_label
 from tracker.vocab import (
@@ -49,13 +50,6 @@ RULES = Actor.system("rules")
 # flag no longer holds ("cleared").
 SUPERSEDED = "superseded"
 
-KIND_LABELS: Mapping[str, str] = {
-    FlagKind.removal_imminent: "removal imminent",
-    FlagKind.documentation_overdue: "documentation overdue",
-    FlagKind.unanswered: "request unanswered",
-    FlagKind.stay_expiring: "stay expiring",
-}
-
 
 @dataclass(frozen=True)
 class Recipient:
@@ -66,23 +60,17 @@ class Recipient:
 
 
 def _alert_label(kind: str, rung: int | None) -> str:
-    label = KIND_LABELS.get(kind, kind.replace("_", " "))
+    label = flag_phrase(kind)
     return f"{label}, {rung} h" if rung else label
 
 
 def display_zone(case: Case) -> str:
-    """The zone deadlines are shown in: facility, else field office, else organisation,
-    else the default zone of the settings the case's session carries."""
-    if case.facility is not None and case.facility.time_zone:
-        return case.facility.time_zone
-    if case.field_office is not None and case.field_office.time_zone:
-        return case.field_office.time_zone
-    if case.organization.time_zone:
-        return case.organization.time_zone
+    """The zone ``case``'s deadlines are shown in (tracker.presentation.case_zone), with the
+    default zone of the settings the case's session carries."""
     session = object_session(case)
     if session is None:
         raise RuntimeError("display_zone needs a case that belongs to a session")
-    return db.settings_of(session).default_time_zone
+    return case_zone(case, db.settings_of(session).default_time_zone)
 
 
 def counsel_recipients(case: Case) -> list[Recipient]:

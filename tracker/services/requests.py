@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from notifications.events import notify_family
 from tracker.models import Case, FieldOffice, Request
+from tracker.presentation import REQUEST_KIND_LABELS
 from tracker.schemas import (
     AppealIn,
     DeterminationIn,
@@ -35,13 +36,6 @@ AUDITED_FIELDS = (
     "advised_right_to_appeal",
     "notes",
 )
-
-KIND_LABELS = {
-    RequestKind.stay_of_removal: "Stay of removal",
-    RequestKind.release: "Release",
-    RequestKind.prosecutorial_discretion: "Prosecutorial discretion",
-    RequestKind.appeal: "Appeal",
-}
 
 
 def _snapshot(request: Request) -> dict[str, Any]:
@@ -124,7 +118,7 @@ def create_request(
     )
     session.add(request)
     case.requests.append(request)
-    label = KIND_LABELS[request.kind]
+    label = REQUEST_KIND_LABELS[request.kind]
     timeline.add(
         session,
         case.id,
@@ -168,7 +162,7 @@ def update_request(
             session,
             request.case_id,
             "request_filed",
-            f"{KIND_LABELS[request.kind]} request filed",
+            f"{REQUEST_KIND_LABELS[request.kind]} request filed",
             actor,
             {"request_id": str(request.id)},
             now=now,
@@ -189,7 +183,7 @@ def update_request(
             session,
             request.case_id,
             "request_withdrawn",
-            f"{KIND_LABELS[request.kind]} request withdrawn",
+            f"{REQUEST_KIND_LABELS[request.kind]} request withdrawn",
             actor,
             {"request_id": str(request.id)},
             now=now,
@@ -224,7 +218,7 @@ def record_determination(
         session,
         request.case_id,
         "determination",
-        f"{KIND_LABELS[request.kind]} request {data.outcome}",
+        f"{REQUEST_KIND_LABELS[request.kind]} request {data.outcome}",
         actor,
         {"request_id": str(request.id)},
         now=now,
@@ -263,7 +257,7 @@ def record_documentation(
         session,
         request.case_id,
         "documentation_received",
-        f"Documentation of the {KIND_LABELS[request.kind].lower()} decision received "
+        f"Documentation of the {REQUEST_KIND_LABELS[request.kind].lower()} decision received "
         f"({data.language}; right to appeal "
         f"{'advised' if data.advised_right_to_appeal else 'NOT advised'})",
         actor,

@@ -7,9 +7,11 @@ themselves, so that an organisation is never left without one by a slip of the f
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -23,11 +25,11 @@ from starlette.routing import BaseRoute, Route
 
 from tracker import validators
 from tracker.models import Facility, FieldOffice, User
+from tracker.presentation import REQUEST_KIND_LABELS
 from tracker.schemas import FacilityCreate, UserCreate
 from tracker.services import ServiceError, audit
 from tracker.services import facilities as facility_service
 from tracker.services.orgs import create_user
-from tracker.services.requests import KIND_LABELS
 from tracker.vocab import RequestKind, Role
 from tracker.web.pages_forms import checkbox, validation_errors
 from tracker.web.pages_render import PageContext, flash, not_found, page, redirect
@@ -43,6 +45,24 @@ def index(ctx: PageContext) -> Response:
 # --- users --------------------------------------------------------------------------------
 
 
+def _form_page(
+    ctx: PageContext,
+    template: str,
+    title: str,
+    errors: Mapping[str, object] | None,
+    values: Mapping[str, object] | None,
+    status: int,
+    **context: object,
+) -> Response:
+    """An admin page with forms: the errors of the last submission and the values typed."""
+    page_context = {"title": title, "errors": errors or {}, "values": values or {}, **context}
+    return ctx.render(template, page_context, status)
+
+
+def _offices(ctx: PageContext) -> list[FieldOffice]:
+    return list(ctx.db.scalars(select(FieldOffice).order_by(FieldOffice.name)))
+
+
 def _users_page(
     ctx: PageContext,
     errors: dict[str, str] | None = None,
@@ -53,17 +73,16 @@ def _users_page(
     users = list(
         ctx.db.scalars(select(User).where(User.organization_id == ctx.org.id).order_by(User.email))
     )
-    return ctx.render(
+    return _form_page(
+        ctx,
         "admin/users.html",
-        {
-            "title": "Users",
-            "users": users,
-            "roles": list(Role),
-            "errors": errors or {},
-            "values": values or {"role": Role.hotline.value},
-            "invited": invited,
-        },
+        "Users",
+        errors,
+        values or {"role": Role.hotline.value},
         status,
+        users=users,
+        roles=list(Role),
+        invited=invited,
     )
 
 
@@ -124,18 +143,15 @@ def _facilities_page(
     values: dict[str, str] | None = None,
     status: int = 200,
 ) -> Response:
-    facilities = list(ctx.db.scalars(select(Facility).order_by(Facility.name)))
-    offices = list(ctx.db.scalars(select(FieldOffice).order_by(FieldOffice.name)))
-    return ctx.render(
+    return _form_page(
+        ctx,
         "admin/facilities.html",
-        {
-            "title": "Facilities",
-            "facilities": facilities,
-            "offices": offices,
-            "errors": errors or {},
-            "values": values or {},
-        },
+        "Facilities",
+        errors,
+        values,
         status,
+        facilities=list(ctx.db.scalars(select(Facility).order_by(Facility.name))),
+        offices=_offices(ctx),
     )
 
 
@@ -162,6 +178,14 @@ def create_facility(ctx: PageContext) -> Response:
     return redirect("/admin/facilities")
 
 
+def _phone_or_none(value: str | None) -> str | None:
+    return validators.phone(value) if value else None
+
+
+# An optional phone on a form, where an empty field means none.
+BlankOrPhone = Annotated[str | None, AfterValidator(_phone_or_none)]
+
+
 # --- field offices ------------------------------------------------------------------------
 
 
@@ -169,13 +193,8 @@ class LiaisonIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     liaison_name: Annotated[str, StringConstraints(max_length=200)] | None = None
-    liaison_phone: str | None = None
+    liaison_phone: BlankOrPhone = None
     liaison_email: Annotated[str, StringConstraints(max_length=320)] | None = None
-
-    @field_validator("liaison_phone")
-    @classmethod
-    def _phone(cls, value: str | None) -> str | None:
-        return validators.phone(value) if value else None
 
     @field_validator("liaison_email")
     @classmethod
@@ -194,16 +213,9 @@ def _offices_page(
     values: dict[str, dict[str, str]] | None = None,
     status: int = 200,
 ) -> Response:
-    offices = list(ctx.db.scalars(select(FieldOffice).order_by(FieldOffice.name)))
-    return ctx.render(
-        "admin/field_offices.html",
-        {
-            "title": "Field offices",
-            "offices": offices,
-            "errors": errors or {},
-            "values": values or {},
-        },
-        status,
+    offices = _offices(ctx)
+    return _form_page(
+        ctx, "admin/field_offices.html", "Field offices", errors, values, status, offices=offices
     )
 
 
@@ -238,7 +250,7 @@ def update_field_office(ctx: PageContext) -> Response:
 class OrgSettingsIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    oncall_phone: str | None = None
+    oncall_phone: BlankOrPhone = None
     alert_ladder_hours: list[int]
     default_unanswered_days: int = Field(ge=1, le=365)
     unanswered_days: dict[str, int] = Field(default_factory=dict)
@@ -246,11 +258,6 @@ class OrgSettingsIn(BaseModel):
     quiet_hours: str | None = None
     retention_days: int = Field(ge=30, le=3650)
     time_zone: str
-
-    @field_validator("oncall_phone")
-    @classmethod
-    def _phone(cls, value: str | None) -> str | None:
-        return validators.phone(value) if value else None
 
     @field_validator("alert_ladder_hours")
     @classmethod
@@ -320,15 +327,9 @@ def _settings_page(
     errors: dict[str, str] | None = None,
     status: int = 200,
 ) -> Response:
-    return ctx.render(
-        "admin/settings.html",
-        {
-            "title": "Organisation settings",
-            "values": values,
-            "errors": errors or {},
-            "kinds": [(k.value, KIND_LABELS[k]) for k in RequestKind],
-        },
-        status,
+    kinds = [(k.value, REQUEST_KIND_LABELS[k]) for k in RequestKind]
+    return _form_page(
+        ctx, "admin/settings.html", "Organisation settings", errors, values, status, kinds=kinds
     )
 
 

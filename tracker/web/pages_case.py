@@ -10,16 +10,18 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from tracker.facts import case_facts, policy_for
 from tracker.models import Alert, Case, Facility, Notification, TimelineEvent, User
 from tracker.models import Request as CaseRequest
+from tracker.presentation import REQUEST_KIND_LABELS, zone_of
 from tracker.rules import evaluate
 from tracker.schemas import (
     AppealIn,
@@ -31,12 +33,11 @@ from tracker.schemas import (
     RequestCreate,
     RequestUpdate,
 )
-from tracker.services import NotFound, ServiceError, audit
+from tracker.services import Actor, NotFound, ServiceError, audit
 from tracker.services import alerts as alert_service
 from tracker.services import cases as case_service
 from tracker.services import contacts as contact_service
 from tracker.services import requests as request_service
-from tracker.services.requests import KIND_LABELS
 from tracker.vocab import (
     FACTORS,
     ContactRole,
@@ -47,7 +48,7 @@ from tracker.vocab import (
 )
 from tracker.web.apiauth import PERMISSIONS
 from tracker.web.pages_forms import LANGUAGES, checkbox, parse_local, validation_errors
-from tracker.web.pages_render import PageContext, badges, flash, not_found, page, redirect, zone_for
+from tracker.web.pages_render import PageContext, badges, flash, not_found, page, redirect
 
 NEW_REQUEST_KINDS = [k for k in RequestKind if k is not RequestKind.appeal]
 NOTIFICATIONS_SHOWN = 50
@@ -92,6 +93,8 @@ def intake_form(ctx: PageContext) -> Response:
     return _intake_page(ctx, {"family_language": "es", "factors": []}, {})
 
 
+T = TypeVar("T")
+
 INTAKE_FIELDS = (
     "given_name",
     "family_name",
@@ -113,9 +116,22 @@ def _zone_of_facility(ctx: PageContext, raw_id: str) -> str:
         facility = ctx.db.get(Facility, uuid.UUID(raw_id)) if raw_id else None
     except ValueError:
         facility = None
-    if facility is not None:
-        return facility.time_zone
-    return ctx.org.time_zone or "America/New_York"
+    return zone_of(ctx.default_zone, facility=facility, organization=ctx.org)
+
+
+def _intake_contact(
+    role: ContactRole,
+    fields: dict[str, Any],
+    errors: dict[str, str],
+    prefix: str,
+    rename: dict[str, str] | None = None,
+) -> ContactCreate | None:
+    """A contact of the intake form, or None with its errors under the form's field names."""
+    try:
+        return ContactCreate(role=role, **fields)
+    except ValidationError as exc:
+        errors.update(validation_errors(exc, rename, prefix=prefix))
+        return None
 
 
 def intake_submit(ctx: PageContext) -> Response:
@@ -143,34 +159,18 @@ def intake_submit(ctx: PageContext) -> Response:
     except ValidationError as exc:
         errors.update(validation_errors(exc))
 
-    contacts: list[ContactCreate] = []
+    contacts: list[ContactCreate | None] = []
     consent = checkbox(values["family_consent"])
     if values["family_phone"]:
-        try:
-            contacts.append(
-                ContactCreate(
-                    role=ContactRole.family,
-                    name=values["family_name_contact"] or None,
-                    phone=values["family_phone"],
-                    language=values["family_language"] or "en",
-                    sms_consent=consent,
-                )
-            )
-        except ValidationError as exc:
-            errors.update(validation_errors(exc, {"name": "family_name_contact"}, prefix="family_"))
+        family = {"name": values["family_name_contact"] or None, "phone": values["family_phone"]}
+        family.update(language=values["family_language"] or "en", sms_consent=consent)
+        rename = {"name": "family_name_contact"}
+        contacts.append(_intake_contact(ContactRole.family, family, errors, "family_", rename))
     elif consent:
         errors["family_phone"] = "enter the number the family agreed to receive texts on"
     if values["counsel_phone"]:
-        try:
-            contacts.append(
-                ContactCreate(
-                    role=ContactRole.counsel,
-                    name=values["counsel_name"] or None,
-                    phone=values["counsel_phone"],
-                )
-            )
-        except ValidationError as exc:
-            errors.update(validation_errors(exc, prefix="counsel_"))
+        counsel = {"name": values["counsel_name"] or None, "phone": values["counsel_phone"]}
+        contacts.append(_intake_contact(ContactRole.counsel, counsel, errors, "counsel_"))
 
     if errors or case_data is None:
         return _intake_page(ctx, values, errors, 422)
@@ -180,7 +180,7 @@ def intake_submit(ctx: PageContext) -> Response:
         removal_at = case_data.removal_scheduled_at
         case_data = case_data.model_copy(update={"removal_scheduled_at": None})
         case = case_service.create_case(ctx.db, ctx.actor, case_data, ctx.now)
-        for contact in contacts:
+        for contact in filter(None, contacts):
             contact_service.add_contact(ctx.db, ctx.actor, case, contact, ctx.now)
         if removal_at is not None:
             case_service.update_case(
@@ -196,13 +196,20 @@ def intake_submit(ctx: PageContext) -> Response:
 # --- the case page ------------------------------------------------------------------------
 
 
-def _load_case(ctx: PageContext, case_id: uuid.UUID | None) -> Case | None:
-    if case_id is None:
+def _owned(
+    ctx: PageContext, get: Callable[[Session, Actor, uuid.UUID], T], record_id: uuid.UUID | None
+) -> T | None:
+    """The record ``record_id`` names if the user's organisation holds it; else None (a 404)."""
+    if record_id is None:
         return None
     try:
-        return case_service.get_case(ctx.db, ctx.actor, case_id)
+        return get(ctx.db, ctx.actor, record_id)
     except NotFound:
         return None
+
+
+def _load_case(ctx: PageContext, case_id: uuid.UUID | None) -> Case | None:
+    return _owned(ctx, case_service.get_case, case_id)
 
 
 def _request_view(
@@ -212,7 +219,7 @@ def _request_view(
     decided = status in (RequestStatus.granted, RequestStatus.denied)
     return {
         "r": request,
-        "label": KIND_LABELS[request.kind],
+        "label": REQUEST_KIND_LABELS[request.kind],
         "badges": request_badges,
         "can_file": status is RequestStatus.draft,
         "can_decide": status in (RequestStatus.draft, RequestStatus.filed),
@@ -230,7 +237,7 @@ def render_case(
     status: int = 200,
 ) -> Response:
     org = ctx.org
-    zone = zone_for(case, org)
+    zone = ctx.zone(case)
     flags = evaluate(case_facts(case), ctx.now, policy_for(org))
     case_flags = [f for f in flags if f.request_id is None]
     by_request: dict[uuid.UUID, list[Any]] = {}
@@ -280,7 +287,7 @@ def render_case(
             "errors": form_errors or {},
             "values": form_values or {},
             "request_kinds": NEW_REQUEST_KINDS,
-            "kind_labels": KIND_LABELS,
+            "kind_labels": REQUEST_KIND_LABELS,
             "languages": LANGUAGES,
             "factors": FACTORS,
             "custody_statuses": list(CustodyStatus),
@@ -308,6 +315,24 @@ def _failed(ctx: PageContext, case_id: uuid.UUID, form_id: str, errors: dict[str
     return render_case(ctx, case, {form_id: errors}, {form_id: values}, 422)
 
 
+def _attempt(
+    ctx: PageContext,
+    case_id: uuid.UUID,
+    form_id: str,
+    save: Callable[[], None],
+    message: str,
+    anchor: str = "",
+) -> Response:
+    """Run a form's ``save``: bad input or a refused change shows the form again with reasons."""
+    try:
+        save()
+    except ValidationError as exc:
+        return _failed(ctx, case_id, form_id, validation_errors(exc))
+    except ServiceError as exc:
+        return _failed(ctx, case_id, form_id, exc.fields or {"form": exc.message})
+    return _done(ctx, case_id, message, anchor)
+
+
 def _done(ctx: PageContext, case_id: uuid.UUID, message: str, anchor: str = "") -> Response:
     flash(ctx.request, message)
     return redirect(f"/cases/{case_id}" + (f"#{anchor}" if anchor else ""))
@@ -332,11 +357,12 @@ def update_case(ctx: PageContext) -> Response:
         return not_found(ctx.request)
     form_id = "case"
     errors: dict[str, str] = {}
-    zone = zone_for(case, ctx.org)
+    zone = ctx.zone(case)
     removal = _time_field(ctx, "removal_scheduled_at", zone, errors)
     if errors:
         return _failed(ctx, case.id, form_id, errors)
-    try:
+
+    def save() -> None:
         # The form shows every field with its current value: what is sent is the new state.
         fields: dict[str, Any] = {
             "removal_scheduled_at": removal,
@@ -349,11 +375,8 @@ def update_case(ctx: PageContext) -> Response:
             fields["custody_status"] = ctx.field("custody_status")
         data = CaseUpdate(**fields)
         case_service.update_case(ctx.db, ctx.actor, case, data, ctx.now)
-    except ValidationError as exc:
-        return _failed(ctx, case.id, form_id, validation_errors(exc))
-    except ServiceError as exc:
-        return _failed(ctx, case.id, form_id, exc.fields or {"form": exc.message})
-    return _done(ctx, case.id, "Case updated.")
+
+    return _attempt(ctx, case.id, form_id, save, "Case updated.")
 
 
 def add_request(ctx: PageContext) -> Response:
@@ -362,10 +385,11 @@ def add_request(ctx: PageContext) -> Response:
         return not_found(ctx.request)
     form_id = "new_request"
     errors: dict[str, str] = {}
-    filed_at = _time_field(ctx, "filed_at", zone_for(case, ctx.org), errors)
+    filed_at = _time_field(ctx, "filed_at", ctx.zone(case), errors)
     if errors:
         return _failed(ctx, case.id, form_id, errors)
-    try:
+
+    def save() -> None:
         data = RequestCreate(
             kind=ctx.field("kind"),
             filed_at=filed_at,
@@ -373,11 +397,8 @@ def add_request(ctx: PageContext) -> Response:
             notes=ctx.field("notes") or None,
         )
         request_service.create_request(ctx.db, ctx.actor, case, data, ctx.now)
-    except ValidationError as exc:
-        return _failed(ctx, case.id, form_id, validation_errors(exc))
-    except ServiceError as exc:
-        return _failed(ctx, case.id, form_id, exc.fields or {"form": exc.message})
-    return _done(ctx, case.id, "Request added.", "requests")
+
+    return _attempt(ctx, case.id, form_id, save, "Request added.", "requests")
 
 
 def add_contact(ctx: PageContext) -> Response:
@@ -385,7 +406,8 @@ def add_contact(ctx: PageContext) -> Response:
     if case is None:
         return not_found(ctx.request)
     form_id = "contact"
-    try:
+
+    def save() -> None:
         data = ContactCreate(
             role=ctx.field("role"),
             name=ctx.field("name") or None,
@@ -394,11 +416,8 @@ def add_contact(ctx: PageContext) -> Response:
             sms_consent=checkbox(ctx.field("sms_consent")),
         )
         contact_service.add_contact(ctx.db, ctx.actor, case, data, ctx.now)
-    except ValidationError as exc:
-        return _failed(ctx, case.id, form_id, validation_errors(exc))
-    except ServiceError as exc:
-        return _failed(ctx, case.id, form_id, exc.fields or {"form": exc.message})
-    return _done(ctx, case.id, "Contact added.", "contacts")
+
+    return _attempt(ctx, case.id, form_id, save, "Contact added.", "contacts")
 
 
 RequestAction = Callable[[PageContext, CaseRequest, str, dict[str, str]], str]
@@ -408,17 +427,13 @@ def _request_action(action: RequestAction, name: str) -> Callable[[PageContext],
     """Common frame of the actions on one request: find it (in the org), run, redirect."""
 
     def handler(ctx: PageContext) -> Response:
-        request_id = ctx.path_id("request_id")
-        try:
-            if request_id is None:
-                raise NotFound("request")
-            request = request_service.get_request(ctx.db, ctx.actor, request_id)
-        except NotFound:
+        request = _owned(ctx, request_service.get_request, ctx.path_id("request_id"))
+        if request is None:
             return not_found(ctx.request)
         case_id = request.case_id
         form_id = f"{name}-{request.id}"
         errors: dict[str, str] = {}
-        zone = zone_for(request.case, ctx.org)
+        zone = ctx.zone(request.case)
         try:
             message = action(ctx, request, zone, errors)
         except ValidationError as exc:
@@ -427,7 +442,7 @@ def _request_action(action: RequestAction, name: str) -> Callable[[PageContext],
             errors.update(exc.fields or {"form": exc.message})
         if errors:
             return _failed(ctx, case_id, form_id, errors)
-        return _done(ctx, case_id, message, f"request-{request_id}")
+        return _done(ctx, case_id, message, f"request-{request.id}")
 
     handler.__name__ = f"request_{name}"
     return handler
@@ -486,12 +501,8 @@ def _appeal(ctx: PageContext, request: CaseRequest, zone: str, errors: dict[str,
 
 
 def acknowledge_alert(ctx: PageContext) -> Response:
-    alert_id = ctx.path_id("alert_id")
-    try:
-        if alert_id is None:
-            raise NotFound("alert")
-        alert = alert_service.get_alert(ctx.db, ctx.actor, alert_id)
-    except NotFound:
+    alert = _owned(ctx, alert_service.get_alert, ctx.path_id("alert_id"))
+    if alert is None:
         return not_found(ctx.request)
     alert_service.acknowledge(ctx.db, ctx.actor, alert, ctx.now, via="web")
     return _done(ctx, alert.case_id, "Alert acknowledged: escalation stopped.", "alerts")
@@ -502,6 +513,12 @@ def _may(permission: str) -> frozenset[Role]:
     return PERMISSIONS[permission]
 
 
+def _request_route(name: str, action: RequestAction, permission: str) -> Route:
+    """``POST /requests/{id}/<name>``: one form of a request's card on the case page."""
+    handler = page(_request_action(action, name), _may(permission))
+    return Route(f"/requests/{{request_id}}/{name}", handler, methods=["POST"])
+
+
 routes: list[BaseRoute] = [
     Route("/cases/new", page(intake_form, _may("case.create")), methods=["GET"], name="intake"),
     Route("/cases/new", page(intake_submit, _may("case.create")), methods=["POST"]),
@@ -509,25 +526,9 @@ routes: list[BaseRoute] = [
     Route("/cases/{case_id}", page(update_case, _may("case.update")), methods=["POST"]),
     Route("/cases/{case_id}/requests", page(add_request, _may("request.create")), methods=["POST"]),
     Route("/cases/{case_id}/contacts", page(add_contact, _may("contact.write")), methods=["POST"]),
-    Route(
-        "/requests/{request_id}/file",
-        page(_request_action(_file, "file"), _may("request.update")),
-        methods=["POST"],
-    ),
-    Route(
-        "/requests/{request_id}/determination",
-        page(_request_action(_determination, "determination"), _may("request.decide")),
-        methods=["POST"],
-    ),
-    Route(
-        "/requests/{request_id}/documentation",
-        page(_request_action(_documentation, "documentation"), _may("request.decide")),
-        methods=["POST"],
-    ),
-    Route(
-        "/requests/{request_id}/appeal",
-        page(_request_action(_appeal, "appeal"), _may("request.decide")),
-        methods=["POST"],
-    ),
+    _request_route("file", _file, "request.update"),
+    _request_route("determination", _determination, "request.decide"),
+    _request_route("documentation", _documentation, "request.decide"),
+    _request_route("appeal", _appeal, "request.decide"),
     Route("/alerts/{alert_id}/ack", page(acknowledge_alert, _may("alert.ack")), methods=["POST"]),
 ]

@@ -21,11 +21,12 @@ from starlette.routing import BaseRoute, Route
 from tracker import validators
 from tracker.facts import case_facts, policy_for
 from tracker.models import Case, FieldOffice, Organization, User
+from tracker.presentation import zone_of
 from tracker.rules import evaluate
 from tracker.vocab import FlagKind
 from tracker.web import api_queue
 from tracker.web.errors import ApiError
-from tracker.web.pages_render import Badge, PageContext, badges, page, zone_for
+from tracker.web.pages_render import Badge, PageContext, badges, page
 
 PAGE_SIZE = 50
 
@@ -88,7 +89,9 @@ def _search_note(q: str) -> str:
     return "A-number"
 
 
-def load_queue(session: Session, org: Organization, filters: QueueFilters, now: datetime) -> Queue:
+def load_queue(
+    session: Session, org: Organization, filters: QueueFilters, now: datetime, default_zone: str
+) -> Queue:
     query = api_queue.CaseQuery(
         org.id,
         flag=filters.flag,
@@ -113,7 +116,9 @@ def load_queue(session: Session, org: Organization, filters: QueueFilters, now: 
     rows = []
     for case_id in result.case_ids:
         case = loaded[case_id]
-        zone = zone_for(case, org)
+        zone = zone_of(
+            default_zone, facility=case.facility, field_office=case.field_office, organization=org
+        )
         flags = evaluate(case_facts(case), now, policy)
         rows.append(QueueRow(case=case, badges=badges(flags, now, zone), zone=zone))
     total = None
@@ -129,7 +134,7 @@ def load_queue(session: Session, org: Organization, filters: QueueFilters, now: 
 
 def queue_page(ctx: PageContext) -> Response:
     filters = parse_filters(ctx)
-    queue = load_queue(ctx.db, ctx.org, filters, ctx.now)
+    queue = load_queue(ctx.db, ctx.org, filters, ctx.now, ctx.default_zone)
     offices = list(ctx.db.scalars(select(FieldOffice).order_by(FieldOffice.name)))
     attorneys = list(
         ctx.db.scalars(

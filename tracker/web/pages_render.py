@@ -27,10 +27,11 @@ from starlette.templating import Jinja2Templates
 
 from tracker import db, timefmt, validators
 from tracker.models import Case, Organization, User
+from tracker.presentation import FLAG_LABELS, humanise, zone_of
 from tracker.rules import Flag
 from tracker.services import Actor
 from tracker.types import utcnow
-from tracker.vocab import FlagKind, Role
+from tracker.vocab import Role
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
@@ -39,15 +40,6 @@ SESSION_USER = "uid"
 SESSION_CSRF = "csrf"
 SESSION_FLASH = "flash"
 CSRF_FIELD = "csrf_token"
-
-FLAG_LABELS: Mapping[str, str] = {
-    FlagKind.removal_imminent: "Removal imminent",
-    FlagKind.documentation_due: "Documentation due",
-    FlagKind.documentation_overdue: "Documentation overdue",
-    FlagKind.unanswered: "Unanswered",
-    FlagKind.stay_expiring: "Stay expiring",
-    FlagKind.unreachable: "Family unreachable",
-}
 
 # Headers for every page: personal data must not linger in shared caches or be framed.
 PAGE_HEADERS: Mapping[str, str] = {
@@ -127,10 +119,6 @@ def _mask(value: str | None) -> str:
     return validators.mask_phone(value) if value else ""
 
 
-def _humanise(value: object) -> str:
-    return str(getattr(value, "value", value)).replace("_", " ")
-
-
 def _pager(params: Mapping[str, str], cursor: str) -> str:
     """The current query string with ``cursor`` replaced (removed when empty)."""
     kept = [(k, v) for k, v in params.items() if k != "cursor"]
@@ -150,7 +138,7 @@ def _make_env() -> jinja2.Environment:
         input_value=_input_value,
         a_number=_a_number,
         mask=_mask,
-        humanise=_humanise,
+        humanise=humanise,
         relative=timefmt.relative,
         pager=_pager,
     )
@@ -182,15 +170,6 @@ def forbidden(request: Request, message: str = "You do not have access to this p
     return render(request, "error.html", {"title": message, "status": 403}, 403)
 
 
-def zone_for(case: Case, org: Organization) -> str:
-    """Deadlines are shown in the facility's zone, else the field office's, else the org's."""
-    if case.facility is not None:
-        return case.facility.time_zone
-    if case.field_office is not None:
-        return case.field_office.time_zone
-    return org.time_zone or "America/New_York"
-
-
 @dataclass(frozen=True)
 class Badge:
     kind: str
@@ -205,7 +184,7 @@ def badges(flags: Iterable[Flag], now: datetime, zone: str) -> list[Badge]:
     return [
         Badge(
             kind=f.kind.value,
-            label=FLAG_LABELS.get(f.kind, _humanise(f.kind)),
+            label=FLAG_LABELS.get(f.kind, humanise(f.kind)),
             relative=timefmt.relative(f.due_at, now),
             local=timefmt.local_label(f.due_at, zone),
             overdue=f.due_at < now,
@@ -236,6 +215,20 @@ class PageContext:
     @property
     def org(self) -> Organization:
         return self.user.organization
+
+    @property
+    def default_zone(self) -> str:
+        """The deployment's zone, for times of an organisation that names none."""
+        return str(self.request.app.state.settings.default_time_zone)
+
+    def zone(self, case: Case) -> str:
+        """The zone ``case``'s times are shown and entered in (tracker.presentation.zone_of)."""
+        return zone_of(
+            self.default_zone,
+            facility=case.facility,
+            field_office=case.field_office,
+            organization=self.org,
+        )
 
     def render(
         self, name: str, context: dict[str, Any] | None = None, status: int = 200

@@ -1,0 +1,111 @@
+"""How the domain is shown to people: the label of each kind, and the zone a case's times are in.
+
+One table per vocabulary, so that a new enum member without its labels fails the tests
+(tests/test_presentation.py) instead of showing a raw key in a page, a digest or an SMS. Core
+layer: pages, SMS (notifications), services, jobs, the calendar and the importer all read it, so
+it imports only models and vocab, and never reads settings (callers pass the default zone).
+
+The ``sms`` strings are message ids: notifications.messages translates them with the catalogs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from tracker.models import Case, Facility, FieldOffice, Organization
+from tracker.vocab import CustodyStatus, FlagKind, RequestKind
+
+
+@dataclass(frozen=True)
+class FlagText:
+    title: str  # badges and filters on the pages
+    phrase: str  # mid-sentence: alert labels, the morning digest, audit and timeline lines
+    sms: str  # message id of the phrase an SMS shows, translated
+
+
+@dataclass(frozen=True)
+class RequestKindText:
+    title: str  # pages, timeline and audit lines
+    short: str  # calendar event summaries, where space is scarce
+    sms: str  # message id, translated
+
+
+FLAGS: Mapping[FlagKind, FlagText] = {
+    FlagKind.removal_imminent: FlagText("Removal imminent", "removal imminent", "removal imminent"),
+    FlagKind.documentation_due: FlagText(
+        "Documentation due", "documentation due", "documentation due"
+    ),
+    FlagKind.documentation_overdue: FlagText(
+        "Documentation overdue", "documentation overdue", "documentation overdue"
+    ),
+    FlagKind.unanswered: FlagText("Unanswered", "request unanswered", "no answer from ICE"),
+    FlagKind.stay_expiring: FlagText("Stay expiring", "stay expiring", "stay expiring"),
+    FlagKind.unreachable: FlagText("Family unreachable", "unreachable", "family unreachable"),
+}
+
+REQUEST_KINDS: Mapping[RequestKind, RequestKindText] = {
+    RequestKind.stay_of_removal: RequestKindText("Stay of removal", "stay", "stay of removal"),
+    RequestKind.release: RequestKindText("Release", "release", "release"),
+    RequestKind.prosecutorial_discretion: RequestKindText(
+        "Prosecutorial discretion", "PD", "prosecutorial discretion"
+    ),
+    RequestKind.appeal: RequestKindText("Appeal", "appeal", "appeal"),
+}
+
+# Message ids of a custody status in an SMS status reply, translated.
+CUSTODY_SMS: Mapping[str, str] = {
+    CustodyStatus.detained: "in detention",
+    CustodyStatus.released: "released",
+    CustodyStatus.removed: "removed from the U.S.",
+    CustodyStatus.unknown: "custody not known",
+}
+
+# The views callers index by kind (StrEnum keys also match the plain strings stored in rows).
+FLAG_LABELS: Mapping[str, str] = {k: v.title for k, v in FLAGS.items()}
+FLAG_PHRASES: Mapping[str, str] = {k: v.phrase for k, v in FLAGS.items()}
+FLAG_SMS: Mapping[str, str] = {k: v.sms for k, v in FLAGS.items()}
+REQUEST_KIND_LABELS: Mapping[RequestKind, str] = {k: v.title for k, v in REQUEST_KINDS.items()}
+REQUEST_KIND_SHORT: Mapping[RequestKind, str] = {k: v.short for k, v in REQUEST_KINDS.items()}
+REQUEST_KIND_SMS: Mapping[str, str] = {k: v.sms for k, v in REQUEST_KINDS.items()}
+
+
+def humanise(value: object) -> str:
+    """A key as words (``documentation_due`` → ``documentation due``): for keys with no label."""
+    return str(getattr(value, "value", value)).replace("_", " ")
+
+
+def flag_phrase(kind: str) -> str:
+    """The mid-sentence phrase of an alert kind; an unknown (retired) kind reads as its words."""
+    return FLAG_PHRASES.get(kind, humanise(kind))
+
+
+def zone_of(
+    default_zone: str,
+    *,
+    facility: Facility | None = None,
+    field_office: FieldOffice | None = None,
+    organization: Organization | None = None,
+) -> str:
+    """The zone times are shown in: the facility's, else the field office's, else the
+    organisation's, else ``default_zone`` (the deployment's setting). Blank zones are skipped.
+
+    The one rule for pages, SMS, the calendar and the importer: a deadline at a detention centre
+    reads in the centre's local time wherever the reader is.
+    """
+    for place in (facility, field_office, organization):
+        if place is not None and place.time_zone:
+            return place.time_zone
+    return default_zone
+
+
+def case_zone(case: Case | None, default_zone: str) -> str:
+    """The zone ``case``'s times are shown in (see ``zone_of``); ``default_zone`` without a case."""
+    if case is None:
+        return default_zone
+    return zone_of(
+        default_zone,
+        facility=case.facility,
+        field_office=case.field_office,
+        organization=case.organization,
+    )
