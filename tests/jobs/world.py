@@ -14,7 +14,16 @@ from sqlalchemy.orm import Session
 
 from jobs.sweeps import counts, sweep_all
 from tests import factories
-from tracker.models import Alert, Case, Facility, FieldOffice, Notification, Organization, User
+from tracker.models import (
+    Alert,
+    Case,
+    Facility,
+    FieldOffice,
+    FieldOfficeLiaison,
+    Notification,
+    Organization,
+    User,
+)
 from tracker.schemas import CaseUpdate, ContactCreate
 from tracker.services import Actor
 from tracker.services import cases as case_service
@@ -42,8 +51,14 @@ def world(session: Session, now: datetime = T0, **org_fields: Any) -> World:
     attorney = factories.user(session, org, now, phone=ATTORNEY_PHONE, name="Fictional Attorney")
     office = session.scalar(select(FieldOffice).where(FieldOffice.code == "NOL"))
     assert office is not None
-    office.liaison_name = "PD Liaison"
-    office.liaison_phone = "+12025550150"
+    session.add(
+        FieldOfficeLiaison(
+            organization_id=org.id,
+            field_office_id=office.id,
+            name="PD Liaison",
+            phone="+12025550150",
+        )
+    )
     facility = Facility(
         name="Fictional Center", time_zone="America/Chicago", field_office_id=office.id
     )

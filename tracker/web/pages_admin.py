@@ -24,7 +24,7 @@ from starlette.routing import BaseRoute, Route
 from tracker import validators
 from tracker.models import Facility, FieldOffice, User
 from tracker.schemas import FacilityCreate, UserCreate
-from tracker.services import ServiceError, audit
+from tracker.services import ServiceError, audit, liaisons
 from tracker.services import facilities as facility_service
 from tracker.services.orgs import create_user
 from tracker.services.requests import KIND_LABELS
@@ -200,6 +200,8 @@ def _offices_page(
         {
             "title": "Field offices",
             "offices": offices,
+            # This organisation's own liaisons: another organisation's are never shown.
+            "liaisons": liaisons.of_org(ctx.db, ctx.org.id),
             "errors": errors or {},
             "values": values or {},
         },
@@ -222,12 +224,8 @@ def update_field_office(ctx: PageContext) -> Response:
     except ValidationError as exc:
         key = str(office.id)
         return _offices_page(ctx, {key: validation_errors(exc)}, {key: values}, 422)
-    before = {n: getattr(office, n) for n in values}
-    for name, value in data.model_dump().items():
-        setattr(office, name, value)
-    changes = audit.diff(before, data.model_dump())
-    if changes:
-        audit.record(ctx.db, ctx.actor, "update", "field_office", office.id, changes, now=ctx.now)
+    fields = {name.removeprefix("liaison_"): value for name, value in data.model_dump().items()}
+    if liaisons.set_liaison(ctx.db, ctx.actor, office, fields, ctx.now):
         flash(ctx.request, f"{office.name} liaison updated.")
     return redirect(f"/admin/field-offices#office-{office.id}")
 

@@ -31,7 +31,7 @@ from tracker.schemas import (
     RequestCreate,
     RequestUpdate,
 )
-from tracker.services import NotFound, ServiceError, audit
+from tracker.services import NotFound, ServiceError, audit, liaisons
 from tracker.services import alerts as alert_service
 from tracker.services import cases as case_service
 from tracker.services import contacts as contact_service
@@ -271,6 +271,11 @@ def render_case(
             "title": "Case",
             "case": case,
             "zone": zone,
+            "liaison": (
+                liaisons.get(ctx.db, case.organization_id, case.field_office_id)
+                if case.field_office_id
+                else None
+            ),
             "case_badges": badges(case_flags, ctx.now, zone),
             "all_badges": badges(flags, ctx.now, zone),
             "requests": requests,
