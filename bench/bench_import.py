@@ -71,7 +71,7 @@ def _baseline(factory: sessionmaker[Session], org_id: uuid.UUID, source: str) ->
     with factory() as s, s.begin():
         org = s.get(Organization, org_id)
         assert org is not None
-        rows, errors, lookups, _ = importer.parse(s, org, source)
+        rows, errors, lookups, _ = importer.parse(s, org, source, may_add_facilities=True)
         assert not errors
         facilities = importer._create_facilities(
             s, Actor("bench", org_id), lookups, NOW, importer.ImportReport()

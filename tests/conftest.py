@@ -99,15 +99,9 @@ def _truncate_postgres(url: str) -> None:
             )
             if r[0] not in KEEP_TABLES
         ]
+        # Reference rows (field offices) stay; liaisons are per organisation, so truncated.
         if tables:
             conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " CASCADE"))
-        # Reference rows stay, but tests edit their liaison contacts: put them back as seeded.
-        conn.execute(
-            text(
-                "UPDATE field_offices SET liaison_name = NULL, liaison_phone = NULL, "
-                "liaison_email = NULL"
-            )
-        )
     engine.dispose()
 
 

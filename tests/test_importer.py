@@ -22,9 +22,12 @@ from tracker.models import (
     Facility,
     TimelineEvent,
 )
-from tracker.schemas import CaseCreate, ContactCreate
+from tracker.schemas import CaseCreate, ContactCreate, FacilityCreate
+from tracker.services import ServiceError
 from tracker.services import cases as case_service
 from tracker.services import contacts as contact_service
+from tracker.services import facilities as facility_service
+from tracker.vocab import Role
 
 DATA = Path(__file__).parent / "data"
 
@@ -35,7 +38,8 @@ def _count(session: Session, model: type[object]) -> int:
 
 def test_valid_file_is_imported_with_contacts_facility_and_local_times(session: Session) -> None:
     org = factories.org(session, NOW)
-    actor = factories.actor_for(factories.user(session, org, NOW))
+    # An admin: the file names a new facility, which only an admin's import may add.
+    actor = factories.actor_for(factories.user(session, org, NOW, role=Role.admin))
     report = importer.import_cases(
         session, actor, org, (DATA / "import_valid.csv").read_bytes(), NOW
     )
@@ -111,7 +115,7 @@ def test_skip_invalid_writes_the_valid_rows(session: Session) -> None:
 
 def test_dry_run_validates_and_writes_nothing(session: Session) -> None:
     org = factories.org(session, NOW)
-    actor = factories.actor_for(factories.user(session, org, NOW))
+    actor = factories.actor_for(factories.user(session, org, NOW, role=Role.admin))
     report = importer.import_cases(
         session, actor, org, (DATA / "import_valid.csv").read_bytes(), NOW, dry_run=True
     )
@@ -187,3 +191,54 @@ def test_batched_writes_match_the_services(session: Session) -> None:
         return audit_rows, events, tokens, contacts, case.custody_status, case.factors
 
     assert trail(imported) == trail(via_service)
+
+
+def test_only_an_admins_import_adds_a_facility(session: Session) -> None:
+    """Facilities are shared by every organisation: for any other role an unknown facility is
+    a row error naming row and column, and nothing is written (a dry run says so too)."""
+    org = factories.org(session, NOW)
+    users = {r: factories.user(session, org, NOW, role=r) for r in (Role.attorney, Role.hotline)}
+    admin = factories.user(session, org, NOW, role=Role.admin)
+    session.add(Facility(name="Known Center", time_zone="America/Chicago"))
+    session.commit()
+    source = (
+        "given_name,facility\n"
+        "Ana,Known Center\n"
+        "Luis,Invented Detention Center\n"
+        "Rose,invented detention center\n"
+    )
+    expected = [
+        'row 3, column facility: unknown facility "Invented Detention Center" '
+        "(ask an admin to add it)",
+        'row 4, column facility: unknown facility "invented detention center" '
+        "(ask an admin to add it)",
+    ]
+    for role, user in users.items():
+        actor = factories.actor_for(user)
+        for dry_run in (True, False):
+            report = importer.import_cases(session, actor, org, source, NOW, dry_run=dry_run)
+            assert [str(e) for e in report.errors] == expected, (role, dry_run)
+            assert report.imported == 0 and report.valid == 1
+        # With skip_invalid the row naming a known facility is written; no facility is added.
+        report = importer.import_cases(session, actor, org, source, NOW, skip_invalid=True)
+        assert report.imported == 1 and report.facilities_created == []
+        assert [f.name for f in session.scalars(select(Facility))] == ["Known Center"]
+        session.rollback()
+    # An admin's import may still add it (once, whatever the case of its name).
+    report = importer.import_cases(session, factories.actor_for(admin), org, source, NOW)
+    assert report.ok and report.imported == 3
+    assert report.facilities_created == ["Invented Detention Center"]
+    assert _count(session, Facility) == 2
+
+
+def test_the_facility_service_refuses_non_admins(session: Session) -> None:
+    org = factories.org(session, NOW)
+    data = FacilityCreate(name="Side Door Center", time_zone="America/Chicago")
+    for role in (Role.attorney, Role.hotline, Role.coordinator):
+        actor = factories.actor_for(factories.user(session, org, NOW, role=role))
+        with pytest.raises(ServiceError) as refused:
+            facility_service.create_facility(session, actor, data, NOW)
+        assert refused.value.code == "forbidden"
+    assert _count(session, Facility) == 0
+    admin = factories.actor_for(factories.user(session, org, NOW, role=Role.admin))
+    assert facility_service.create_facility(session, admin, data, NOW).name == "Side Door Center"

@@ -42,7 +42,7 @@ from tracker.services import Actor, audit
 from tracker.services import alerts as alert_service
 from tracker.services import cases as case_service
 from tracker.services import contacts as contact_service
-from tracker.services.facilities import create_facility
+from tracker.services.facilities import create_facility, may_create
 from tracker.vocab import ContactRole
 
 # The documented columns (README, "Importing cases"). Only given_name is required.
@@ -53,7 +53,10 @@ COLUMNS: Mapping[str, str] = {
     "country_of_birth": "ISO 3166 alpha-2 code (MX, GT, HT…)",
     "preferred_language": "BCP 47 tag (es, ht, pt-BR…)",
     "field_office_code": "ICE ERO field office code (ATL, HOU…)",
-    "facility": "detention facility name; created (in the field office's zone) when new",
+    "facility": (
+        "detention facility name; a new one is created (in the field office's zone) only "
+        "when an admin imports"
+    ),
     "removal_scheduled_at": "ISO 8601; without an offset, read in the facility's time zone",
     "family_phone": "family member's phone (US numbers without +1 are fine)",
     "family_language": "the family's language for SMS (default: preferred_language, else en)",
@@ -158,10 +161,12 @@ class _Lookups:
     facilities: dict[str, Facility]
     attorneys: dict[str, uuid.UUID]
     a_numbers: set[str]  # blind indexes already in the organisation
+    # Facilities are shared by every organisation: only an admin's import adds one.
+    may_add_facilities: bool = False
     new_facilities: dict[str, tuple[str, uuid.UUID | None]] = field(default_factory=dict)
 
     @classmethod
-    def load(cls, session: Session, org: Organization) -> _Lookups:
+    def load(cls, session: Session, org: Organization, may_add_facilities: bool) -> _Lookups:
         offices = {o.code.upper(): o for o in session.scalars(select(FieldOffice))}
         facilities = {f.name.casefold(): f for f in session.scalars(select(Facility))}
         attorneys = {
@@ -177,7 +182,9 @@ class _Lookups:
                 Case.organization_id == org.id, Case.a_number_hash.is_not(None)
             )
         )
-        return cls(org, offices, facilities, attorneys, {h for h in hashes if h})
+        return cls(
+            org, offices, facilities, attorneys, {h for h in hashes if h}, may_add_facilities
+        )
 
 
 def _text(source: bytes | str) -> str:
@@ -250,6 +257,8 @@ def _parse_row(
             case["facility_id"] = known.id
             if office is None and known.field_office_id is not None:
                 case["field_office_id"] = known.field_office_id
+        elif not lookups.may_add_facilities:
+            bad("facility", f'unknown facility "{facility_name}" (ask an admin to add it)')
         elif len(facility_name) > 200:
             bad("facility", "at most 200 characters")
     if "removal_scheduled_at" in cells:
@@ -332,9 +341,17 @@ def _parse_row(
 
 
 def parse(
-    session: Session, org: Organization, source: bytes | str
+    session: Session,
+    org: Organization,
+    source: bytes | str,
+    *,
+    may_add_facilities: bool = False,
 ) -> tuple[list[ParsedRow], list[RowError], _Lookups, int]:
-    """Validate every row; returns the good rows, the errors, the lookups and the row count."""
+    """Validate every row; returns the good rows, the errors, the lookups and the row count.
+
+    Unless ``may_add_facilities`` (``facilities.may_create`` of the importing actor), a row
+    naming an unknown facility is a row error.
+    """
     text = _text(source)
     first_line = text.split("\n", 1)[0]
     # Cells copied from a spreadsheet and pasted (the upload page) arrive tab-separated.
@@ -348,7 +365,7 @@ def parse(
     problems += [RowError(1, h, "column appears twice") for h in sorted(duplicates)]
     if problems:
         raise ImportFailed(problems)
-    lookups = _Lookups.load(session, org)
+    lookups = _Lookups.load(session, org, may_add_facilities)
     rows: list[ParsedRow] = []
     errors: list[RowError] = []
     seen: dict[str, int] = {}
@@ -392,7 +409,7 @@ def import_cases(
     """
     if isinstance(source, bytes) and len(source) > MAX_BYTES:
         raise ImportFailed([RowError(1, "file", f"larger than {MAX_BYTES // 2**20} MB")])
-    rows, errors, lookups, count = parse(session, org, source)
+    rows, errors, lookups, count = parse(session, org, source, may_add_facilities=may_create(actor))
     report = ImportReport(
         rows=count, errors=sorted(errors), dry_run=dry_run, skip_invalid=skip_invalid
     )

@@ -164,9 +164,28 @@ class FieldOffice(Base):
     code: Mapped[str] = mapped_column(String(8), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     time_zone: Mapped[str] = mapped_column(String(64))
-    liaison_name: Mapped[str | None] = mapped_column(String(200))
-    liaison_phone: Mapped[str | None] = mapped_column(String(32))
-    liaison_email: Mapped[str | None] = mapped_column(String(320))
+
+
+class FieldOfficeLiaison(Base):
+    """An organisation's own PD liaison at a field office, named in its escalation SMS.
+
+    Per organisation, not on the shared ``FieldOffice`` row, so that no organisation can
+    change the number another organisation's SMS and pages point to. The phone is the
+    official's work line, stored in clear like the rest of the reference data.
+    """
+
+    __tablename__ = "field_office_liaisons"
+
+    organization_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), primary_key=True
+    )
+    field_office_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("field_offices.id", ondelete="CASCADE"), primary_key=True
+    )
+    name: Mapped[str | None] = mapped_column(String(200))
+    phone: Mapped[str | None] = mapped_column(String(32))
+    email: Mapped[str | None] = mapped_column(String(320))
+    updated_at: Mapped[datetime] = _updated()
 
 
 class Facility(Base):
@@ -510,6 +529,7 @@ __all__ = [
     "Contact",
     "Facility",
     "FieldOffice",
+    "FieldOfficeLiaison",
     "Heartbeat",
     "LoginFailure",
     "Notification",

@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tracker.models import FieldOffice, FieldOfficeLiaison
 from tracker.rules import Flag
 from tracker.vocab import (
     ContactRole,
@@ -149,9 +150,23 @@ class FieldOfficeOut(_Out):
     code: str
     name: str
     time_zone: str
+    # The reader's organisation's own PD liaison at this office; other organisations' differ.
     liaison_name: str | None
     liaison_phone: str | None
     liaison_email: str | None
+
+    @classmethod
+    def of(cls, office: FieldOffice, liaison: FieldOfficeLiaison | None) -> FieldOfficeOut:
+        """The shared office with the reader's organisation's own liaison (or none)."""
+        return cls(
+            id=office.id,
+            code=office.code,
+            name=office.name,
+            time_zone=office.time_zone,
+            liaison_name=liaison.name if liaison else None,
+            liaison_phone=liaison.phone if liaison else None,
+            liaison_email=liaison.email if liaison else None,
+        )
 
 
 class FieldOfficeList(BaseModel):

@@ -15,7 +15,15 @@ from sqlalchemy.orm import Session
 from jobs.sweeps import counts, sweep_all
 from tests import factories
 from tests.world import WINTER_NOW, facility, field_office
-from tracker.models import Alert, Case, Facility, Notification, Organization, User
+from tracker.models import (
+    Alert,
+    Case,
+    Facility,
+    FieldOfficeLiaison,
+    Notification,
+    Organization,
+    User,
+)
 from tracker.schemas import CaseUpdate, ContactCreate
 from tracker.services import Actor
 from tracker.services import cases as case_service
@@ -42,8 +50,14 @@ def world(session: Session, now: datetime = T0, **org_fields: Any) -> World:
         setattr(org, name, value)
     attorney = factories.user(session, org, now, phone=ATTORNEY_PHONE, name="Fictional Attorney")
     office = field_office(session, "NOL")
-    office.liaison_name = "PD Liaison"
-    office.liaison_phone = "+12025550150"
+    session.add(
+        FieldOfficeLiaison(
+            organization_id=org.id,
+            field_office_id=office.id,
+            name="PD Liaison",
+            phone="+12025550150",
+        )
+    )
     center = facility(session, "Fictional Center", office=office)
     return World(org, attorney, factories.actor_for(attorney), center)
 

@@ -63,8 +63,12 @@ def world(
     if time_zone:
         from tracker.services import facilities
 
+        # Facilities are reference data: the test's setup adds one as the operator would.
         facility = facilities.create_facility(
-            session, actor, FacilityCreate(name="Test Facility", time_zone=time_zone), now
+            session,
+            Actor.system("test"),
+            FacilityCreate(name="Test Facility", time_zone=time_zone),
+            now,
         )
         fields["facility_id"] = facility.id
     case = factories.case(session, actor, now, **fields)

@@ -207,7 +207,8 @@ EXPECTED: dict[tuple[str, str], Expectation] = {
     ("GET", "/admin/facilities"): Page(ADMIN),
     ("POST", "/admin/facilities"): Page(ADMIN, form={}),
     ("GET", "/admin/field-offices"): Page(ADMIN),
-    # Field offices are shared reference data: no organisation owns one.
+    # Field offices are shared reference data: no organisation owns one. The liaison a POST
+    # sets is the poster's organisation's own (tests/web/test_field_office_liaisons.py).
     ("POST", "/admin/field-offices/{office_id}"): Page(ADMIN, resource="field_office", shared=True),
     ("GET", "/admin/settings"): Page(ADMIN),
     ("POST", "/admin/settings"): Page(ADMIN, form={}),

@@ -15,13 +15,13 @@ from notifications import outbox
 from tests.web.conftest import NOW, Org
 from tracker import db
 from tracker.models import Alert, ApiToken
+from tracker.permissions import PERMISSIONS
 from tracker.schemas import CaseCreate, ContactCreate, DeterminationIn, RequestCreate
 from tracker.services import cases as case_service
 from tracker.services import contacts as contact_service
 from tracker.services import requests as request_service
 from tracker.vocab import ContactRole, RequestKind, Role
 from tracker.web.api import OPERATIONS
-from tracker.web.apiauth import PERMISSIONS
 
 
 def _url(path: str, id_: object) -> str:

@@ -8,7 +8,7 @@ from starlette.testclient import TestClient
 from tests.web.conftest import Org
 from tests.web.pages_support import signed_in, travel
 from tracker import db
-from tracker.models import Case
+from tracker.models import Case, Facility
 from tracker.vocab import Role
 
 
@@ -61,3 +61,32 @@ def test_import_page_is_for_admins_and_hotline(client: TestClient, orgs: tuple[O
     travel(client)
     signed_in(client, north.users[Role.coordinator].email)
     assert client.get("/import").status_code == 403
+
+
+def test_import_page_adds_no_facility_for_the_hotline(
+    client: TestClient, orgs: tuple[Org, Org]
+) -> None:
+    """The page threads the signed-in role to the importer: a hotline volunteer's paste that
+    names an unknown facility is refused at that cell; an admin's adds the facility."""
+    north, _ = orgs
+    travel(client)
+    pasted = "given_name,facility\nAna,Pasted Detention Center\n"
+    token = signed_in(client, north.users[Role.hotline].email)
+    refused = client.post("/import", data={"csrf_token": token, "csv": pasted})
+    assert refused.status_code == 422
+    assert (
+        "row 2, column facility: unknown facility &#34;Pasted Detention Center&#34; "
+        "(ask an admin to add it)" in refused.text
+    )
+    assert _cases() == 0 and _facilities() == []
+
+    client.cookies.clear()
+    token = signed_in(client, north.users[Role.admin].email)
+    done = client.post("/import", data={"csrf_token": token, "csv": pasted})
+    assert done.status_code == 200 and "new facilities: Pasted Detention Center" in done.text
+    assert _cases() == 1 and _facilities() == ["Pasted Detention Center"]
+
+
+def _facilities() -> list[str]:
+    with db.session_scope() as session:
+        return list(session.scalars(select(Facility.name)))

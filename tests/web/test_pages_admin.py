@@ -10,7 +10,14 @@ from starlette.testclient import TestClient
 from tests.web.conftest import Org
 from tests.web.pages_support import login, signed_in
 from tracker import db
-from tracker.models import AuditEntry, Facility, FieldOffice, Organization, User
+from tracker.models import (
+    AuditEntry,
+    Facility,
+    FieldOffice,
+    FieldOfficeLiaison,
+    Organization,
+    User,
+)
 from tracker.vocab import Role
 
 ADMIN_PAGES = (
@@ -148,9 +155,9 @@ def test_facility_and_liaison(client: TestClient, orgs: tuple[Org, Org]) -> None
     with db.session_scope() as s:
         facility = s.scalar(select(Facility).where(Facility.name == "Test Facility"))
         assert facility is not None and facility.field_office_id == office_id
-        office = s.get(FieldOffice, office_id)
-        assert office is not None
-        assert (office.liaison_name, office.liaison_phone, office.liaison_email) == (
+        own = s.get(FieldOfficeLiaison, (orgs[0].org.id, office_id))
+        assert own is not None
+        assert (own.name, own.phone, own.email) == (
             "Test Liaison",
             "+12025550150",
             "liaison@example.org",
@@ -158,7 +165,7 @@ def test_facility_and_liaison(client: TestClient, orgs: tuple[Org, Org]) -> None
         entities = set(
             s.scalars(select(AuditEntry.entity).where(AuditEntry.action.in_(["create", "update"])))
         )
-        assert {"facility", "field_office"} <= entities
+        assert {"facility", "field_office_liaison"} <= entities
 
 
 def test_settings_validate_save_and_audit(client: TestClient, orgs: tuple[Org, Org]) -> None:

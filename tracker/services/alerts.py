@@ -26,9 +26,9 @@ from sqlalchemy.orm import Session, object_session
 
 from notifications import outbox
 from tracker import db, facts, rules, validators
-from tracker.models import Alert, Case, FieldOffice, Notification, Organization, Request, User
+from tracker.models import Alert, Case, Notification, Organization, Request, User
 from tracker.presentation import case_zone, flag_phrase
-from tracker.services import Actor, NotFound, ServiceError, audit, timeline
+from tracker.services import Actor, NotFound, ServiceError, audit, liaisons, timeline
 from tracker.timefmt import local_label
 from tracker.vocab import (
     ContactRole,
@@ -98,11 +98,15 @@ def _request_of(case: Case, request_id: uuid.UUID | None) -> Request | None:
 
 
 def _liaison(case: Case, request: Request | None) -> str:
-    office: FieldOffice | None = (request.field_office if request else None) or case.field_office
-    if office is None:
+    """The case's organisation's own liaison at the request's (else the case's) field office."""
+    office_id = (request.field_office_id if request else None) or case.field_office_id
+    session = object_session(case)
+    if office_id is None or session is None:
         return ""
-    parts = [p for p in (office.liaison_name, office.liaison_phone) if p]
-    return " ".join(parts)
+    liaison = liaisons.get(session, case.organization_id, office_id)
+    if liaison is None:
+        return ""
+    return " ".join(p for p in (liaison.name, liaison.phone) if p)
 
 
 def message_params(

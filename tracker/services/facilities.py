@@ -1,4 +1,4 @@
-"""Detention facilities: shared reference data, created by admins (API and admin page)."""
+"""Detention facilities: shared reference data, created by admins (API, admin page, import)."""
 
 from __future__ import annotations
 
@@ -9,13 +9,33 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from tracker.models import Facility, FieldOffice
+from tracker.permissions import PERMISSIONS
 from tracker.schemas import FacilityCreate
 from tracker.services import Actor, ServiceError, audit
+
+
+def may_create(actor: Actor) -> bool:
+    """Whether ``actor`` may add a facility.
+
+    Facilities are shared by every organisation, so only the roles trusted with shared
+    reference data add them: those of the ``reference.write`` permission (admins). A system
+    actor with no user — the server's operator at the command line — may too: whoever runs
+    ``amparo`` on the server already holds the database.
+    """
+    if actor.user_id is None and actor.role is None:
+        return True
+    return actor.role in PERMISSIONS["reference.write"]
 
 
 def create_facility(
     session: Session, actor: Actor, data: FacilityCreate, now: datetime
 ) -> Facility:
+    if not may_create(actor):
+        raise ServiceError(
+            "only an administrator can add a facility",
+            {"name": "unknown facility; ask an admin to add it"},
+            code="forbidden",
+        )
     errors: dict[str, str] = {}
     if data.field_office_id is not None and session.get(FieldOffice, data.field_office_id) is None:
         errors["field_office_id"] = "no such field office"

@@ -62,7 +62,7 @@ from tracker.schemas_out import (
     RequestOut,
 )
 from tracker.services import alerts as alert_service
-from tracker.services import audit
+from tracker.services import audit, liaisons
 from tracker.services import cases as case_service
 from tracker.services import contacts as contact_service
 from tracker.services import facilities as facility_service
@@ -418,7 +418,10 @@ def list_notifications(ctx: Context) -> NotificationList:
 
 def list_field_offices(ctx: Context) -> FieldOfficeList:
     offices = ctx.session.scalars(select(FieldOffice).order_by(FieldOffice.code))
-    return FieldOfficeList(items=[FieldOfficeOut.model_validate(o) for o in offices])
+    assert ctx.actor.organization_id is not None
+    # The liaison fields are the reader's organisation's own, never another's.
+    own = liaisons.of_org(ctx.session, ctx.actor.organization_id)
+    return FieldOfficeList(items=[FieldOfficeOut.of(o, own.get(o.id)) for o in offices])
 
 
 def list_facilities(ctx: Context) -> FacilityList:
@@ -474,7 +477,7 @@ def list_case_audit(ctx: Context) -> AuditList:
 
 
 # ---------------------------------------------------------------------------------------------
-# THE route table: method, path, handler, permission (apiauth.PERMISSIONS), models.
+# THE route table: method, path, handler, permission (tracker.permissions.PERMISSIONS), models.
 
 _UUID = "{id:uuid}"
 

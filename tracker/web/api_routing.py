@@ -1,6 +1,6 @@
 """The API's route table machinery: one ``Operation`` per method and path.
 
-An operation names its permission (``apiauth.PERMISSIONS``), its body, query and response
+An operation names its permission (``tracker.permissions``), its body, query and response
 models; from the one table come the Starlette routes, the OpenAPI document and the
 authorization matrix. Each request runs as: read the body (async) → in the threadpool, one
 transaction: authenticate, validate, call the handler, commit → serialise.

@@ -15,7 +15,7 @@ set of ``Role`` or the name of a permission of ``PERMISSIONS``.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
@@ -24,37 +24,12 @@ from starlette.requests import Request
 
 from tracker.db import session_scope
 from tracker.models import ApiToken
+from tracker.permissions import ALL_ROLES, PERMISSIONS
 from tracker.services import Actor
 from tracker.services.orgs import token_digest
 from tracker.types import utcnow
 from tracker.vocab import Role
 from tracker.web.errors import ApiError
-
-ALL_ROLES: frozenset[Role] = frozenset(Role)
-ROLES_READ = ALL_ROLES
-
-# THE role policy: one row a permission; the API's route table names one permission per
-# operation, so the authorization matrix is generated from the two (README, issue 7).
-PERMISSIONS: Mapping[str, frozenset[Role]] = {
-    # Every role reads the cases of its organisation.
-    "case.read": ALL_ROLES,
-    # Intake: the hotline opens cases and adds contacts; coordinators only read.
-    "case.create": frozenset({Role.admin, Role.attorney, Role.hotline}),
-    "case.update": frozenset({Role.admin, Role.attorney}),
-    "contact.write": frozenset({Role.admin, Role.attorney, Role.hotline}),
-    # The hotline files requests; decisions, documentation and appeals are counsel's work.
-    "request.create": frozenset({Role.admin, Role.attorney, Role.hotline}),
-    "request.update": frozenset({Role.admin, Role.attorney}),
-    "request.decide": frozenset({Role.admin, Role.attorney}),
-    "alert.read": ALL_ROLES,
-    "alert.ack": frozenset({Role.admin, Role.attorney, Role.hotline}),
-    "reference.read": ALL_ROLES,
-    "reference.write": frozenset({Role.admin}),
-    "audit.read": frozenset({Role.admin, Role.coordinator}),
-    "report.read": frozenset({Role.admin, Role.coordinator, Role.attorney}),
-    # Each user's own calendar-feed URL.
-    "calendar.own": ALL_ROLES,
-}
 
 # A token's last use is recorded at most this often: a write on every read would serialise
 # the readers on SQLite and add a row version per request on PostgreSQL.

@@ -15,9 +15,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from tracker.permissions import PERMISSIONS
 from tracker.schemas_out import ErrorOut
 from tracker.web.api_routing import Operation
-from tracker.web.apiauth import PERMISSIONS
 from tracker.web.health import HealthOut
 
 REF = "#/components/schemas/{model}"

@@ -27,7 +27,7 @@ from tracker import validators
 from tracker.models import Facility, FieldOffice, User
 from tracker.presentation import REQUEST_KIND_LABELS
 from tracker.schemas import FacilityCreate, UserCreate
-from tracker.services import ServiceError, audit
+from tracker.services import ServiceError, audit, liaisons
 from tracker.services import facilities as facility_service
 from tracker.services.orgs import create_user
 from tracker.vocab import RequestKind, Role
@@ -215,7 +215,15 @@ def _offices_page(
 ) -> Response:
     offices = _offices(ctx)
     return _form_page(
-        ctx, "admin/field_offices.html", "Field offices", errors, values, status, offices=offices
+        ctx,
+        "admin/field_offices.html",
+        "Field offices",
+        errors,
+        values,
+        status,
+        offices=offices,
+        # This organisation's own liaisons: another organisation's are never shown.
+        liaisons=liaisons.of_org(ctx.db, ctx.org.id),
     )
 
 
@@ -234,12 +242,8 @@ def update_field_office(ctx: PageContext) -> Response:
     except ValidationError as exc:
         key = str(office.id)
         return _offices_page(ctx, {key: validation_errors(exc)}, {key: values}, 422)
-    before = {n: getattr(office, n) for n in values}
-    for name, value in data.model_dump().items():
-        setattr(office, name, value)
-    changes = audit.diff(before, data.model_dump())
-    if changes:
-        audit.record(ctx.db, ctx.actor, "update", "field_office", office.id, changes, now=ctx.now)
+    fields = {name.removeprefix("liaison_"): value for name, value in data.model_dump().items()}
+    if liaisons.set_liaison(ctx.db, ctx.actor, office, fields, ctx.now):
         flash(ctx.request, f"{office.name} liaison updated.")
     return redirect(f"/admin/field-offices#office-{office.id}")
 

@@ -21,6 +21,7 @@ from starlette.routing import BaseRoute, Route
 from tracker.facts import case_facts, policy_for
 from tracker.models import Alert, Case, Facility, Notification, TimelineEvent, User
 from tracker.models import Request as CaseRequest
+from tracker.permissions import PERMISSIONS
 from tracker.presentation import REQUEST_KIND_LABELS, zone_of
 from tracker.rules import evaluate
 from tracker.schemas import (
@@ -33,7 +34,7 @@ from tracker.schemas import (
     RequestCreate,
     RequestUpdate,
 )
-from tracker.services import Actor, NotFound, ServiceError, audit
+from tracker.services import Actor, NotFound, ServiceError, audit, liaisons
 from tracker.services import alerts as alert_service
 from tracker.services import cases as case_service
 from tracker.services import contacts as contact_service
@@ -46,7 +47,6 @@ from tracker.vocab import (
     RequestStatus,
     Role,
 )
-from tracker.web.apiauth import PERMISSIONS
 from tracker.web.pages_forms import LANGUAGES, checkbox, parse_local, validation_errors
 from tracker.web.pages_render import PageContext, badges, flash, not_found, page, redirect
 
@@ -278,6 +278,11 @@ def render_case(
             "title": "Case",
             "case": case,
             "zone": zone,
+            "liaison": (
+                liaisons.get(ctx.db, case.organization_id, case.field_office_id)
+                if case.field_office_id
+                else None
+            ),
             "case_badges": badges(case_flags, ctx.now, zone),
             "all_badges": badges(flags, ctx.now, zone),
             "requests": requests,
@@ -509,7 +514,7 @@ def acknowledge_alert(ctx: PageContext) -> Response:
 
 
 def _may(permission: str) -> frozenset[Role]:
-    """The API's role policy (``apiauth.PERMISSIONS``): the pages allow exactly what it does."""
+    """The role policy (``tracker.permissions``): the pages allow exactly what the API does."""
     return PERMISSIONS[permission]
 
 

@@ -86,7 +86,7 @@ def _base_context(request: Request) -> dict[str, Any]:
     warning = (
         health.clock_warning(session, now, health.own_clock(request)) if user and session else None
     )
-    from tracker.web.apiauth import PERMISSIONS
+    from tracker.permissions import PERMISSIONS
 
     return {
         # The permissions of the API's role policy this user holds: pages offer only those.

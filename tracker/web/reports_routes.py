@@ -17,11 +17,12 @@ from starlette.responses import Response
 from tracker.db import session_scope
 from tracker.facts import policy_for
 from tracker.models import Organization
+from tracker.permissions import PERMISSIONS
 from tracker.report_export import public_csv
 from tracker.reports import Bucket, Group, Report, field_office_report
 from tracker.types import utcnow
 from tracker.web.api_routing import EARLIEST, LATEST, Context
-from tracker.web.apiauth import PERMISSIONS, authenticate
+from tracker.web.apiauth import authenticate
 from tracker.web.errors import ApiError
 from tracker.web.pages_render import PageContext
 
