@@ -65,7 +65,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
             port=args.port,
             log_level="info",
             proxy_headers=True,
-            forwarded_allow_ips="127.0.0.1",
+            forwarded_allow_ips=get_settings().forwarded_allow_ips,
         )
     finally:
         for stop in stops:
@@ -106,6 +106,18 @@ def cmd_token_create(args: argparse.Namespace) -> None:
         if user is None or not user.active:
             raise CommandError(f"no active user with e-mail {args.email!r}")
         print(create_token(session, CLI_ACTOR, user, utcnow(), label=args.label))
+
+
+def cmd_token_revoke(args: argparse.Namespace) -> None:
+    from tracker.models import User
+    from tracker.services.users import revoke_tokens
+
+    with db.session_scope() as session:
+        user = session.scalar(select(User).where(User.email == args.email.strip().lower()))
+        if user is None:
+            raise CommandError(f"no user with e-mail {args.email!r}")
+        count = revoke_tokens(session, CLI_ACTOR, user, utcnow())
+        print(f"revoked {count} token(s) of {user.email}")
 
 
 def cmd_bootstrap(args: argparse.Namespace) -> None:
@@ -179,6 +191,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--email", required=True)
     p.add_argument("--label")
     p.set_defaults(func=cmd_token_create)
+    p = token.add_parser("revoke", help="revoke every API token of a user (401 at once)")
+    p.add_argument("--email", required=True)
+    p.set_defaults(func=cmd_token_revoke)
 
     p = sub.add_parser("bootstrap", help="create a first organisation and admin if none exist")
     p.add_argument("--email", default="admin@example.org")
