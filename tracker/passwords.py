@@ -20,6 +20,10 @@ MIN_SCORE = 3
 MAX_LENGTH = 200
 
 
+def _squash(value: str) -> str:
+    return re.sub(r"[\W_]+", "", value.casefold())
+
+
 def _hints(user_inputs: Iterable[str | None]) -> list[str]:
     hints: list[str] = []
     for value in user_inputs:
@@ -37,7 +41,14 @@ def problem(password: str, user_inputs: Iterable[str | None] = ()) -> str | None
         return f"use at least {MIN_LENGTH} characters (a few unrelated words are easy to remember)"
     if len(password) > MAX_LENGTH:
         return f"use at most {MAX_LENGTH} characters"
-    result = zxcvbn(password, user_inputs=_hints(user_inputs))
+    inputs = [value for value in user_inputs if value]
+    folded = _squash(password)
+    for value in inputs:
+        # zxcvbn still scores "maria.lopez2026" highly for maria.lopez@…: refuse it outright.
+        whole = _squash(value.partition("@")[0])
+        if len(whole) >= 4 and whole in folded:
+            return "do not use your name or e-mail address in it"
+    result = zxcvbn(password, user_inputs=_hints(inputs))
     if int(result["score"]) >= MIN_SCORE:
         return None
     feedback = result.get("feedback") or {}
