@@ -37,15 +37,17 @@ def test_one_time_password_leads_to_a_new_password(server: Server, browser: Any)
         # Elsewhere is out of reach until the password is changed.
         page.goto(server.base_url + "/cases/new")
         page.wait_for_selector("#password-required")
+        submit = "form[action='/password'] button[type=submit]"  # not the sign-out button
         page.fill("input[name=current]", one_time)
         page.fill("input[name=new]", "password12345")
         page.fill("input[name=confirm]", "password12345")
-        page.click("button[type=submit]")
+        page.click(submit)
         assert "too easy to guess" in page.inner_text("#password-error")
         page.fill("input[name=current]", one_time)
         page.fill("input[name=new]", "lantern orchard velvet 1987 quiver")
         page.fill("input[name=confirm]", "lantern orchard velvet 1987 quiver")
-        page.click("button[type=submit]")
-        page.wait_for_selector("#queue")
+        page.click(submit)
+        page.wait_for_selector("#queue", state="attached")
+        assert page.url.rstrip("/") == server.base_url
     finally:
         context.close()
