@@ -64,6 +64,18 @@ def cmd_token_create(args: argparse.Namespace, settings: Settings) -> None:
         print(create_token(session, CLI_ACTOR, user, utcnow(), label=args.label))
 
 
+def cmd_token_revoke(args: argparse.Namespace, settings: Settings) -> None:
+    from tracker.models import User
+    from tracker.services.users import revoke_tokens
+
+    with db.session_scope() as session:
+        user = session.scalar(select(User).where(User.email == args.email.strip().lower()))
+        if user is None:
+            raise CommandError(f"no user with e-mail {args.email!r}")
+        count = revoke_tokens(session, CLI_ACTOR, user, utcnow())
+        print(f"revoked {count} token(s) of {user.email}")
+
+
 def cmd_bootstrap(args: argparse.Namespace, settings: Settings) -> None:
     """First run: an organisation and an admin, printed once; nothing when users exist."""
     from tracker.models import User

@@ -37,7 +37,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
             port=args.port,
             log_level="info",
             proxy_headers=True,
-            forwarded_allow_ips="127.0.0.1",
+            forwarded_allow_ips=settings.forwarded_allow_ips,
         )
     finally:
         if loops is not None:
@@ -96,6 +96,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--email", required=True)
     p.add_argument("--label")
+    p = command(
+        token,
+        "revoke",
+        admin_commands.cmd_token_revoke,
+        "revoke every API token of a user (401 at once)",
+    )
+    p.add_argument("--email", required=True)
 
     p = command(
         sub,

@@ -118,6 +118,15 @@ class User(Base):
     # sha256 of the secret calendar-feed token; NULL until first requested.
     calendar_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Carried in the session cookie: bumping it (sign-out, password change or reset, role
+    # change, deactivation) ends every session of the user at once (tracker.web.sessions).
+    session_version: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    # Set with a generated one-time password: the next sign-in must choose a new one.
+    must_change_password: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=text("false")
+    )
+    # When the one-time password was first used: it never signs in a second time.
+    one_time_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _updated()
 

@@ -43,6 +43,12 @@ def _parse_hours_list(raw: str) -> tuple[int, ...]:
     return tuple(hours)
 
 
+def _positive(value: int, name: str) -> int:
+    if value <= 0:
+        raise ValueError(f"{name} must be a positive whole number, got {value}")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str
@@ -76,6 +82,12 @@ class Settings:
     sms_http_timeout_seconds: float = 10.0
     sms_connect_timeout_seconds: float = 5.0
     log_level: str = "INFO"
+    # Night shifts: a volunteer may leave the tab for an hour between calls, but a lost or
+    # shared device must not stay signed in past one long shift.
+    session_idle_minutes: int = 120
+    session_max_hours: int = 14
+    # Peers whose X-Forwarded-For is believed (uvicorn's syntax: comma-separated IPs/CIDRs or *).
+    forwarded_allow_ips: str = "127.0.0.1"
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -140,6 +152,14 @@ def load_settings(environ: os._Environ[str] | dict[str, str] | None = None) -> S
         sms_http_timeout_seconds=config("SMS_HTTP_TIMEOUT_SECONDS", cast=float, default=10.0),
         sms_connect_timeout_seconds=config("SMS_CONNECT_TIMEOUT_SECONDS", cast=float, default=5.0),
         log_level=config("LOG_LEVEL", default="INFO"),
+        session_idle_minutes=_positive(
+            config("SESSION_IDLE_MINUTES", cast=int, default=120), "SESSION_IDLE_MINUTES"
+        ),
+        session_max_hours=_positive(
+            config("SESSION_MAX_HOURS", cast=int, default=14), "SESSION_MAX_HOURS"
+        ),
+        forwarded_allow_ips=config("FORWARDED_ALLOW_IPS", default="127.0.0.1").strip()
+        or "127.0.0.1",
     )
 
 

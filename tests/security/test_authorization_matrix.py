@@ -19,10 +19,12 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
 from starlette.applications import Starlette
 from starlette.routing import Mount, Route
 from starlette.testclient import TestClient
 
+from tests import factories
 from tests.security.world import (
     ANONYMOUS,
     NOW,
@@ -34,6 +36,10 @@ from tests.security.world import (
     build_world,
     sign_in,
 )
+from tracker import db
+from tracker.models import ApiToken, Organization
+from tracker.services import Actor
+from tracker.services.orgs import create_token
 from tracker.vocab import Role
 from tracker.web.app import create_app
 
@@ -185,6 +191,9 @@ EXPECTED: dict[tuple[str, str], Expectation] = {
     ("GET", "/login"): Public(200),
     ("POST", "/login"): Public(403),  # no CSRF token: refused before any password check
     ("POST", "/logout"): Logout(),
+    # One's own password (issue 10, item 5): every signed-in role.
+    ("GET", "/password"): Page(),
+    ("POST", "/password"): Page(form={}),
     # --- pages ---
     ("GET", "/"): Page(),
     ("GET", "/cases/new"): Page(INTAKE),
@@ -204,6 +213,8 @@ EXPECTED: dict[tuple[str, str], Expectation] = {
     ("GET", "/admin/users"): Page(ADMIN),
     ("POST", "/admin/users"): Page(ADMIN, form={}),
     ("POST", "/admin/users/{user_id}"): Page(ADMIN, resource="user", form={}),
+    ("POST", "/admin/users/{user_id}/password"): Page(ADMIN, resource="fresh_user"),
+    ("POST", "/admin/tokens/{token_id}/revoke"): Page(ADMIN, resource="api_token"),
     ("GET", "/admin/facilities"): Page(ADMIN),
     ("POST", "/admin/facilities"): Page(ADMIN, form={}),
     ("GET", "/admin/field-offices"): Page(ADMIN),
@@ -309,7 +320,7 @@ def check_page(m: Matrix, key: tuple[str, str], exp: Page) -> None:
         client = m.clients[who]
         allowed = principal.role in exp.roles
         res = _resources_for(m, method == "POST" and allowed and who != OTHER_ORG)
-        url = fill(path, res, exp.resource) if exp.resource != "user" else _user_path(m, path)
+        url = _fill_page(m, path, res, exp.resource)
         if method == "GET":
             response = client.get(url, follow_redirects=False)
         else:
@@ -338,6 +349,23 @@ def check_page(m: Matrix, key: tuple[str, str], exp: Page) -> None:
             if who == OTHER_ORG:
                 leaked = str(m.shared["case"]) in response.text
                 m.expect(key, who, not leaked, "page shows organisation A's case")
+
+
+def _fill_page(m: Matrix, path: str, res: Resources, kind: str | None) -> str:
+    if kind == "user":
+        return _user_path(m, path)
+    if kind in ("fresh_user", "api_token"):
+        # A reset or a revocation would end a principal's own sessions or tokens: each call
+        # gets a user (and token) of organisation A of its own.
+        with db.session_scope() as session:
+            org = session.get(Organization, m.world.org_a.id)
+            assert org is not None
+            user = factories.user(session, org, NOW, role=Role.hotline, phone=None)
+            create_token(session, Actor.system("matrix"), user, NOW, label="matrix")
+            token_id = session.scalar(select(ApiToken.id).where(ApiToken.user_id == user.id))
+            target = user.id if kind == "fresh_user" else token_id
+        return re.sub(r"\{\w+(:\w+)?\}", str(target), path)
+    return fill(path, res, kind)
 
 
 def _user_path(m: Matrix, path: str) -> str:
@@ -385,6 +413,9 @@ def check_logout(m: Matrix, key: tuple[str, str], exp: Logout) -> None:
             )
             after = client.get("/", follow_redirects=False)
             m.expect(key, who, after.status_code in (302, 303), "still signed in after logout")
+        if who != ANONYMOUS:
+            # Signing out ends every session of the user, the matrix's own client's too.
+            m.csrf[who] = sign_in(m.clients[who], principal)
 
 
 CHECKS: dict[type, Callable[[Matrix, tuple[str, str], Any], None]] = {

@@ -15,7 +15,7 @@ from tracker.models import AuditEntry, Case, LoginFailure, User
 from tracker.settings import get_settings
 from tracker.vocab import Role
 from tracker.web.app import create_app
-from tracker.web.auth import ADDRESS_LIMIT, EMAIL_LIMIT, _email_key
+from tracker.web.auth import ADDRESS_LIMIT, PAIR_LIMIT, pair_key
 
 
 def _count(model: type, *where: object) -> int:
@@ -67,14 +67,16 @@ def test_next_never_leaves_the_site(client: TestClient, orgs: tuple[Org, Org]) -
         assert response.headers["location"] == "/", evil
 
 
-def test_wrong_password_then_throttled_per_email(client: TestClient, orgs: tuple[Org, Org]) -> None:
+def test_wrong_password_then_throttled_per_email_and_address(
+    client: TestClient, orgs: tuple[Org, Org]
+) -> None:
     travel(client)
     email = orgs[0].users[Role.attorney].email
-    for _ in range(EMAIL_LIMIT):
+    for _ in range(PAIR_LIMIT):
         response = login(client, email, "wrong password")
         assert response.status_code == 401
         assert "Wrong e-mail or password" in response.text
-    # Past the limit even the right password is refused, with a clear message.
+    # Past the limit even the right password is refused from this address, with a clear message.
     response = login(client, email, PASSWORD)
     assert response.status_code == 429
     assert "Too many failed sign-in attempts" in response.text
@@ -82,13 +84,13 @@ def test_wrong_password_then_throttled_per_email(client: TestClient, orgs: tuple
     assert client.get("/", follow_redirects=False).status_code == 303
     # Another user on the same address is not locked out by someone else's typos.
     assert login(client, orgs[0].users[Role.hotline].email).status_code == 303
-    # After the window, the right password works again and clears the e-mail's failures.
+    # After the window, the right password works again and clears the pair's failures.
     client.cookies.clear()
     travel(client, NOW + timedelta(minutes=16))
     assert login(client, email, PASSWORD).status_code == 303
-    assert _count(LoginFailure, LoginFailure.key_hash == _email_key(email)) == 0
+    assert _count(LoginFailure, LoginFailure.key_hash == pair_key(email, "testclient")) == 0
     # The address's rows stay until they age out (another e-mail may be under attack).
-    assert _count(LoginFailure) == EMAIL_LIMIT
+    assert _count(LoginFailure) == PAIR_LIMIT
 
 
 def test_throttled_per_client_address(client: TestClient, orgs: tuple[Org, Org]) -> None:

@@ -19,6 +19,9 @@ from tracker.services import Actor, ServiceError, audit
 
 _hasher = PasswordHasher()
 
+# The one answer for an e-mail that cannot be invited here (issue 10, item 12).
+UNAVAILABLE_EMAIL = "this address cannot be invited; ask the person for another e-mail address"
+
 
 def hash_password(password: str) -> str:
     return _hasher.hash(password)
@@ -81,9 +84,18 @@ def create_user(
     now: datetime,
     password: str | None = None,
 ) -> tuple[User, str]:
-    """Create a user; returns the user and the (generated) password, shown once."""
-    if session.scalar(select(User).where(func.lower(User.email) == data.email.lower())):
-        raise ServiceError("a user with that e-mail exists", {"email": "already registered"})
+    """Create a user; returns the user and the password, shown once.
+
+    Without ``password`` a one-time password is generated: it signs in once, and that
+    sign-in must choose a new password before anything else.
+    """
+    existing = session.scalar(select(User).where(func.lower(User.email) == data.email.lower()))
+    if existing is not None:
+        if existing.organization_id == org.id:
+            raise ServiceError("a user with that e-mail exists", {"email": "already registered"})
+        # Registered with another organisation: say nothing that tells which, or that it is.
+        raise ServiceError(UNAVAILABLE_EMAIL, {"email": UNAVAILABLE_EMAIL})
+    one_time = password is None
     password = password or new_password()
     user = User(
         id=uuid.uuid4(),
@@ -96,6 +108,7 @@ def create_user(
         phone_hash=validators.phone_hash(data.phone) if data.phone else None,
         language=data.language,
         active=True,
+        must_change_password=one_time,
         created_at=now,
         updated_at=now,
     )

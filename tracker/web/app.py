@@ -16,6 +16,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from tracker.settings import Settings, get_settings
 from tracker.web import (
@@ -84,13 +85,17 @@ def routes() -> list[BaseRoute]:
 
 def middleware(settings: Settings) -> list[Middleware]:
     pages.redact_access_log()
-    # Order matters: the session is decoded before the CSRF check reads its token.
+    # Order matters: the client address is settled first (uvicorn does the same under
+    # ``amparo serve`` and the Procfile; a second pass over an untrusted peer changes nothing),
+    # and the session is decoded before the CSRF check reads its token.
     return [
+        Middleware(ProxyHeadersMiddleware, trusted_hosts=settings.forwarded_allow_ips),
         Middleware(
             SessionMiddleware,
             secret_key=settings.secret_key,
             session_cookie=auth.SESSION_COOKIE,
-            max_age=auth.SESSION_MAX_AGE,
+            # The cookie outlives no session: the server-side checks are in ``sessions``.
+            max_age=settings.session_max_hours * 3600,
             same_site="lax",
             https_only=settings.https,
         ),

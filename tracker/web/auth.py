@@ -1,21 +1,27 @@
-"""Signing in and out of the pages: sessions, CSRF, throttling of failed logins.
+"""Signing in and out of the pages: sessions, CSRF, throttling of failed logins, passwords.
 
 - Sessions: Starlette's ``SessionMiddleware`` (itsdangerous-signed cookie, ``HttpOnly``,
-  ``SameSite=Lax``, ``Secure`` when ``BASE_URL`` is https). The cookie holds only the user id
-  and the CSRF token; a deactivated user is signed out on the next request.
+  ``SameSite=Lax``, ``Secure`` when ``BASE_URL`` is https). The cookie holds the user id, the
+  user's session version, two instants and the CSRF token; ``tracker.web.sessions`` ends it
+  on sign-out (everywhere), password change, role change, deactivation, idleness or age.
 - CSRF: every unsafe request that carries our session cookie (and every login attempt) must
   carry the session's token, as the ``csrf_token`` form field or the ``X-CSRF-Token`` header;
   checked once, here, in ``CSRFMiddleware``, so that no form can forget it. The JSON API
   (``/api/``) authenticates by bearer token only and is not subject to it.
 - Throttling: failed logins are recorded (blind-indexed, never the address in clear) per
-  e-mail and per client address; past the limit within the window the answer is 429.
+  (e-mail, client address) and per client address. Past a limit within the window that
+  address gets 429 with ``Retry-After``; the same account from another address is never
+  refused, so an attacker cannot lock the real user out. The client address is the TCP peer,
+  or ``X-Forwarded-For`` when the peer is a trusted proxy (``FORWARDED_ALLOW_IPS``).
+- Passwords: a one-time password signs in once and leads straight to ``/password``, which
+  every other page redirects to until a new password (``tracker.passwords``) is chosen.
 """
 
 from __future__ import annotations
 
 import hmac
 import logging
-from collections.abc import Sequence
+import math
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -31,15 +37,19 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tracker import crypto, db
 from tracker.models import LoginFailure, User
-from tracker.services import Actor, audit
+from tracker.services import Actor, ServiceError, audit
 from tracker.services.orgs import hash_password, verify_password
+from tracker.services.users import change_password, end_sessions
+from tracker.web import sessions
 from tracker.web.pages_render import (
     CSRF_FIELD,
     SESSION_CSRF,
-    SESSION_USER,
+    PageContext,
     clock,
     csrf_token,
     current_user,
+    flash,
+    page,
     redirect,
     render,
 )
@@ -47,11 +57,11 @@ from tracker.web.pages_render import (
 log = logging.getLogger(__name__)
 
 SESSION_COOKIE = "amparo_session"
-# A volunteer's shift, not a fortnight: a lost phone should not stay signed in for long.
-SESSION_MAX_AGE = 12 * 3600
 THROTTLE_WINDOW = timedelta(minutes=15)
-EMAIL_LIMIT = 5
-# Higher per address: a whole hotline office may sit behind one NAT address.
+# Failures of one account from one address: the guesser is slowed, the owner elsewhere is not.
+PAIR_LIMIT = 5
+# Any accounts from one address (password spraying). Higher: a whole hotline office may sit
+# behind one NAT address. It blocks that address only, never the accounts.
 ADDRESS_LIMIT = 20
 CSRF_HEADER = "x-csrf-token"
 CSRF_EXEMPT_PREFIXES = ("/api/",)
@@ -148,33 +158,44 @@ class CSRFMiddleware:
 # --- throttling ---------------------------------------------------------------------------
 
 
-def _email_key(email: str) -> str:
-    return crypto.blind_index("login-email", crypto.fold(email))
+def client_address(request: Request) -> str:
+    """The client's address: the peer, or whom a trusted proxy says it forwards for."""
+    return request.client.host if request.client else "unknown"
 
 
-def _address_key(request: Request) -> str:
-    host = request.client.host if request.client else "unknown"
-    return crypto.blind_index("login-address", host)
+def pair_key(email: str, address: str) -> str:
+    return crypto.blind_index("login-pair", crypto.fold(email) + "\n" + address)
 
 
-def _failures_since(session: Session, key: str, since: datetime) -> int:
-    count = session.scalar(
-        select(func.count())
-        .select_from(LoginFailure)
-        .where(LoginFailure.key_hash == key, LoginFailure.at >= since)
-    )
-    return int(count or 0)
+def address_key(address: str) -> str:
+    return crypto.blind_index("login-address", address)
 
 
-def is_throttled(session: Session, email_key: str, address_key: str, now: datetime) -> bool:
-    since = now - THROTTLE_WINDOW
-    return (
-        _failures_since(session, email_key, since) >= EMAIL_LIMIT
-        or _failures_since(session, address_key, since) >= ADDRESS_LIMIT
-    )
+def _retry_after(session: Session, key: str, limit: int, now: datetime) -> int | None:
+    """Seconds until ``key`` has fewer than ``limit`` failures in the window; None if it has."""
+    recent = session.scalars(
+        select(LoginFailure.at)
+        .where(LoginFailure.key_hash == key, LoginFailure.at >= now - THROTTLE_WINDOW)
+        .order_by(LoginFailure.at.desc())
+        .limit(limit)
+    ).all()
+    if len(recent) < limit:
+        return None
+    return max(1, math.ceil((recent[-1] + THROTTLE_WINDOW - now).total_seconds()))
 
 
-def record_failure(session: Session, keys: Sequence[str], now: datetime) -> None:
+def throttled_for(session: Session, email: str, address: str, now: datetime) -> int | None:
+    """Seconds this address must wait before trying ``email`` again, or None."""
+    waits = [
+        _retry_after(session, pair_key(email, address), PAIR_LIMIT, now),
+        _retry_after(session, address_key(address), ADDRESS_LIMIT, now),
+    ]
+    found = [w for w in waits if w is not None]
+    return max(found) if found else None
+
+
+def record_failure(session: Session, email: str, address: str, now: datetime) -> None:
+    keys = [pair_key(email, address), address_key(address)]
     # Pruning the keys' old rows here keeps the table small without a separate job.
     session.execute(
         delete(LoginFailure).where(
@@ -183,6 +204,21 @@ def record_failure(session: Session, keys: Sequence[str], now: datetime) -> None
     )
     for key in keys:
         session.add(LoginFailure(key_hash=key, at=now))
+
+
+def _throttled_page(request: Request, email: str, wait: int, next_url: str) -> Response:
+    log.warning("login throttled")
+    minutes = max(1, math.ceil(wait / 60))
+    response = _login_page(
+        request,
+        email,
+        f"Too many failed sign-in attempts from this network. Wait {minutes} minutes and "
+        "try again, or ask your administrator to reset your password.",
+        429,
+        next_url,
+    )
+    response.headers["Retry-After"] = str(wait)
+    return response
 
 
 # --- pages --------------------------------------------------------------------------------
@@ -219,50 +255,52 @@ def login_form(request: Request) -> Response:
     return _login_page(request, next_url=_safe_next(request.query_params.get("next")))
 
 
+def _actor(user: User) -> Actor:
+    return Actor(
+        label=f"user:{user.id}",
+        organization_id=user.organization_id,
+        user_id=user.id,
+        role=user.role,
+    )
+
+
 def _attempt(request: Request, email: str, password: str, next_url: str) -> Response:
     now = clock(request)
-    email_key, address_key = _email_key(email), _address_key(request)
+    address = client_address(request)
     with db.session_scope() as session:
-        if is_throttled(session, email_key, address_key, now):
-            log.warning("login throttled")
-            response = _login_page(
-                request,
-                email,
-                "Too many failed sign-in attempts. Wait 15 minutes and try again, "
-                "or ask your administrator to reset your password.",
-                429,
-                next_url,
-            )
-            response.headers["Retry-After"] = str(int(THROTTLE_WINDOW.total_seconds()))
-            return response
+        wait = throttled_for(session, email, address, now)
+        if wait is not None:
+            return _throttled_page(request, email, wait, next_url)
         user = session.scalar(select(User).where(func.lower(User.email) == email.lower()))
         valid = verify_password(user.password_hash if user else _DUMMY_HASH, password)
         if user is None or not valid or not user.active:
-            record_failure(session, [email_key, address_key], now)
+            record_failure(session, email, address, now)
             log.info("login failed")
             return _login_page(request, email, "Wrong e-mail or password.", 401, next_url)
-        session.execute(delete(LoginFailure).where(LoginFailure.key_hash == email_key))
-        user.last_login_at = now
-        audit.record(
-            session,
-            Actor(
-                label=f"user:{user.id}",
-                organization_id=user.organization_id,
-                user_id=user.id,
-                role=user.role,
-            ),
-            "login",
-            "user",
-            user.id,
-            {"via": [None, "web"]},
-            now=now,
+        if user.must_change_password and user.one_time_used_at is not None:
+            # Told only to whoever knows the password: it reveals nothing to a guesser.
+            log.info("login with a used one-time password")
+            return _login_page(
+                request,
+                email,
+                "This one-time password has already been used. "
+                "Ask your administrator for a new one.",
+                401,
+                next_url,
+            )
+        session.execute(
+            delete(LoginFailure).where(LoginFailure.key_hash == pair_key(email, address))
         )
-        user_id = str(user.id)
-    # A fresh session on every login: nothing from before survives (fixation).
-    request.session.clear()
-    request.session[SESSION_USER] = user_id
+        user.last_login_at = now
+        via: dict[str, Any] = {"via": [None, "web"]}
+        if user.must_change_password:
+            user.one_time_used_at = now
+            via["password"] = [None, "one-time, change required"]
+        audit.record(session, _actor(user), "login", "user", user.id, via, now=now)
+        sessions.start(request, user, now)
+        target = "/password" if user.must_change_password else next_url
     csrf_token(request)
-    return redirect(next_url)
+    return redirect(target)
 
 
 async def login_submit(request: Request) -> Response:
@@ -278,13 +316,77 @@ async def login_submit(request: Request) -> Response:
     return await run_in_threadpool(_attempt, request, email, password, next_url)
 
 
-def logout(request: Request) -> Response:
+def _logout(request: Request) -> None:
+    now = clock(request)
+    with db.session_scope() as session:
+        user = current_user(request, session)
+        if user is not None:
+            # Signing out here signs out everywhere: a session left open on a shared
+            # office computer ends with the one on the phone.
+            end_sessions(user)
+            audit.record(session, _actor(user), "logout", "user", user.id, now=now)
+
+
+async def logout(request: Request) -> Response:
+    await run_in_threadpool(_logout, request)
     request.session.clear()
     return redirect("/login")
+
+
+# --- changing one's password --------------------------------------------------------------
+
+
+def _password_page(
+    ctx: PageContext, errors: dict[str, str] | None = None, status: int = 200
+) -> Response:
+    return ctx.render(
+        "password.html",
+        {
+            "title": "Change password",
+            "forced": ctx.user.must_change_password,
+            "errors": errors or {},
+        },
+        status,
+    )
+
+
+def password_form(ctx: PageContext) -> Response:
+    return _password_page(ctx)
+
+
+def _raw(ctx: PageContext, name: str) -> str:
+    # Not ``ctx.field``: a password's spaces are part of it.
+    value = ctx.form.get(name) if ctx.form is not None else None
+    return value if isinstance(value, str) else ""
+
+
+def password_submit(ctx: PageContext) -> Response:
+    current, new, confirm = _raw(ctx, "current"), _raw(ctx, "new"), _raw(ctx, "confirm")
+    if not current or not new or len(current) > 1024 or len(new) > 1024:
+        return _password_page(ctx, {"form": "fill in every field"}, 422)
+    address = client_address(ctx.request)
+    # Guessing the current password from a stolen session is throttled like the sign-in.
+    wait = throttled_for(ctx.db, ctx.user.email, address, ctx.now)
+    if wait is not None:
+        response = _password_page(ctx, {"current": "too many wrong attempts; wait"}, 429)
+        response.headers["Retry-After"] = str(wait)
+        return response
+    try:
+        change_password(ctx.db, ctx.actor, ctx.user, current, new, confirm, ctx.now)
+    except ServiceError as exc:
+        if "current" in exc.fields:
+            record_failure(ctx.db, ctx.user.email, address, ctx.now)
+        return _password_page(ctx, exc.fields or {"form": exc.message}, 422)
+    # Every other session of this user has ended; this one goes on.
+    sessions.renew(ctx.request, ctx.user)
+    flash(ctx.request, "Password changed. You were signed out everywhere else.")
+    return redirect("/")
 
 
 routes: list[BaseRoute] = [
     Route("/login", login_form, methods=["GET"], name="login"),
     Route("/login", login_submit, methods=["POST"]),
     Route("/logout", logout, methods=["POST"], name="logout"),
+    Route("/password", page(password_form, pending_password=True), methods=["GET"]),
+    Route("/password", page(password_submit, pending_password=True), methods=["POST"]),
 ]

@@ -24,11 +24,12 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from tracker import validators
-from tracker.models import Facility, FieldOffice, User
+from tracker.models import ApiToken, Facility, FieldOffice, User
 from tracker.presentation import REQUEST_KIND_LABELS
 from tracker.schemas import FacilityCreate, UserCreate
 from tracker.services import ServiceError, audit, liaisons
 from tracker.services import facilities as facility_service
+from tracker.services import users as user_service
 from tracker.services.orgs import create_user
 from tracker.vocab import RequestKind, Role
 from tracker.web.pages_forms import checkbox, validation_errors
@@ -69,6 +70,7 @@ def _users_page(
     values: dict[str, str] | None = None,
     invited: tuple[User, str] | None = None,
     status: int = 200,
+    reset: tuple[User, str] | None = None,
 ) -> Response:
     users = list(
         ctx.db.scalars(select(User).where(User.organization_id == ctx.org.id).order_by(User.email))
@@ -81,8 +83,10 @@ def _users_page(
         values or {"role": Role.hotline.value},
         status,
         users=users,
+        tokens=user_service.tokens_of_org(ctx.db, ctx.org.id),
         roles=list(Role),
         invited=invited,
+        reset=reset,
     )
 
 
@@ -128,10 +132,41 @@ def update_user(ctx: PageContext) -> Response:
     user.active = active
     changes = audit.diff(before, {"role": user.role, "active": user.active})
     if changes:
+        # A new role or a deactivation holds from the next request, in every open session.
+        user_service.end_sessions(user)
         user.updated_at = ctx.now
         audit.record(ctx.db, ctx.actor, "update", "user", user.id, changes, now=ctx.now)
         flash(ctx.request, f"{user.email} updated.")
     return redirect("/admin/users")
+
+
+def _org_user(ctx: PageContext) -> User | None:
+    user_id = ctx.path_id("user_id")
+    user = ctx.db.get(User, user_id) if user_id else None
+    return user if user is not None and user.organization_id == ctx.org.id else None
+
+
+def reset_password(ctx: PageContext) -> Response:
+    user = _org_user(ctx)
+    if user is None:
+        return not_found(ctx.request)
+    if user.id == ctx.user.id:
+        return _users_page(
+            ctx, {"password": "change your own password on the Password page"}, status=422
+        )
+    password = user_service.reset_password(ctx.db, ctx.actor, user, ctx.now)
+    # Shown once, in this response only (no redirect, never stored in clear).
+    return _users_page(ctx, reset=(user, password))
+
+
+def revoke_token(ctx: PageContext) -> Response:
+    token_id = ctx.path_id("token_id")
+    token = ctx.db.get(ApiToken, token_id) if token_id else None
+    if token is None or token.user.organization_id != ctx.org.id:
+        return not_found(ctx.request)
+    if user_service.revoke_token(ctx.db, ctx.actor, token, ctx.now):
+        flash(ctx.request, f"Token {token.label or ''} of {token.user.email} revoked.")
+    return redirect("/admin/users#tokens")
 
 
 # --- facilities ---------------------------------------------------------------------------
@@ -403,6 +438,8 @@ routes: list[BaseRoute] = [
     Route("/admin/users", page(users, ADMIN), methods=["GET"]),
     Route("/admin/users", page(invite, ADMIN), methods=["POST"]),
     Route("/admin/users/{user_id}", page(update_user, ADMIN), methods=["POST"]),
+    Route("/admin/users/{user_id}/password", page(reset_password, ADMIN), methods=["POST"]),
+    Route("/admin/tokens/{token_id}/revoke", page(revoke_token, ADMIN), methods=["POST"]),
     Route("/admin/facilities", page(facilities, ADMIN), methods=["GET"]),
     Route("/admin/facilities", page(create_facility, ADMIN), methods=["POST"]),
     Route("/admin/field-offices", page(field_offices, ADMIN), methods=["GET"]),

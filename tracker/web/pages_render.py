@@ -32,11 +32,12 @@ from tracker.rules import Flag
 from tracker.services import Actor
 from tracker.types import utcnow
 from tracker.vocab import Role
+from tracker.web import sessions
+from tracker.web.sessions import SESSION_USER
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 
-SESSION_USER = "uid"
 SESSION_CSRF = "csrf"
 SESSION_FLASH = "flash"
 CSRF_FIELD = "csrf_token"
@@ -267,17 +268,21 @@ def current_user(request: Request, session: Session) -> User | None:
     except ValueError:
         return None
     user = session.get(User, user_id)
-    if user is None or not user.active:
-        # Deactivation takes effect on the next request, not when the cookie expires.
-        request.session.pop(SESSION_USER, None)
+    if user is None or not user.active or not sessions.is_current(request, user, clock(request)):
+        # Deactivation, sign-out elsewhere and timeouts take effect on the next request.
+        request.session.clear()
         return None
     return user
 
 
 def page(
-    handler: Handler, roles: frozenset[Role] | None = None
+    handler: Handler, roles: frozenset[Role] | None = None, *, pending_password: bool = False
 ) -> Callable[[Request], Awaitable[Response]]:
-    """Wrap ``handler`` as an endpoint: signed-in user, role check, one transaction."""
+    """Wrap ``handler`` as an endpoint: signed-in user, role check, one transaction.
+
+    Only a ``pending_password`` page (the change-password page) serves a user who signed in
+    with a one-time password and has not chosen a new one yet.
+    """
 
     def run(request: Request, form: FormData | None) -> Response:
         with db.session_scope() as session:
@@ -291,6 +296,9 @@ def page(
                 return redirect("/login?next=" + quote(target, safe="/"))
             request.state.user = user
             request.state.db = session
+            if user.must_change_password and not pending_password:
+                # Signed in with a one-time password: nothing else until a new one is chosen.
+                return redirect("/password")
             if roles is not None and user.role not in roles:
                 return forbidden(request)
             return handler(PageContext(request, session, user, clock(request), form))
