@@ -68,7 +68,7 @@ def _migrate(url: str, revision: str) -> None:
 def test_shared_liaisons_are_copied_into_every_organisation(db_url: str) -> None:
     """0005 moves the shared liaison columns into one copy per organisation (and back)."""
     db.reset()
-    _migrate(db_url, "0002")
+    _migrate(db_url, "0005_org_liaisons-1")
     try:
         engine = make_engine(db_url)
         with engine.begin() as conn:
@@ -90,7 +90,7 @@ def test_shared_liaisons_are_copied_into_every_organisation(db_url: str) -> None
             assert {(r.field_office_id, r.name, r.phone, r.email) for r in rows} == {
                 (nol, "Shared Liaison", "+12025550150", None)
             }
-        _migrate(db_url, "0002")
+        _migrate(db_url, "0005_org_liaisons-1")
         engine = make_engine(db_url)
         with engine.connect() as conn:
             back = conn.execute(
