@@ -24,6 +24,7 @@ COMMAND_MODULES: Sequence[str] = (
     "jobs.commands",
     "notifications.commands",
     "tracker.data_commands",
+    "tracker.ops_commands",
 )
 
 CLI_ACTOR = Actor.system("cli")
