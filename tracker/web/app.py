@@ -28,6 +28,7 @@ ROUTE_MODULES: Sequence[str] = (
     "tracker.web.pages",
     "tracker.web.webhooks",
     "tracker.web.outbox_page",
+    "tracker.web.admin_health",
 )
 
 
