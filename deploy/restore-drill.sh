@@ -1,10 +1,12 @@
 #!/bin/sh
-# The restore drill: restore the newest backup under $1 into a scratch database, then check
-# that its key canary decrypts and its rows match the manifest (amparo restore does both).
-# Never touches DATABASE_URL's database. Exit status non-zero on any failure.
+# The restore drill: restore the newest backup under $1 into a scratch database (a temporary
+# SQLite file, or a new PostgreSQL database next to DATABASE_URL's, dropped afterwards).
+# `amparo restore` checks the checksum, that the current DATA_KEYS decrypt the key canary, and
+# that every table's row count matches the manifest. Never touches DATABASE_URL's database.
 set -eu
 backups=${1:?usage: restore-drill.sh BACKUP_DIR}
 amparo=${AMPARO:-/opt/amparo/.venv/bin/amparo}
+python=$(dirname "$amparo")/python
 newest=$(ls -1d "$backups"/amparo-* 2>/dev/null | sort | tail -n 1)
 if [ -z "$newest" ]; then
     echo "restore drill: no backup in $backups" >&2
@@ -12,17 +14,17 @@ if [ -z "$newest" ]; then
 fi
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
-case "$(sed -n 's/.*"backend": "\([a-z]*\)".*/\1/p' "$newest/manifest.json")" in
+backend=$("$python" -c 'import json, sys; print(json.load(open(sys.argv[1]))["backend"])' "$newest/manifest.json")
+case "$backend" in
 sqlite)
     DATABASE_URL="sqlite:///$scratch/drill.sqlite3" "$amparo" restore "$newest"
     ;;
 postgresql)
-    # A scratch database next to the live one; the amparo role needs CREATEDB for this.
-    name="amparo_drill_$(date +%Y%m%d%H%M%S)"
-    base=${DATABASE_URL%/*}
-    createdb --maintenance-db="$DATABASE_URL" "$name"
-    trap 'dropdb --maintenance-db="$DATABASE_URL" --if-exists "$name"; rm -rf "$scratch"' EXIT
-    DATABASE_URL="$base/$name" "$amparo" restore "$newest"
+    # The amparo role needs CREATEDB for this (docs/deploy.md, step 3).
+    name="amparo_drill_$(date +%Y%m%d%H%M%S)_$$"
+    "$python" -m tracker.scratchdb create "$name"
+    trap '"$python" -m tracker.scratchdb drop "$name"; rm -rf "$scratch"' EXIT
+    DATABASE_URL=$("$python" -m tracker.scratchdb url "$name") "$amparo" restore "$newest"
     ;;
 *)
     echo "restore drill: $newest/manifest.json names no known backend" >&2

@@ -109,8 +109,10 @@ def _libpq(url: str) -> tuple[list[str], dict[str, str]]:
     where ``ps`` does not show it."""
     parsed: URL = make_url(normalise_url(url))
     args = []
-    if parsed.host:
-        args += ["--host", parsed.host]
+    # ``?host=/var/run/postgresql`` names a Unix socket directory (docs/deploy.md).
+    host = parsed.host or parsed.query.get("host")
+    if isinstance(host, str) and host:
+        args += ["--host", host]
     if parsed.port:
         args += ["--port", str(parsed.port)]
     if parsed.username:

@@ -12,6 +12,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from cryptography.fernet import Fernet
+from sqlalchemy import text
 
 from tests.jobs.world import T0
 from tracker import backup, canary, db
@@ -99,32 +101,35 @@ def test_caddyfile_validates(tmp_path: Path) -> None:
     assert done.returncode != 0
 
 
-def test_restore_drill_script_on_a_real_backup(sqlite_template: Path, tmp_path: Path) -> None:
-    source = tmp_path / "live.sqlite3"
-    shutil.copyfile(sqlite_template, source)
-    url = f"sqlite:///{source}"
-    engine = db.make_engine(url)
-    with engine.begin() as conn:
+def test_restore_drill_script_on_a_real_backup(db_url: str, tmp_path: Path) -> None:
+    with db.get_engine().begin() as conn:
         canary.ensure(conn, T0)
-    engine.dispose()
-    backup.backup(url, tmp_path / "backups", T0)
-    env = {**os.environ, "DATABASE_URL": url, "AMPARO": str(Path(sys.executable).parent / "amparo")}
-    done = subprocess.run(
-        ["sh", str(DEPLOY / "restore-drill.sh"), str(tmp_path / "backups")],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-    )
+    backup.backup(db_url, tmp_path / "backups", T0)
+    env = {
+        **os.environ,
+        "DATABASE_URL": db_url,
+        "AMPARO": str(Path(sys.executable).parent / "amparo"),
+    }
+
+    def drill() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["sh", str(DEPLOY / "restore-drill.sh"), str(tmp_path / "backups")],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+        )
+
+    done = drill()
     assert done.returncode == 0, done.stderr
     assert re.search(r"restore drill passed: .*amparo-\d{8}T\d{6}Z", done.stdout)
     # With other keys the drill fails loudly.
-    env["DATA_KEYS"] = "x" * 43 + "="
-    done = subprocess.run(
-        ["sh", str(DEPLOY / "restore-drill.sh"), str(tmp_path / "backups")],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-    )
+    env["DATA_KEYS"] = Fernet.generate_key().decode()
+    done = drill()
     assert done.returncode != 0 and "cannot decrypt" in done.stderr
+    if db_url.startswith("postgresql"):
+        # The scratch databases were dropped.
+        engine = db.get_engine()
+        with engine.connect() as conn:
+            names = conn.scalars(text("SELECT datname FROM pg_database")).all()
+        assert not [n for n in names if n.startswith("amparo_drill_")]
