@@ -119,6 +119,13 @@ def check_keys(connection: Connection, settings: Settings) -> Result:
             "set DATA_KEYS (and DATA_INDEX_KEY) to the keys this database was written with, "
             "from your offline escrow copy; never generate new ones over existing data",
         )
+    if canary.sample_opens(connection, settings.data_keys) is False:
+        return _fail(
+            "data keys",
+            "DATA_KEYS cannot decrypt the data stored here (and there is no key canary yet)",
+            "set DATA_KEYS (and DATA_INDEX_KEY) to the keys this database was written with, "
+            "from your offline escrow copy; then run `amparo migrate` to write the canary",
+        )
     return _warn(
         "data keys",
         f"no key canary yet ({state.value}), so the keys cannot be checked",

@@ -272,3 +272,38 @@ def test_cli_exit_status_against_a_loopback_stand_in(
         assert "— fix:" in out
     # Nothing personal is printed: no phone number.
     assert NUMBER not in out
+
+
+def test_schema_behind_the_code_fails_naming_migrate(deployment: Session) -> None:
+    from sqlalchemy import text
+
+    with db.get_engine().begin() as conn:
+        head = conn.scalar(text("SELECT version_num FROM alembic_version"))
+        conn.execute(text("UPDATE alembic_version SET version_num = '0002'"))
+    try:
+        results = run_checks(_settings(), NOW, FakeTwilio.healthy().transport)
+    finally:
+        with db.get_engine().begin() as conn:
+            conn.execute(text("UPDATE alembic_version SET version_num = :v"), {"v": head})
+    failure = _only_failure(results, "database")
+    assert "schema at 0002" in failure.detail and "amparo migrate" in failure.fix
+
+
+def test_wrong_keys_are_caught_even_before_a_canary_exists(
+    deployment: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy import text
+
+    helpers.world(deployment, NOW)  # names and phones encrypted with the real keys
+    deployment.commit()
+    with db.get_engine().begin() as conn:
+        conn.execute(text("DELETE FROM key_canary"))
+    other = Fernet.generate_key().decode()
+    monkeypatch.setenv("DATA_KEYS", other)
+    get_settings.cache_clear()
+    # `amparo migrate` with the wrong keys must not bless them with a fresh canary.
+    with db.get_engine().begin() as conn:
+        assert canary.ensure(conn, NOW) is False
+        assert canary.read_token(conn) is None
+    results = run_checks(_settings(), NOW, FakeTwilio.healthy().transport)
+    assert "cannot decrypt" in _only_failure(results, "data keys").detail

@@ -210,6 +210,7 @@ EXPECTED: dict[tuple[str, str], Expectation] = {
     # Field offices are shared reference data: no organisation owns one.
     ("POST", "/admin/field-offices/{office_id}"): Page(ADMIN, resource="field_office", shared=True),
     ("GET", "/admin/settings"): Page(ADMIN),
+    ("GET", "/admin/health"): Page(ADMIN),
     ("POST", "/admin/settings"): Page(ADMIN, form={}),
     # --- Twilio webhooks (issue 5) ---
     ("POST", "/webhooks/twilio/status/{notification_id}"): Webhook("notification"),
