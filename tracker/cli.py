@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from jobs import commands as jobs_commands
-from tracker import admin_commands, data_commands, sms_commands
+from tracker import admin_commands, data_commands, ops_commands, sms_commands
 from tracker.commanderror import CommandError
 from tracker.services import ServiceError
 from tracker.settings import Settings, get_settings
@@ -202,6 +202,22 @@ def build_parser() -> argparse.ArgumentParser:
         data_commands.cmd_rotate_keys,
         "re-encrypt under the newest DATA_KEYS key; rebuild blind indexes",
     )
+
+    # -- operating it -------------------------------------------------------------------------
+    command(
+        sub,
+        "doctor",
+        ops_commands.cmd_doctor,
+        "check this deployment; exit status 1 on any failure",
+    )
+    p = command(
+        sub, "backup", ops_commands.cmd_backup, "write a consistent backup (without the data keys)"
+    )
+    p.add_argument("--out", required=True, help="directory that receives amparo-<time>/")
+    p = command(sub, "restore", ops_commands.cmd_restore, "restore a backup into an empty database")
+    p.add_argument("directory", help="a backup directory written by `amparo backup`")
+    keys = group("keys", "data keys")
+    command(keys, "export", ops_commands.cmd_keys_export, "print the data keys for offline escrow")
     return parser
 
 

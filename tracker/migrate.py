@@ -7,7 +7,9 @@ from pathlib import Path
 from alembic.config import Config
 
 from alembic import command
+from tracker import canary
 from tracker.db import make_engine
+from tracker.types import utcnow
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -25,5 +27,6 @@ def upgrade(url: str, revision: str = "head") -> None:
             config = alembic_config()
             config.attributes["connection"] = connection
             command.upgrade(config, revision)
+            canary.ensure(connection, utcnow())
     finally:
         engine.dispose()

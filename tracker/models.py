@@ -528,6 +528,20 @@ class Heartbeat(Base):
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
+class KeyCanary(Base):
+    """A known value encrypted with ``DATA_KEYS``: whether the configured keys open this data.
+
+    Written by ``amparo migrate`` (``tracker.canary``); read by ``amparo doctor`` and
+    ``amparo restore``. Rotation re-encrypts it with everything else.
+    """
+
+    __tablename__ = "key_canary"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    value: Mapped[str] = mapped_column(EncryptedText())
+    created_at: Mapped[datetime] = _created()
+
+
 __all__ = [
     "Alert",
     "ApiToken",
@@ -540,6 +554,7 @@ __all__ = [
     "FieldOffice",
     "FieldOfficeLiaison",
     "Heartbeat",
+    "KeyCanary",
     "LoginFailure",
     "Notification",
     "Organization",

@@ -62,6 +62,7 @@ class Settings:
     twilio_messaging_service_sid: str = ""
     twilio_from_number: str = ""
     twilio_api_base_url: str = "https://api.twilio.com"
+    twilio_messaging_api_base_url: str = "https://messaging.twilio.com"
     sms_transport: str = "log"
     quiet_hours: str = "21:00-08:00"
     default_time_zone: str = "America/New_York"
@@ -134,6 +135,9 @@ def load_settings(environ: os._Environ[str] | dict[str, str] | None = None) -> S
         twilio_api_base_url=config("TWILIO_API_BASE_URL", default="https://api.twilio.com").rstrip(
             "/"
         ),
+        twilio_messaging_api_base_url=config(
+            "TWILIO_MESSAGING_API_BASE_URL", default="https://messaging.twilio.com"
+        ).rstrip("/"),
         sms_transport=transport,
         quiet_hours=config("QUIET_HOURS", default="21:00-08:00"),
         default_time_zone=config("DEFAULT_TIME_ZONE", default="America/New_York"),

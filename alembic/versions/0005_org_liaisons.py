@@ -19,7 +19,7 @@ The downgrade puts back the shared columns, filled from one organisation's copy 
 (the most recently edited), which is the best a single shared value can hold.
 
 Revision ID: 0005_org_liaisons
-Revises: 0003_auth_lifecycle
+Revises: 0004_key_canary
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from alembic import op
 from tracker.types import UTCDateTime
 
 revision: str = "0005_org_liaisons"
-down_revision: str | Sequence[str] | None = "0003_auth_lifecycle"
+down_revision: str | Sequence[str] | None = "0004_key_canary"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

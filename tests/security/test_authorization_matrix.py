@@ -222,6 +222,7 @@ EXPECTED: dict[tuple[str, str], Expectation] = {
     # sets is the poster's organisation's own (tests/web/test_field_office_liaisons.py).
     ("POST", "/admin/field-offices/{office_id}"): Page(ADMIN, resource="field_office", shared=True),
     ("GET", "/admin/settings"): Page(ADMIN),
+    ("GET", "/admin/health"): Page(ADMIN),
     ("POST", "/admin/settings"): Page(ADMIN, form={}),
     # --- Twilio webhooks (issue 5) ---
     ("POST", "/webhooks/twilio/status/{notification_id}"): Webhook("notification"),

@@ -20,6 +20,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from tracker.settings import Settings, get_settings
 from tracker.web import (
+    admin_health,
     api,
     auth,
     calendar_routes,
@@ -59,7 +60,7 @@ def routes() -> list[BaseRoute]:
             methods=["POST"],
             name="twilio_status",
         ),
-        Route("/webhooks/twilio/sms", webhooks.inbound_sms, methods=["POST"], name="twilio_sms"),
+        Route(webhooks.SMS_PATH, webhooks.inbound_sms, methods=["POST"], name="twilio_sms"),
         # -- the pages ---------------------------------------------------------------------------
         *auth.routes,
         *pages_queue.routes,
@@ -79,6 +80,12 @@ def routes() -> list[BaseRoute]:
         Route("/import", page(import_routes.import_submit, IMPORTERS), methods=["POST"]),
         Route("/import/template.csv", page(import_routes.template_csv, IMPORTERS), methods=["GET"]),
         Route("/outbox", page(outbox_page.outbox_page), methods=["GET"], name="outbox"),
+        Route(
+            "/admin/health",
+            admin_health.admin_health,
+            methods=["GET"],
+            name="admin_health",
+        ),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]
 

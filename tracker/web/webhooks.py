@@ -25,6 +25,10 @@ from tracker.settings import Settings
 from tracker.types import utcnow
 from tracker.validators import mask_phone
 
+# Where Twilio posts incoming SMS (the number's or Messaging Service's inbound webhook);
+# ``amparo doctor`` checks the Twilio side points here.
+SMS_PATH = "/webhooks/twilio/sms"
+
 log = logging.getLogger("amparo.sms.webhooks")
 
 MAX_FORM_FIELDS = 100
