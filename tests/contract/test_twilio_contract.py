@@ -37,7 +37,15 @@ from tracker.vocab import NotificationStatus
 
 ROOT = Path(__file__).resolve().parents[2]
 NODE_MODULES = ROOT / "node_modules"
-SPEC = NODE_MODULES / "@twilio-alpha" / "mcp" / "twilio-oai" / "spec" / "json" / "twilio_api_v2010.json"
+SPEC = (
+    NODE_MODULES
+    / "@twilio-alpha"
+    / "mcp"
+    / "twilio-oai"
+    / "spec"
+    / "json"
+    / "twilio_api_v2010.json"
+)
 PRISM = NODE_MODULES / ".bin" / "prism"
 MESSAGES_PATH = "/2010-04-01/Accounts/{AccountSid}/Messages.json"
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
@@ -49,7 +57,9 @@ def _npm_provides(wanted: Path) -> Path:
         return wanted
     npm = shutil.which("npm")
     if npm is None:
-        pytest.skip(f"npm is not installed: cannot install {wanted.relative_to(ROOT)} (package.json)")
+        pytest.skip(
+            f"npm is not installed: cannot install {wanted.relative_to(ROOT)} (package.json)"
+        )
     subprocess.run(
         [npm, "ci", "--no-audit", "--no-fund"],
         cwd=ROOT,

@@ -6,8 +6,25 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-SCANNED = ["tracker", "jobs", "notifications", "tests", "bench", "scripts", "docs", "alembic", ".ci"]
-TOP_FILES = ["Makefile", "README.md", "RELIABILITY.md", "BENCHMARKS.md", "Procfile", "pyproject.toml"]
+SCANNED = [
+    "tracker",
+    "jobs",
+    "notifications",
+    "tests",
+    "bench",
+    "scripts",
+    "docs",
+    "alembic",
+    ".ci",
+]
+TOP_FILES = [
+    "Makefile",
+    "README.md",
+    "RELIABILITY.md",
+    "BENCHMARKS.md",
+    "Procfile",
+    "pyproject.toml",
+]
 SUFFIXES = {".py", ".md", ".sh", ".toml", ".cfg", ".ini", ".json", ".txt", ""}
 
 # Paths that leave the repository: a sibling "shared" folder, the old domain notes and letters.
