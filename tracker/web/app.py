@@ -12,6 +12,7 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 
 from tracker.settings import Settings, get_settings
+from tracker.web import security_headers
 from tracker.web.errors import exception_handlers as api_exception_handlers
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         handlers.update(getattr(module, "exception_handlers", {}))
     app = Starlette(routes=routes, middleware=middleware, exception_handlers=handlers)
     app.state.settings = settings
+    security_headers.install(app, settings)
     return app
 
 
