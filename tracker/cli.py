@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy import select
 
-from tracker import db
+from tracker import db, logging_setup
 from tracker.services import Actor, ServiceError
 from tracker.settings import get_settings
 from tracker.types import utcnow
@@ -200,6 +200,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else get_settings().log_level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    logging_setup.install()
     func: Callable[[argparse.Namespace], Any] = args.func
     try:
         result = func(args)

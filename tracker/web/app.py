@@ -11,6 +11,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 
+from tracker import logging_setup
 from tracker.settings import Settings, get_settings
 from tracker.web import security_headers
 from tracker.web.errors import exception_handlers as api_exception_handlers
@@ -47,6 +48,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app = Starlette(routes=routes, middleware=middleware, exception_handlers=handlers)
     app.state.settings = settings
     security_headers.install(app, settings)
+    logging_setup.install()
     return app
 
 
