@@ -52,7 +52,9 @@ Moment = Annotated[AwareDatetime, _run(validators.plausible_time)]
 
 
 class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    # hide_input_in_errors: a ValidationError that reaches a log or traceback names the field
+    # and the reason, never the typed value (a name, an A-number).
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, hide_input_in_errors=True)
 
 
 def _check_factors(value: list[str] | None) -> list[str] | None:

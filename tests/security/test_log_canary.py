@@ -212,3 +212,23 @@ def test_no_identity_reaches_any_log_line(env: tuple[World, TestClient, Capture]
          if secret in line.casefold()}
     )  # fmt: skip
     assert leaks == [], "\n".join(leaks[:20])
+
+
+def test_a_validation_error_in_a_traceback_does_not_echo_what_was_typed() -> None:
+    # A form error that escapes to the error log (``log.error(..., exc_info=...)``) carries the
+    # exception's text: it names fields and reasons, never the values.
+    from pydantic import ValidationError
+
+    from tracker.schemas import CaseCreate, ContactCreate
+
+    with pytest.raises(ValidationError) as case_error:
+        CaseCreate.model_validate(
+            {"given_name": GIVEN, "family_name": FAMILY, "a_number": "A-12-" + A_NUMBER,
+             "factors": "x", "removal_scheduled_at": "0001-01-01T00:00:00Z"}
+        )  # fmt: skip
+    with pytest.raises(ValidationError) as contact_error:
+        ContactCreate.model_validate({"role": "family", "name": CONTACT, "phone": PHONE + "99"})
+    for error in (case_error.value, contact_error.value):
+        text = str(error).casefold() + repr(error).casefold()
+        assert "a_number" in text or "phone" in text
+        assert not [s for s in _spellings() if s in text], text
