@@ -232,3 +232,42 @@ def test_a_validation_error_in_a_traceback_does_not_echo_what_was_typed() -> Non
         text = str(error).casefold() + repr(error).casefold()
         assert "a_number" in text or "phone" in text
         assert not [s for s in _spellings() if s in text], text
+
+
+def test_uvicorn_access_log_of_a_real_server_is_redacted(db_url: str) -> None:
+    # The way ``amparo serve`` runs it: the app built first, then uvicorn configures logging.
+    import socket
+    import threading
+    import time
+
+    import httpx
+    import uvicorn
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    app = create_app()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="info"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    handler = Capture()
+    access = logging.getLogger("uvicorn.access")
+    try:
+        deadline = time.monotonic() + 20
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert server.started
+        access.addHandler(handler)
+        base = f"http://127.0.0.1:{port}"
+        httpx.get(f"{base}/calendar/SeCrEtCaLeNdArToKeN123.ics")
+        httpx.get(f"{base}/?q={FAMILY}")
+        httpx.get(f"{base}/api/cases?q={GIVEN}")
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        access.removeHandler(handler)
+    assert len(handler.lines) == 3, handler.lines
+    text = "\n".join(handler.lines).casefold()
+    for secret in ("secretcalendartoken123", FAMILY.casefold(), GIVEN.casefold()):
+        assert secret not in text, text
+    assert "/calendar/[redacted]" in text and "/api/cases?[redacted]" in text
