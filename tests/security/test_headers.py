@@ -67,10 +67,12 @@ def test_every_kind_of_response_carries_the_headers(env: tuple[World, TestClient
 def test_a_500_carries_the_headers(env: tuple[World, TestClient]) -> None:
     _world, client = env
 
-    async def boom(scope: object, receive: object, send: object) -> None:
-        raise RuntimeError("boom")
-
+    from starlette.requests import Request
+    from starlette.responses import Response
     from starlette.routing import Route
+
+    async def boom(request: Request) -> Response:
+        raise RuntimeError("a bug")
 
     client.app.router.routes.insert(0, Route("/boom", boom))  # type: ignore[attr-defined]
     answer = client.get("/boom")
