@@ -211,7 +211,7 @@ def register(sub: Any) -> None:
     p.add_argument("--to", dest="date_to", help="last day, YYYY-MM-DD (default: today)")
     p.add_argument(
         "--period",
-        help="with --csv (required): a finished calendar month or quarter, 2026-10 or 2026-Q4",
+        help="with --csv: a finished month or quarter, 2026-10 or 2026-Q4 (default: last month)",
     )
     p.add_argument("--output", "-o", help="write the CSV to this file instead of stdout")
     p.set_defaults(func=cmd_report)

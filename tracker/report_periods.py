@@ -41,21 +41,22 @@ def public_period(raw: str, now: datetime) -> tuple[datetime, datetime]:
     return start, end
 
 
+def last_finished_month(now: datetime) -> str:
+    """The default public period: the calendar month before ``now``'s, e.g. ``2026-11``."""
+    year, month = (now.year, now.month - 1) if now.month > 1 else (now.year - 1, 12)
+    return f"{year:04d}-{month:02d}"
+
+
 def public_period_fields(params: Mapping[str, str], now: datetime) -> tuple[datetime, datetime]:
-    """The period of a public export request, or ``PublicPeriodError`` naming each bad field."""
+    """The period of a public export request (default: the last finished month), or
+    ``PublicPeriodError`` naming each bad field; ``from``/``to`` are refused outright."""
     errors = {name: FREE_BOUND_REASON for name in ("from", "to") if params.get(name)}
-    raw = params.get("period")
-    start = end = None
-    if not raw:
-        errors.setdefault("period", f"required: {PERIOD_HELP}")
-    else:
-        try:
-            start, end = public_period(raw, now)
-        except ValueError as exc:
-            errors["period"] = str(exc)
-    if errors or start is None or end is None:
+    if errors:
         raise PublicPeriodError(errors)
-    return start, end
+    try:
+        return public_period(params.get("period") or last_finished_month(now), now)
+    except ValueError as exc:
+        raise PublicPeriodError({"period": str(exc)}) from exc
 
 
 class PublicPeriodError(ValueError):

@@ -8,7 +8,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from starlette.testclient import TestClient
@@ -56,10 +56,9 @@ def test_public_csv_refuses_free_periods(env: tuple[World, TestClient]) -> None:
     api = world.principals[Role.coordinator.value].headers
     url = "/api/reports/field-offices.csv"
     for params, named in [
-        ({"from": "2026-10-01", "to": "2026-10-10"}, {"from", "to", "period"}),
+        ({"from": "2026-10-01", "to": "2026-10-10"}, {"from", "to"}),
         ({"from": "2026-10-01", "period": "2026-10"}, {"from"}),
         ({"to": "2026-10-11", "period": "2026-10"}, {"to"}),
-        ({}, {"period"}),
         ({"period": "2026-10-01"}, {"period"}),
     ]:
         answer = client.get(url, params=params, headers=api)
@@ -72,6 +71,13 @@ def test_public_csv_refuses_free_periods(env: tuple[World, TestClient]) -> None:
         rows = list(csv.reader(io.StringIO(answer.text)))
         assert rows[0][:2] == ["period_from", "period_to"]
         assert {(r[0], r[1]) for r in rows[1:]} <= {(first, end)}
+    # No period: the last finished month (a fixed period too).
+    default = client.get(url, headers=api)
+    assert default.status_code == 200
+    start = next(csv.reader(io.StringIO(default.text.splitlines()[1])))[0]
+    today = datetime.now(UTC)
+    last_month = (today.replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
+    assert start == f"{last_month}-01"
     # The internal report keeps free periods.
     internal = client.get(
         "/api/reports/field-offices", params={"from": "2026-10-01", "to": "2026-10-11"}, headers=api
@@ -94,7 +100,7 @@ def test_cli_public_csv_needs_a_period(
     org = "Security Hotline A"
     assert main(["report", "--csv", "--org", org, "--from", "2026-10-01"]) == 1
     err = capsys.readouterr().err
-    assert "--from" in err and "--period" in err
+    assert "--from" in err and "period=" in err
     assert main(["report", "--csv", "--org", org, "--period", "2026-Q3"]) == 0
     assert capsys.readouterr().out.startswith("period_from,period_to")
     assert main(["report", "--org", org, "--from", "2026-10-01", "--to", "2026-10-11"]) == 0
