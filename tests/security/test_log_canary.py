@@ -11,11 +11,14 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
 from starlette.testclient import TestClient
 from twilio.request_validator import RequestValidator
 
+from jobs.clock import run_digest_job, run_sweep_job
+from jobs.sweeps import SWEEPS
 from notifications.dispatcher import Dispatcher
 from notifications.transports import LogTransport
 from tests.security.world import NOW, World, build_world, csrf_of, sign_in
@@ -24,6 +27,7 @@ from tracker.vocab import Role
 from tracker.web.app import create_app
 
 AUTH_TOKEN = "canary-auth-token-0123456789abcdef"
+LATER = NOW + timedelta(days=15)
 GIVEN, FAMILY, CONTACT = "Zyxcanary", "Qwertovich", "Pluvialis"
 FORM_GIVEN, FORM_FAMILY = "Ombrelune", "Vardaxian"
 IMPORT_GIVEN, BAD_IMPORT_GIVEN = "Tessaloria", "Krumbleworth"
@@ -114,7 +118,8 @@ def test_no_identity_reaches_any_log_line(env: tuple[World, TestClient, Capture]
     case = client.post(
         "/api/cases",
         json={"given_name": GIVEN, "family_name": FAMILY, "a_number": A_NUMBER,
-              "facility_id": facility},
+              "facility_id": facility,
+              "removal_scheduled_at": (LATER + timedelta(hours=10)).isoformat()},
         headers=api,
     )  # fmt: skip
     assert case.status_code == 201, case.text
@@ -172,8 +177,13 @@ def test_no_identity_reaches_any_log_line(env: tuple[World, TestClient, Capture]
     )
     assert imported.status_code == 200, imported.text[:300]
 
+    # The clock: every sweep and the digest, 15 days on (unanswered request, removal near).
+    for name in SWEEPS:
+        run_sweep_job(name, 60.0, clock=lambda: LATER)
+    run_digest_job(60.0, clock=lambda: LATER)
+
     # SMS: the worker sends everything queued above through the log transport.
-    dispatcher = Dispatcher(transport=LogTransport(), clock=lambda: NOW)
+    dispatcher = Dispatcher(transport=LogTransport(), clock=lambda: LATER)
     try:
         stats = dispatcher.run(once=True)
     finally:
@@ -205,6 +215,7 @@ def test_no_identity_reaches_any_log_line(env: tuple[World, TestClient, Capture]
     assert any("sqlalchemy.engine" in line for line in lines), "SQL was logged (and captured)"
     assert any("parameters hidden" in line for line in lines), "hide_parameters=True"
     assert any(line.startswith("amparo.sms") for line in lines), "the SMS transport logged"
+    assert any(line.startswith("jobs.clock") and "sweep" in line for line in lines), "sweeps ran"
     assert any(line.startswith("uvicorn.access") for line in lines)
     secrets = _spellings() | {calendar_token.casefold()}
     leaks = sorted(
