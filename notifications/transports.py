@@ -66,10 +66,9 @@ class Transport(Protocol):
 
 
 class LogTransport:
-    """The embedded default: the SMS goes to the log (recipient masked) and counts as sent.
-
-    The body is logged because it is lock-screen safe by construction (a first name at
-    most); the recipient is not.
+    """The embedded default: the SMS is logged (kind, id, segments, masked recipient) and counts
+    as sent. Not the body: it may carry a first name, and logs travel further than the
+    ``/outbox`` page and the case page, where those allowed to read it see it.
     """
 
     name = "log"
@@ -79,13 +78,12 @@ class LogTransport:
 
     def send(self, message: Outgoing) -> SendResult:
         log.info(
-            "SMS %s to %s (%s, %d segment%s): %s",
+            "SMS %s to %s (%s, %d segment%s)",
             message.notification_id,
             mask_phone(message.to),
             message.kind,
             message.segments,
             "" if message.segments == 1 else "s",
-            message.body,
         )
         return SendResult(sid=f"LG{uuid.uuid4().hex}", status="sent", sender="log")
 

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from jobs import commands as jobs_commands
-from tracker import admin_commands, data_commands, ops_commands, sms_commands
+from tracker import admin_commands, data_commands, logging_setup, ops_commands, sms_commands
 from tracker.commanderror import CommandError
 from tracker.services import ServiceError
 from tracker.settings import Settings, get_settings
@@ -172,6 +172,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--org", help="organisation id or exact name (needed when there are several)")
     p.add_argument("--from", dest="date_from", help="first day, YYYY-MM-DD (default: a year ago)")
     p.add_argument("--to", dest="date_to", help="last day, YYYY-MM-DD (default: today)")
+    p.add_argument(
+        "--period",
+        help="with --csv: a finished month or quarter, 2026-10 or 2026-Q4 (default: last month)",
+    )
     p.add_argument("--output", "-o", help="write the CSV to this file instead of stdout")
 
     imports = group("import", "bulk imports")
@@ -229,6 +233,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else settings.log_level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    logging_setup.install()
     func: Command = args.func
     try:
         result = func(args, settings)

@@ -61,13 +61,32 @@ def period(raw_from: str | None, raw_to: str | None, now: datetime) -> tuple[dat
     return start, end
 
 
+def _public_period(args: argparse.Namespace, now: datetime) -> tuple[datetime, datetime]:
+    from tracker.report_periods import PublicPeriodError, public_period_fields
+
+    given = {"from": args.date_from, "to": args.date_to, "period": args.period}
+    try:
+        return public_period_fields({k: v for k, v in given.items() if v}, now)
+    except PublicPeriodError as exc:
+        raise CommandError(
+            "; ".join(f"--{name}: {reason}" for name, reason in exc.fields.items())
+        ) from exc
+
+
 def cmd_report(args: argparse.Namespace, settings: Settings) -> None:
     from tracker.facts import policy_for
     from tracker.report_export import public_csv
     from tracker.reports import field_office_report
 
     now = utcnow()
-    start, end = period(args.date_from, args.date_to, now)
+    if args.csv:
+        start, end = _public_period(args, now)
+    else:
+        if args.period:
+            raise CommandError(
+                "--period is for the public --csv; the internal report takes --from/--to"
+            )
+        start, end = period(args.date_from, args.date_to, now)
     with db.session_scope() as session:
         org = _org(session, args.org)
         report = field_office_report(session, org, start, end, now)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -35,12 +36,31 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _private_sqlite_file(database: str) -> None:
+    """The database and its -wal/-shm readable by this user only (0600), in a 0700 folder.
+
+    SQLite gives -wal and -shm the mode of the database file, so creating that file 0600
+    before SQLite opens it covers all three; files of an older install are tightened here."""
+    path = Path(database)
+    if not path.parent.exists():
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    for file in (path, Path(f"{database}-wal"), Path(f"{database}-shm")):
+        try:
+            if file.stat().st_uid == os.getuid():
+                file.chmod(0o600)
+        except FileNotFoundError:
+            pass
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     url = normalise_url(url)
     parsed = make_url(url)
+    # A failed statement's message must not carry its parameters (names, A-numbers) to a log.
+    kwargs.setdefault("hide_parameters", True)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            _private_sqlite_file(parsed.database)
         engine = create_engine(url, connect_args={"timeout": 15}, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
         # pysqlite's own transaction handling defers BEGIN; emit it ourselves so that a

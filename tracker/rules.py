@@ -1,4 +1,4 @@
-"""THE deadline rules (shared/domain.md): pure functions from facts and ``now`` to flags.
+"""THE deadline rules (docs/domain.md): pure functions from facts and ``now`` to flags.
 
 No I/O and no ORM here: callers (the web, the sweeps, the reports, the calendar) build
 ``CaseFacts`` / ``RequestFacts`` from whatever they loaded and ask for the flags. Keeping the

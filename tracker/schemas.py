@@ -37,17 +37,24 @@ def _run(fn: object) -> AfterValidator:
     return AfterValidator(fn)  # type: ignore[arg-type]
 
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Name = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+    _run(validators.visible_name),
+]
 ANumber = Annotated[str, _run(validators.a_number)]
 Phone = Annotated[str, _run(validators.phone)]
 Language = Annotated[str, _run(validators.language)]
 Country = Annotated[str, _run(validators.country)]
 TimeZone = Annotated[str, _run(validators.time_zone)]
 Notes = Annotated[str, StringConstraints(max_length=10_000)]
+Moment = Annotated[AwareDatetime, _run(validators.plausible_time)]
 
 
 class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    # hide_input_in_errors: a ValidationError that reaches a log or traceback names the field
+    # and the reason, never the typed value (a name, an A-number).
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, hide_input_in_errors=True)
 
 
 def _check_factors(value: list[str] | None) -> list[str] | None:
@@ -78,7 +85,7 @@ class CaseFields(_In):
     custody_status: CustodyStatus = CustodyStatus.detained
     facility_id: uuid.UUID | None = None
     field_office_id: uuid.UUID | None = None
-    removal_scheduled_at: AwareDatetime | None = None
+    removal_scheduled_at: Moment | None = None
     factors: Annotated[list[str], _run(_check_factors)] = Field(default_factory=list)
     attorney_id: uuid.UUID | None = None
 
@@ -114,14 +121,14 @@ class ContactUpdate(_In):
 
 class RequestCreate(_In):
     kind: RequestKind
-    filed_at: AwareDatetime | None = None
+    filed_at: Moment | None = None
     field_office_id: uuid.UUID | None = None
     status: Literal[RequestStatus.draft, RequestStatus.filed] | None = None
     notes: Notes | None = None
 
 
 class RequestUpdate(_In):
-    filed_at: AwareDatetime | None = None
+    filed_at: Moment | None = None
     field_office_id: uuid.UUID | None = None
     status: Literal[RequestStatus.draft, RequestStatus.filed, RequestStatus.withdrawn] | None = None
     notes: Notes | None = None
@@ -129,18 +136,18 @@ class RequestUpdate(_In):
 
 class DeterminationIn(_In):
     outcome: Literal["granted", "denied"]
-    decided_at: AwareDatetime
-    stay_expires_at: AwareDatetime | None = None
+    decided_at: Moment
+    stay_expires_at: Moment | None = None
 
 
 class DocumentationIn(_In):
-    received_at: AwareDatetime
+    received_at: Moment
     language: Language
     advised_right_to_appeal: bool
 
 
 class AppealIn(_In):
-    filed_at: AwareDatetime | None = None
+    filed_at: Moment | None = None
     notes: Notes | None = None
 
 

@@ -19,12 +19,20 @@ from starlette.config import Config
 SMS_TRANSPORTS = ("log", "twilio")
 
 
+def private_dir(path: Path) -> None:
+    """``path`` created 0700 (keys and the SQLite file live there); an existing one of ours is
+    tightened to it."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if path.stat().st_uid == os.getuid():
+        path.chmod(0o700)
+
+
 def _generated_secret(var_dir: Path, name: str, make: Callable[[], str]) -> str:
     """Read a secret kept in ``var_dir``, creating it (mode 0600) on first use."""
     path = var_dir / name
+    private_dir(var_dir)
     if path.exists():
         return path.read_text().strip()
-    var_dir.mkdir(parents=True, exist_ok=True)
     value: str = make()
     # O_EXCL so two processes starting at once cannot both write different keys.
     try:

@@ -7,15 +7,28 @@ from __future__ import annotations
 
 import functools
 import re
+import unicodedata
 import zoneinfo
+from datetime import datetime
 
 import langcodes
 import phonenumbers
 from babel import Locale
+from idna.core import valid_contextj
 
 from tracker import crypto
 
 _A_NUMBER_SEPARATORS = re.compile(r"[\s\-.]")
+# Dates a case can carry: anything outside is a typo (and years 1 or 9999 overflow on conversion).
+EARLIEST_YEAR, LATEST_YEAR = 1900, 2200
+
+# Characters that make a name display as one string and compare as another (Trojan Source):
+# direction overrides and isolates, and invisible zero-width characters.
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+_ZERO_WIDTH = frozenset("\u200b\u2060\ufeff")
+_JOINERS = frozenset("\u200c\u200d")
+_EMOJI_LEFT = frozenset({"So", "Sk"})
+_VARIATION_SELECTOR_16 = "\ufe0f"
 
 
 def a_number(raw: str) -> str:
@@ -95,3 +108,35 @@ def time_zone(raw: str) -> str:
     if name not in _zones():
         raise ValueError("not an IANA time zone name, e.g. America/Chicago")
     return name
+
+
+def _joiner_belongs(text: str, i: int) -> bool:
+    """A ZWNJ/ZWJ is spelling, not a trick, where scripts need it (RFC 5892 CONTEXTJ: Persian,
+    Indic scripts) or inside an emoji sequence such as 👩🏽‍⚖️."""
+    try:
+        if valid_contextj(text, i):
+            return True
+    except ValueError:  # a neighbour with no Unicode name: not a context we can vouch for
+        return False
+    if text[i] != "\u200d" or i == 0 or i + 1 == len(text):
+        return False
+    before, after = text[i - 1], text[i + 1]
+    left_ok = before == _VARIATION_SELECTOR_16 or unicodedata.category(before) in _EMOJI_LEFT
+    return left_ok and unicodedata.category(after) == "So"
+
+
+def visible_name(raw: str) -> str:
+    """A person's or user's name with nothing hidden: no direction overrides, no invisible text."""
+    for i, ch in enumerate(raw):
+        if ch in _BIDI_CONTROLS:
+            raise ValueError(f"contains a text-direction control character (U+{ord(ch):04X})")
+        if ch in _ZERO_WIDTH or (ch in _JOINERS and not _joiner_belongs(raw, i)):
+            raise ValueError(f"contains an invisible zero-width character (U+{ord(ch):04X})")
+    return raw
+
+
+def plausible_time(value: datetime) -> datetime:
+    """A date of this world: between 1900 and 2200 (a wider range is always a typo)."""
+    if not EARLIEST_YEAR <= value.year <= LATEST_YEAR:
+        raise ValueError(f"the year must be between {EARLIEST_YEAR} and {LATEST_YEAR}")
+    return value

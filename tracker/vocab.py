@@ -1,4 +1,4 @@
-"""The closed vocabularies of the domain (see shared/domain.md)."""
+"""The closed vocabularies of the domain (see docs/domain.md)."""
 
 from __future__ import annotations
 
@@ -65,7 +65,7 @@ class NotificationStatus(StrEnum):
 PENDING_NOTIFICATION_STATUSES = frozenset({NotificationStatus.queued, NotificationStatus.sending})
 
 
-# Presumption-of-release factors (domain.md). Each is a plain "yes" when present.
+# Presumption-of-release factors (docs/domain.md). Each is a plain "yes" when present.
 FACTORS: dict[str, str] = {
     "elderly": "Elderly",
     "young": "Young (child or youth)",

@@ -2,8 +2,10 @@
 
 Two stand-ins: an in-process httpx transport that validates each form against
 ``CreateMessageRequest`` (plus the rules the spec cannot express), and Stoplight Prism
-serving the spec on loopback (installed by ``make test`` through npm; skipped only when npm
-itself is missing).
+serving the spec on loopback. Both the spec and Prism are npm development dependencies
+(``package.json``): Twilio's OpenAPI description comes from ``@twilio-alpha/mcp``, which ships
+``twilio-oai/spec/json/twilio_api_v2010.json``. ``make test`` runs ``npm ci``; the tests run it
+themselves when ``node_modules`` is missing, and are skipped only when npm itself is missing.
 """
 
 from __future__ import annotations
@@ -34,19 +36,43 @@ from tracker.models import Notification
 from tracker.vocab import NotificationStatus
 
 ROOT = Path(__file__).resolve().parents[2]
-SPEC_CANDIDATES = [
-    ROOT.parent / "shared" / "twilio" / "twilio_api_v2010.json",
-    ROOT / "shared" / "twilio" / "twilio_api_v2010.json",
-]
+NODE_MODULES = ROOT / "node_modules"
+SPEC = (
+    NODE_MODULES
+    / "@twilio-alpha"
+    / "mcp"
+    / "twilio-oai"
+    / "spec"
+    / "json"
+    / "twilio_api_v2010.json"
+)
+PRISM = NODE_MODULES / ".bin" / "prism"
 MESSAGES_PATH = "/2010-04-01/Accounts/{AccountSid}/Messages.json"
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 
 
+def _npm_provides(wanted: Path) -> Path:
+    """``wanted`` from the repository's own npm development dependencies, installing them once."""
+    if wanted.exists():
+        return wanted
+    npm = shutil.which("npm")
+    if npm is None:
+        pytest.skip(
+            f"npm is not installed: cannot install {wanted.relative_to(ROOT)} (package.json)"
+        )
+    subprocess.run(
+        [npm, "ci", "--no-audit", "--no-fund"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
+    assert wanted.exists(), f"npm ci did not provide {wanted.relative_to(ROOT)}: see package.json"
+    return wanted
+
+
 def spec_path() -> Path:
-    for candidate in SPEC_CANDIDATES:
-        if candidate.exists():
-            return candidate
-    pytest.fail(f"Twilio OpenAPI description not found at {SPEC_CANDIDATES[0]}")
+    return _npm_provides(SPEC)
 
 
 def create_message_schema() -> dict[str, Any]:
@@ -145,26 +171,7 @@ def test_the_contract_check_has_teeth() -> None:
 
 
 def _prism_binary() -> Path:
-    binary = ROOT / "node_modules" / ".bin" / "prism"
-    if binary.exists():
-        return binary
-    npm = shutil.which("npm")
-    if npm is None:
-        pytest.skip("npm is not installed: cannot run the Prism stand-in of the Twilio API")
-    subprocess.run(
-        [
-            npm,
-            "ci" if (ROOT / "package-lock.json").exists() else "install",
-            "--no-audit",
-            "--no-fund",
-        ],
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-        timeout=600,
-    )
-    assert binary.exists(), "npm install did not provide node_modules/.bin/prism"
-    return binary
+    return _npm_provides(PRISM)
 
 
 def _free_port() -> int:

@@ -9,11 +9,13 @@ on every page that displays it.
 from __future__ import annotations
 
 import html
+import re
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 from sqlalchemy import func, select
 from starlette.testclient import TestClient
 
@@ -30,6 +32,7 @@ from tracker.models import (
     Request,
     TimelineEvent,
 )
+from tracker.schemas import UserCreate
 from tracker.vocab import Role
 from tracker.web.app import create_app
 
@@ -262,3 +265,133 @@ def test_strange_text_is_stored_exactly_and_shown_escaped(
         case_page = browser.get(f"/cases/{case_id}").text
         assert SQL in html.unescape(case_page), "the stored name is shown (escaped)"
         assert "&lt;script&gt;" in case_page
+
+
+# --- out-of-range values and hidden characters ----------------------------------------------
+
+
+def _cursor(values: list[Any]) -> str:
+    import base64
+    import json
+
+    raw = json.dumps(values, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+@pytest.mark.slow
+def test_out_of_range_cursors_periods_and_dates_answer_422_not_500(
+    env: tuple[World, TestClient, dict[str, str]],
+) -> None:
+    world, client, headers = env
+    browser = TestClient(client.app, base_url="http://testserver")
+    token = sign_in(browser, world.principals[Role.admin.value])
+    before = _counts()
+    some_id = str(uuid.uuid4())
+    for flag in ({}, {"flag": "removal_imminent"}, {"flag": "unanswered"}):
+        for values in (
+            ["f", 1e20, 0.0, 0.0, some_id],
+            ["f", 0.0, 1e20, 0.0, some_id],
+            ["r", 0.0, 0.0, -1e20, some_id],
+            ["f", 1e308, 1e308, 1e308, some_id],
+        ):
+            answer = client.get(
+                "/api/cases", params={"cursor": _cursor(values)} | flag, headers=headers
+            )
+            _assert_refused(answer, "cursor", f"cursor {values} {flag}")
+        # The "no removal" sentinel is a legitimate general-path value; never a 500 anywhere.
+        sentinel = _cursor(["f", 1e13, 1e13, 1e13, some_id])
+        answer = client.get("/api/cases", params={"cursor": sentinel} | flag, headers=headers)
+        assert answer.status_code in (200, 422), (flag, answer.status_code, answer.text)
+
+    periods: list[tuple[dict[str, str], str]] = [
+        ({"from": "0001-01-01"}, "from"),
+        ({"from": "0001-01-01T00:00:00+05:00"}, "from"),
+        ({"to": "9999-12-31"}, "to"),
+        ({"from": "9999-12-30", "to": "9999-12-31"}, "from"),
+        ({"to": "9999-12-31T23:59:59-12:00"}, "to"),
+    ]
+    for params, field in periods:
+        answer = client.get("/api/reports/field-offices", params=params, headers=headers)
+        _assert_refused(answer, field, f"report {params}")
+    for params, field in [
+        ({"period": "0001-01"}, "period"),
+        ({"period": "9999-Q4"}, "period"),
+        ({"period": "2026-13"}, "period"),
+        ({"period": "2026-10", "from": "0001-01-01"}, "from"),
+    ]:
+        answer = client.get("/api/reports/field-offices.csv", params=params, headers=headers)
+        _assert_refused(answer, field, f"public CSV {params}")
+
+    for when in ("0001-01-01T00:00:00+05:00", "9999-12-31T23:59:59-12:00", "1899-12-31T00:00Z",
+                 "2201-01-01T00:00Z"):  # fmt: skip
+        answer = client.post(
+            "/api/cases",
+            json={"given_name": "Valid", "removal_scheduled_at": when},
+            headers=headers,
+        )
+        _assert_refused(answer, "removal_scheduled_at", f"removal {when}")
+
+    with browser:
+        for params in ({"from": "0001-01-01"}, {"to": "9999-12-31"}):
+            assert browser.get("/reports", params=params).status_code == 200, params
+        assert (
+            browser.get("/reports/field-offices.csv", params={"period": "9999-Q4"}).status_code
+            == 422
+        )
+        rows = "\n".join(
+            f"Row{n},{when}"
+            for n, when in enumerate(
+                [
+                    "0001-01-01 00:00",
+                    "9999-12-31 23:59",
+                    "1899-12-31 10:00",
+                    "2201-01-01T00:00+00:00",
+                    "0001-01-01T00:00+05:00",
+                ]
+            )
+        )
+        answer = browser.post(
+            "/import",
+            data={"csrf_token": token, "csv": f"given_name,removal_scheduled_at\n{rows}\n"},
+        )
+        assert answer.status_code == 422, answer.text[:300]
+        for row in range(2, 7):
+            assert re.search(rf"\b{row}\b.*removal_scheduled_at", html.unescape(answer.text)), row
+    assert _counts() == before
+
+
+HIDDEN = ["Ana\u202eairaM", "\u202aAna", "Ana\u2066x\u2069", "Ana\u200bMaria", "Ana\u200dMaria",
+          "Ana\u200cMaria", "Ana\u2060", "\ufeffAna"]  # fmt: skip
+
+
+@pytest.mark.slow
+def test_names_with_direction_overrides_or_zero_width_characters_are_refused(
+    env: tuple[World, TestClient, dict[str, str]],
+) -> None:
+    world, client, headers = env
+    res = world.resources()
+    browser = TestClient(client.app, base_url="http://testserver")
+    token = sign_in(browser, world.principals[Role.admin.value])
+    before = _counts()
+    for value in HIDDEN:
+        for name in ("given_name", "family_name"):
+            body = {"given_name": "Valid"} | {name: value}
+            _assert_refused(
+                client.post("/api/cases", json=body, headers=headers), name, repr(value)
+            )
+            answer = client.patch(f"/api/cases/{res['case']}", json={name: value}, headers=headers)
+            _assert_refused(answer, name, f"PATCH {name}={value!r}")
+        body = {"role": "family", "phone": "+12025550142", "name": value}
+        answer = client.post(f"/api/cases/{res['case']}/contacts", json=body, headers=headers)
+        _assert_refused(answer, "name", f"contact {value!r}")
+        with pytest.raises(ValidationError) as refused:
+            UserCreate(email="someone@example.org", role="hotline", name=value)
+        assert refused.value.errors()[0]["loc"] == ("name",)
+    with browser:
+        csv = "given_name,family_name\n" + "".join(f"Valid,{v}\n" for v in HIDDEN)
+        answer = browser.post("/import", data={"csrf_token": token, "csv": csv})
+        assert answer.status_code == 422
+        text = html.unescape(answer.text)
+        for row in range(2, 2 + len(HIDDEN)):
+            assert re.search(rf"\b{row}\b.*family_name", text), row
+    assert _counts() == before

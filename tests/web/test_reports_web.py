@@ -30,14 +30,15 @@ def _seed(org: Org, n: int, outcome: str = "granted") -> None:
                 session,
                 actor,
                 case,
-                RequestCreate(kind="release", filed_at=NOW - timedelta(days=20 + i)),
+                # Filed in October: a whole month that the public CSV can cover.
+                RequestCreate(kind="release", filed_at=NOW - timedelta(days=30 + i)),
                 NOW,
             )
             request_service.record_determination(
                 session,
                 actor,
                 req,
-                DeterminationIn(outcome=outcome, decided_at=NOW - timedelta(days=10)),
+                DeterminationIn(outcome=outcome, decided_at=NOW - timedelta(days=25)),
                 NOW,
             )
 
@@ -79,7 +80,7 @@ def test_api_report_is_scoped_and_role_checked(client: TestClient, orgs: tuple[O
     assert backwards.status_code == 422 and "to" in backwards.json()["error"]["fields"]
 
     csv_response = client.get(
-        "/api/reports/field-offices.csv", params=period, headers=north.headers()
+        "/api/reports/field-offices.csv", params={"period": "2026-10"}, headers=north.headers()
     )
     assert csv_response.status_code == 200
     assert csv_response.headers["content-type"].startswith("text/csv")
@@ -102,7 +103,7 @@ def test_reports_page_renders_charts_for_readers_only(
     for chart in ("chart-grant-rate", "chart-documented", "chart-decisions"):
         assert f'id="{chart}"' in page.text
     assert "Atlanta Field Office" in page.text and "100%" in page.text
-    download = client.get("/reports/field-offices.csv", params={"from": "2026-01-01"})
+    download = client.get("/reports/field-offices.csv", params={"period": "2026-Q3"})
     assert download.status_code == 200 and "attachment" in download.headers["content-disposition"]
     bad = client.get("/reports", params={"from": "soon"})
     assert bad.status_code == 200 and "from: not a date" in bad.text

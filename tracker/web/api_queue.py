@@ -96,10 +96,22 @@ def encode_cursor(position: Sequence[Any]) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
+# The epoch seconds a cursor may hold: any datetime, or the "no removal" sentinel.
+_EARLIEST = -62_135_596_800.0  # 0001-01-01T00:00Z
+
+
 def _finite(*values: Any) -> bool:
     return all(
-        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values
+        isinstance(v, (int, float))
+        and not isinstance(v, bool)
+        and math.isfinite(v)
+        and _EARLIEST <= v <= _FAR
+        for v in values
     )
+
+
+def _bad_cursor() -> ApiError:
+    return ApiError(422, "invalid", "the cursor is not valid", {"cursor": "not a valid cursor"})
 
 
 def decode_cursor(cursor: str) -> tuple[Any, ...]:
@@ -113,7 +125,7 @@ def decode_cursor(cursor: str) -> tuple[Any, ...]:
                 return (segment, float(first), float(removal), float(created), uuid.UUID(case_id))
     except (ValueError, TypeError, AttributeError, binascii.Error, RecursionError):
         pass
-    raise ApiError(422, "invalid", "the cursor is not valid", {"cursor": "not a valid cursor"})
+    raise _bad_cursor()
 
 
 def filter_conditions(query: CaseQuery) -> list[ColumnElement[bool]]:
@@ -278,7 +290,10 @@ def _due_rows(query: CaseQuery, now: datetime, policy: Policy, kind: FlagKind | 
 
 def _from_ts(value: float) -> datetime:
     # Exact for the values _ts produces: a float of whole microseconds rounds back to them.
-    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(seconds=value)
+    try:
+        return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(seconds=value)
+    except OverflowError:  # a forged cursor past year 9999 (e.g. the "no removal" sentinel)
+        raise _bad_cursor() from None
 
 
 def _removal_imminent_page(

@@ -27,13 +27,14 @@ from starlette.routing import Route
 from tracker.db import session_scope
 from tracker.services import Actor
 from tracker.types import utcnow
+from tracker.validators import EARLIEST_YEAR, LATEST_YEAR
 from tracker.web.apiauth import authenticate
 from tracker.web.errors import ApiError, from_validation_error, read_json_value
 
 # Times the API accepts: far enough for any real case, near enough that arithmetic on them
 # (a 48-hour window, a conversion to UTC) can never overflow.
-EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
-LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+EARLIEST = datetime(EARLIEST_YEAR, 1, 1, tzinfo=UTC)
+LATEST = datetime(LATEST_YEAR, 1, 1, tzinfo=UTC)
 
 
 @dataclass

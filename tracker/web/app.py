@@ -18,6 +18,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+from tracker import logging_setup
 from tracker.settings import Settings, get_settings
 from tracker.web import (
     admin_health,
@@ -29,11 +30,11 @@ from tracker.web import (
     import_routes,
     openapi,
     outbox_page,
-    pages,
     pages_admin,
     pages_case,
     pages_queue,
     reports_routes,
+    security_headers,
     webhooks,
 )
 from tracker.web.api_routing import to_route
@@ -91,7 +92,6 @@ def routes() -> list[BaseRoute]:
 
 
 def middleware(settings: Settings) -> list[Middleware]:
-    pages.redact_access_log()
     # Order matters: the client address is settled first (uvicorn does the same under
     # ``amparo serve`` and the Procfile; a second pass over an untrusted peer changes nothing),
     # and the session is decoded before the CSRF check reads its token.
@@ -124,6 +124,8 @@ def create_app(
     )
     app.state.settings = settings
     app.state.clock_started_at = clock_started_at
+    security_headers.install(app, settings)
+    logging_setup.install()
     return app
 
 

@@ -83,7 +83,8 @@ def _csrf_applies(scope: Scope) -> bool:
         return False
     if path.startswith(CSRF_EXEMPT_PREFIXES):
         return False
-    return path == "/login" or _has_session_cookie(scope)
+    # The decoded session decides, not the header's spelling ("amparo_session =…" decodes too).
+    return path == "/login" or bool(scope.get("session")) or _has_session_cookie(scope)
 
 
 def _csrf_failure() -> HTMLResponse:

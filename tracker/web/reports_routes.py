@@ -12,13 +12,15 @@ from markupsafe import Markup, escape
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from sqlalchemy.orm import Session
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import PlainTextResponse, Response
 
+from tracker import validators
 from tracker.db import session_scope
 from tracker.facts import policy_for
 from tracker.models import Organization
 from tracker.permissions import PERMISSIONS
 from tracker.report_export import public_csv
+from tracker.report_periods import PublicPeriodError, public_period_fields
 from tracker.reports import Bucket, Group, Report, field_office_report
 from tracker.types import utcnow
 from tracker.web.api_routing import EARLIEST, LATEST, Context
@@ -41,9 +43,9 @@ def _parse_bound(raw: str, name: str, errors: dict[str, str]) -> datetime | None
     """A day (``2026-10-01``) or an ISO 8601 instant with a zone."""
     try:
         if len(raw) == 10:
-            day = date.fromisoformat(raw)
-            return datetime.combine(day, datetime.min.time(), UTC)
-        value = datetime.fromisoformat(raw)
+            value = datetime.combine(date.fromisoformat(raw), datetime.min.time(), UTC)
+        else:
+            value = datetime.fromisoformat(raw)
     except ValueError:
         errors[name] = "not a date (YYYY-MM-DD) or an ISO 8601 time with a zone"
         return None
@@ -51,9 +53,10 @@ def _parse_bound(raw: str, name: str, errors: dict[str, str]) -> datetime | None
         errors[name] = "a time needs a zone, e.g. 2026-10-01T00:00Z"
         return None
     try:
-        return value.astimezone(UTC)
-    except OverflowError:
-        errors[name] = OUT_OF_RANGE
+        # Years 1 or 9999 would overflow below (a day added, a zone removed).
+        return validators.plausible_time(value).astimezone(UTC)
+    except ValueError as exc:
+        errors[name] = str(exc)
         return None
 
 
@@ -205,9 +208,10 @@ def api_field_offices_csv(request: Request) -> Response:
         if org is None:
             raise ApiError(404, "not_found", "organisation not found")
         try:
-            report = _report(session, org, request, now)
-        except PeriodError as exc:
+            start, end = public_period_fields(request.query_params, now)
+        except PublicPeriodError as exc:
             raise ApiError(422, "invalid", "the period is not valid", exc.fields) from exc
+        report = field_office_report(session, org, start, end, now)
         return _csv_response(
             public_csv(report, policy_for(org)), report.period_from, report.period_to
         )
@@ -336,6 +340,7 @@ def reports_page(ctx: PageContext) -> Response:
             "errors": errors,
             "period_from": start.date().isoformat(),
             "period_to": last_day.isoformat(),
+            "public_period": (ctx.now.replace(day=1) - timedelta(days=1)).strftime("%Y-%m"),
             "pct": _pct,
             "charts": {
                 "grant": bar_chart(
@@ -355,10 +360,9 @@ def reports_page(ctx: PageContext) -> Response:
 
 
 def reports_csv_page(ctx: PageContext) -> Response:
-    params = ctx.request.query_params
     try:
-        start, end = parse_period(params.get("from"), params.get("to"), ctx.now)
-    except PeriodError:
-        start, end = ctx.now - DEFAULT_PERIOD, ctx.now
+        start, end = public_period_fields(ctx.request.query_params, ctx.now)
+    except PublicPeriodError as exc:
+        return PlainTextResponse(str(exc), status_code=422)
     report = field_office_report(ctx.db, ctx.org, start, end, ctx.now)
     return _csv_response(public_csv(report, policy_for(ctx.org)), start, end)
