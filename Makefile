@@ -21,6 +21,7 @@ run: $(STAMP)
 
 test: $(STAMP)
 	./scripts/ensure-browser.sh || echo "Chromium could not be installed: browser tests will be skipped"
+	./scripts/ensure-ops-tools.sh || echo "caddy/systemd-analyze/pg_dump could not be installed: the deployment checks will be skipped"
 	if command -v npm >/dev/null; then test -x node_modules/.bin/prism -a -f node_modules/@twilio-alpha/mcp/twilio-oai/spec/json/twilio_api_v2010.json || npm ci --no-audit --no-fund; else echo "npm missing: the Prism contract test will be skipped"; fi
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 

@@ -27,6 +27,8 @@ PROCFILE = (ROOT / "Procfile").read_text()
 def _tool(name: str, package: str) -> str:
     path = shutil.which(name)
     if path is None:
+        if os.environ.get("CI_REQUIRE_OPS_TOOLS"):
+            pytest.fail(f"{name} is not installed (Debian package {package}): CI requires it")
         pytest.skip(f"{name} is not installed (Debian package {package}); .ci/run installs it")
     return path
 
