@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NotRequired, TypedDict, Unpack, cast
 
-from sqlalchemy import Table, bindparam, case, func, or_, select, update
+from sqlalchemy import ColumnElement, Table, bindparam, case, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -123,25 +123,33 @@ def insert_rows(session: Session, rows: list[dict[str, Any]]) -> set[uuid.UUID]:
     return set(session.connection().execute(stmt, rows).scalars())
 
 
+def _suppress_waiting(
+    session: Session, which: ColumnElement[bool], reason: str, now: datetime
+) -> int:
+    """Suppress the rows ``which`` selects that have not gone out; returns how many."""
+    result = session.execute(
+        update(Notification)
+        .where(
+            which,
+            # A row a worker holds is suppressed too: the worker re-checks before it posts.
+            Notification.status.in_([NotificationStatus.queued, NotificationStatus.sending]),
+        )
+        .values(status=NotificationStatus.suppressed, error_message=reason, updated_at=now),
+        execution_options={"synchronize_session": False},
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
 def suppress_pending(session: Session, *, alert_ids: list[uuid.UUID], now: datetime) -> int:
     """Mark queued outbox rows of resolved alerts as suppressed; returns how many."""
     if not alert_ids:
         return 0
-    result = session.execute(
-        update(Notification)
-        .where(
-            Notification.alert_id.in_(alert_ids),
-            # A row a worker holds is suppressed too: the worker re-checks before it posts.
-            Notification.status.in_([NotificationStatus.queued, NotificationStatus.sending]),
-        )
-        .values(
-            status=NotificationStatus.suppressed,
-            error_message="alert resolved or acknowledged before sending",
-            updated_at=now,
-        ),
-        execution_options={"synchronize_session": False},
+    return _suppress_waiting(
+        session,
+        Notification.alert_id.in_(alert_ids),
+        "alert resolved or acknowledged before sending",
+        now,
     )
-    return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 # --- The worker's side: claim with a lease, then record what happened -----------------
@@ -238,8 +246,10 @@ def _finish(session: Session, ids: list[uuid.UUID], worker: str | None, **values
     return int(result.rowcount)  # type: ignore[attr-defined]
 
 
-def release(session: Session, worker: str, ids: list[uuid.UUID], now: datetime) -> int:
-    """Hand back claimed rows that were never tried (shutdown): due again at once."""
+def _put_back(
+    session: Session, worker: str, ids: list[uuid.UUID], now: datetime, **values: Any
+) -> int:
+    """Return claimed rows that were never tried to the queue; the claim was no attempt."""
     if not ids:
         return 0
     return _finish(
@@ -249,24 +259,20 @@ def release(session: Session, worker: str, ids: list[uuid.UUID], now: datetime) 
         status=NotificationStatus.queued,
         attempts=N.attempts - 1,
         updated_at=now,
+        **values,
     )
+
+
+def release(session: Session, worker: str, ids: list[uuid.UUID], now: datetime) -> int:
+    """Hand back claimed rows that were never tried (shutdown): due again at once."""
+    return _put_back(session, worker, ids, now)
 
 
 def defer(
     session: Session, worker: str, ids: list[uuid.UUID], until: datetime, now: datetime
 ) -> int:
     """Quiet hours: put claimed rows back, due at ``until``; not counted as an attempt."""
-    if not ids:
-        return 0
-    return _finish(
-        session,
-        ids,
-        worker,
-        status=NotificationStatus.queued,
-        attempts=N.attempts - 1,
-        next_attempt_at=until,
-        updated_at=now,
-    )
+    return _put_back(session, worker, ids, now, next_attempt_at=until)
 
 
 def renew(session: Session, worker: str, notification_id: uuid.UUID, until: datetime) -> bool:
@@ -283,6 +289,17 @@ def renew(session: Session, worker: str, notification_id: uuid.UUID, until: date
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
+def _settled_by_send(now: datetime) -> dict[str, Any]:
+    """A send settles the worker's claim and any earlier error."""
+    return {
+        "claimed_by": None,
+        "claimed_until": None,
+        "error_code": None,
+        "error_message": None,
+        "updated_at": now,
+    }
+
+
 def mark_sent(
     session: Session, notification_id: uuid.UUID, sid: str, sender: str, now: datetime
 ) -> None:
@@ -295,11 +312,7 @@ def mark_sent(
             provider_sid=sid,
             sender=sender[:64],
             sent_at=func.coalesce(N.sent_at, now),
-            claimed_by=None,
-            claimed_until=None,
-            error_code=None,
-            error_message=None,
-            updated_at=now,
+            **_settled_by_send(now),
             status=case(
                 (
                     N.status.in_(
@@ -370,20 +383,9 @@ def suppress_for_contacts(session: Session, contact_ids: list[uuid.UUID], now: d
     """A contact opted out: nothing still waiting for them goes out."""
     if not contact_ids:
         return 0
-    result = session.execute(
-        update(N)
-        .where(
-            N.contact_id.in_(contact_ids),
-            N.status.in_([NotificationStatus.queued, NotificationStatus.sending]),
-        )
-        .values(
-            status=NotificationStatus.suppressed,
-            error_message="recipient opted out (STOP)",
-            updated_at=now,
-        ),
-        execution_options={"synchronize_session": False},
+    return _suppress_waiting(
+        session, N.contact_id.in_(contact_ids), "recipient opted out (STOP)", now
     )
-    return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 def mark_sent_many(session: Session, sent: list[tuple[uuid.UUID, str, str]], now: datetime) -> None:
@@ -398,11 +400,7 @@ def mark_sent_many(session: Session, sent: list[tuple[uuid.UUID, str, str]], now
             provider_sid=bindparam("b_sid"),
             sender=bindparam("b_sender"),
             sent_at=func.coalesce(table.c.sent_at, now),
-            claimed_by=None,
-            claimed_until=None,
-            error_code=None,
-            error_message=None,
-            updated_at=now,
+            **_settled_by_send(now),
             status=case(
                 (
                     # Not IN (…): an expanding parameter cannot go through executemany.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from enum import Enum
 from typing import Any
@@ -34,6 +34,11 @@ def _plain(value: Any) -> Any:
     if isinstance(value, list):
         return [_plain(v) for v in value]
     return value
+
+
+def snapshot(record: object, fields: Iterable[str]) -> dict[str, Any]:
+    """The audited ``fields`` of ``record`` as they stand, for ``diff``."""
+    return {name: getattr(record, name) for name in fields}
 
 
 def diff(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, list[Any]]:

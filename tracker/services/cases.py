@@ -35,7 +35,7 @@ AUDITED_FIELDS = (
 
 
 def snapshot(case: Case) -> dict[str, Any]:
-    return {name: getattr(case, name) for name in AUDITED_FIELDS}
+    return audit.snapshot(case, AUDITED_FIELDS)
 
 
 def get_case(session: Session, actor: Actor, case_id: uuid.UUID) -> Case:
@@ -66,6 +66,12 @@ def _check_references(session: Session, actor: Actor, values: dict[str, Any]) ->
         raise ServiceError("some references do not exist", errors)
 
 
+def _event(
+    session: Session, actor: Actor, case: Case, kind: str, summary: str, now: datetime
+) -> None:
+    timeline.add(session, case.id, kind, summary, actor, now=now)
+
+
 def _reindex(session: Session, case: Case) -> None:
     case.a_number_hash = validators.a_number_hash(case.a_number) if case.a_number else None
     session.execute(delete(CaseNameToken).where(CaseNameToken.case_id == case.id))
@@ -93,7 +99,7 @@ def create_case(session: Session, actor: Actor, data: CaseCreate, now: datetime)
     session.flush()
     _reindex(session, case)
     audit.record(session, actor, "create", "case", case.id, audit.diff({}, snapshot(case)), now=now)
-    timeline.add(session, case.id, "case_opened", "Case opened", actor, now=now)
+    _event(session, actor, case, "case_opened", "Case opened", now)
     session.refresh(case)
     alert_service.sync_case(session, case, now)
     return case
@@ -126,36 +132,27 @@ def update_case(
     audit.record(session, actor, "update", "case", case.id, changes, now=now)
     if "removal_scheduled_at" in changes:
         when = case.removal_scheduled_at
-        timeline.add(
+        _event(
             session,
-            case.id,
+            actor,
+            case,
             "removal_scheduled" if when else "removal_cancelled",
             f"Removal scheduled for {when.isoformat()}" if when else "Scheduled removal cancelled",
-            actor,
-            now=now,
+            now,
         )
     if "custody_status" in changes:
-        timeline.add(
-            session,
-            case.id,
-            "custody_changed",
-            f"Custody status: {case.custody_status.value}",
-            actor,
-            now=now,
-        )
+        custody = case.custody_status.value
+        _event(session, actor, case, "custody_changed", f"Custody status: {custody}", now)
         if case.custody_status is CustodyStatus.released:
             from notifications.events import notify_family
 
             notify_family(session, case, "released", f"{case.id}:{now.isoformat()}", now)
     if "closed_at" in changes:
-        timeline.add(
-            session,
-            case.id,
-            "case_closed" if case.closed_at else "case_reopened",
-            "Case closed" if case.closed_at else "Case reopened",
-            actor,
-            now=now,
+        closed = case.closed_at is not None
+        kind, summary = (
+            ("case_closed", "Case closed") if closed else ("case_reopened", "Case reopened")
         )
+        _event(session, actor, case, kind, summary, now)
     session.flush()
     alert_service.sync_case(session, case, now)
     if "attorney_id" in changes:

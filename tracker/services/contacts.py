@@ -31,7 +31,36 @@ FAILURES_BEFORE_UNREACHABLE = 2
 
 
 def _snapshot(contact: Contact) -> dict[str, Any]:
-    return {name: getattr(contact, name) for name in AUDITED_FIELDS}
+    return audit.snapshot(contact, AUDITED_FIELDS)
+
+
+def _system_update(
+    session: Session, actor: Actor, contact: Contact, changes: dict[str, Any], now: datetime
+) -> None:
+    """Audit a change SMS or the carrier made: a system actor has no organisation, so the
+    entry goes to the contact's case's."""
+    audit.record(
+        session,
+        actor,
+        "update",
+        "contact",
+        contact.id,
+        changes,
+        organization_id=contact.case.organization_id,
+        now=now,
+    )
+
+
+def _sms_event(session: Session, contact: Contact, kind: str, what: str, now: datetime) -> None:
+    timeline.add(
+        session,
+        contact.case_id,
+        kind,
+        f"{contact.role.value.title()} contact {what}",
+        SMS_ACTOR,
+        {"contact_id": str(contact.id)},
+        now=now,
+    )
 
 
 def get_contact(session: Session, actor: Actor, contact_id: uuid.UUID) -> Contact:
@@ -124,24 +153,9 @@ def record_delivered(session: Session, contact: Contact, now: datetime) -> None:
         contact.unreachable = False
         contact.unreachable_since = None
         contact.updated_at = now
-        audit.record(
-            session,
-            SMS_ACTOR,
-            "update",
-            "contact",
-            contact.id,
-            {"unreachable": [True, False]},
-            organization_id=contact.case.organization_id,
-            now=now,
-        )
-        timeline.add(
-            session,
-            contact.case_id,
-            "contact_reachable",
-            f"{contact.role.value.title()} contact reachable again: an SMS was delivered",
-            SMS_ACTOR,
-            {"contact_id": str(contact.id)},
-            now=now,
+        _system_update(session, SMS_ACTOR, contact, {"unreachable": [True, False]}, now)
+        _sms_event(
+            session, contact, "contact_reachable", "reachable again: an SMS was delivered", now
         )
         session.flush()
         alert_service.sync_case(session, contact.case, now)
@@ -159,32 +173,22 @@ def record_failure(
     contact.unreachable = True
     contact.unreachable_since = now
     contact.updated_at = now
-    audit.record(
-        session,
-        SMS_ACTOR,
-        "update",
-        "contact",
-        contact.id,
-        {
-            "unreachable": [False, True],
-            "consecutive_failures": [None, contact.consecutive_failures],
-        },
-        organization_id=contact.case.organization_id,
-        now=now,
-    )
+    changes = {
+        "unreachable": [False, True],
+        "consecutive_failures": [None, contact.consecutive_failures],
+    }
+    _system_update(session, SMS_ACTOR, contact, changes, now)
     why = (
         "the number cannot receive SMS"
         if immediately
         else f"{contact.consecutive_failures} SMS in a row were not delivered"
     )
-    timeline.add(
+    _sms_event(
         session,
-        contact.case_id,
+        contact,
         "contact_unreachable",
-        f"{contact.role.value.title()} contact unreachable by SMS: {why}. Please follow up.",
-        SMS_ACTOR,
-        {"contact_id": str(contact.id)},
-        now=now,
+        f"unreachable by SMS: {why}. Please follow up.",
+        now,
     )
     session.flush()
     alert_service.sync_case(session, contact.case, now)
@@ -208,29 +212,13 @@ def opt_out(session: Session, phone: str, now: datetime, source: str = "sms") ->
     for contact in changed:
         contact.opted_out_at = now
         contact.updated_at = now
-        audit.record(
-            session,
-            Actor.system(source),
-            "update",
-            "contact",
-            contact.id,
-            {"opted_out_at": [None, now.isoformat()]},
-            organization_id=contact.case.organization_id,
-            now=now,
-        )
+        changes = {"opted_out_at": [None, now.isoformat()]}
+        _system_update(session, Actor.system(source), contact, changes, now)
     if changed:
         outbox.suppress_for_contacts(session, [c.id for c in changed], now)
         how = "replied STOP" if source == "sms" else "is opted out at the carrier"
         for contact in changed:
-            timeline.add(
-                session,
-                contact.case_id,
-                "sms_opt_out",
-                f"{contact.role.value.title()} contact {how}: no more SMS to this number",
-                SMS_ACTOR,
-                {"contact_id": str(contact.id)},
-                now=now,
-            )
+            _sms_event(session, contact, "sms_opt_out", f"{how}: no more SMS to this number", now)
     return changed
 
 
@@ -240,23 +228,6 @@ def opt_in(session: Session, phone: str, now: datetime) -> list[Contact]:
     for contact in changed:
         contact.opted_out_at = None
         contact.updated_at = now
-        audit.record(
-            session,
-            SMS_ACTOR,
-            "update",
-            "contact",
-            contact.id,
-            {"opted_out_at": ["[set]", None]},
-            organization_id=contact.case.organization_id,
-            now=now,
-        )
-        timeline.add(
-            session,
-            contact.case_id,
-            "sms_opt_in",
-            f"{contact.role.value.title()} contact replied START: SMS resume",
-            SMS_ACTOR,
-            {"contact_id": str(contact.id)},
-            now=now,
-        )
+        _system_update(session, SMS_ACTOR, contact, {"opted_out_at": ["[set]", None]}, now)
+        _sms_event(session, contact, "sms_opt_in", "replied START: SMS resume", now)
     return changed

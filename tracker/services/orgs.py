@@ -6,6 +6,7 @@ import hashlib
 import secrets
 import uuid
 from datetime import datetime
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -54,6 +55,30 @@ def find_org(session: Session, ref: str) -> Organization | None:
     return session.scalar(select(Organization).where(Organization.name == ref))
 
 
+def _insert_audited(
+    session: Session,
+    actor: Actor,
+    record: Organization | User,
+    entity: str,
+    changes: dict[str, list[Any]],
+    organization_id: uuid.UUID,
+    now: datetime,
+) -> None:
+    """Insert ``record`` (flushed, so it has its id) and audit its creation."""
+    session.add(record)
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "create",
+        entity,
+        record.id,
+        changes,
+        organization_id=organization_id,
+        now=now,
+    )
+
+
 def create_org(session: Session, actor: Actor, name: str, now: datetime) -> Organization:
     name = name.strip()
     if not name:
@@ -61,18 +86,7 @@ def create_org(session: Session, actor: Actor, name: str, now: datetime) -> Orga
     if session.scalar(select(Organization).where(Organization.name == name)):
         raise ServiceError("an organisation with that name exists", {"name": "already taken"})
     org = Organization(id=uuid.uuid4(), name=name, created_at=now, updated_at=now)
-    session.add(org)
-    session.flush()
-    audit.record(
-        session,
-        actor,
-        "create",
-        "organization",
-        org.id,
-        {"name": [None, name]},
-        organization_id=org.id,
-        now=now,
-    )
+    _insert_audited(session, actor, org, "organization", {"name": [None, name]}, org.id, now)
     return org
 
 
@@ -112,18 +126,8 @@ def create_user(
         created_at=now,
         updated_at=now,
     )
-    session.add(user)
-    session.flush()
-    audit.record(
-        session,
-        actor,
-        "create",
-        "user",
-        user.id,
-        {"email": [None, user.email], "role": [None, user.role.value]},
-        organization_id=org.id,
-        now=now,
-    )
+    changes = {"email": [None, user.email], "role": [None, user.role.value]}
+    _insert_audited(session, actor, user, "user", changes, org.id, now)
     return user, password
 
 

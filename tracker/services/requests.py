@@ -38,10 +38,6 @@ AUDITED_FIELDS = (
 )
 
 
-def _snapshot(request: Request) -> dict[str, Any]:
-    return {name: getattr(request, name) for name in AUDITED_FIELDS}
-
-
 def get_request(session: Session, actor: Actor, request_id: uuid.UUID) -> Request:
     request = session.get(Request, request_id)
     if request is None or request.case.organization_id != actor.organization_id:
@@ -61,6 +57,21 @@ def _check_office(session: Session, office_id: uuid.UUID | None) -> None:
         raise ServiceError("no such field office", {"field_office_id": "no such field office"})
 
 
+def _event(
+    session: Session, actor: Actor, request: Request, kind: str, summary: str, now: datetime
+) -> None:
+    timeline.add(
+        session, request.case_id, kind, summary, actor, {"request_id": str(request.id)}, now=now
+    )
+
+
+def _notify_family(
+    session: Session, request: Request, kind: str, now: datetime, with_kind: bool = True
+) -> None:
+    data = {"request_kind": request.kind.value} if with_kind else None
+    notify_family(session, request.case, kind, str(request.id), now, data)
+
+
 def _after_change(
     session: Session,
     actor: Actor,
@@ -69,7 +80,7 @@ def _after_change(
     now: datetime,
     action: str = "update",
 ) -> None:
-    changes = audit.diff(before, _snapshot(request))
+    changes = audit.diff(before, audit.snapshot(request, AUDITED_FIELDS))
     if changes:
         request.updated_at = now
         audit.record(
@@ -119,24 +130,10 @@ def create_request(
     session.add(request)
     case.requests.append(request)
     label = REQUEST_KIND_LABELS[request.kind]
-    timeline.add(
-        session,
-        case.id,
-        "request_created",
-        f"{label} request {'filed' if status is RequestStatus.filed else 'drafted'}",
-        actor,
-        {"request_id": str(request.id)},
-        now=now,
-    )
+    done = "filed" if status is RequestStatus.filed else "drafted"
+    _event(session, actor, request, "request_created", f"{label} request {done}", now)
     if status is RequestStatus.filed:
-        notify_family(
-            session,
-            case,
-            "request_filed",
-            str(request.id),
-            now,
-            {"request_kind": request.kind.value},
-        )
+        _notify_family(session, request, "request_filed", now)
     _after_change(session, actor, request, {}, now, action="create")
     return request
 
@@ -151,50 +148,27 @@ def update_request(
         raise ServiceError(
             "a decided request cannot change status", {"status": f"already {request.status.value}"}
         )
-    before = _snapshot(request)
+    before = audit.snapshot(request, AUDITED_FIELDS)
     for name, value in values.items():
         if value is not None or name == "notes":
             setattr(request, name, value)
     if request.status is RequestStatus.filed and request.filed_at is None:
         request.filed_at = now
     if before["status"] is not RequestStatus.filed and request.status is RequestStatus.filed:
-        timeline.add(
-            session,
-            request.case_id,
-            "request_filed",
-            f"{REQUEST_KIND_LABELS[request.kind]} request filed",
-            actor,
-            {"request_id": str(request.id)},
-            now=now,
-        )
-        notify_family(
-            session,
-            request.case,
-            "request_filed",
-            str(request.id),
-            now,
-            {"request_kind": request.kind.value},
-        )
+        label = REQUEST_KIND_LABELS[request.kind]
+        _event(session, actor, request, "request_filed", f"{label} request filed", now)
+        _notify_family(session, request, "request_filed", now)
     if (
         request.status is RequestStatus.withdrawn
         and before["status"] is not RequestStatus.withdrawn
     ):
-        timeline.add(
-            session,
-            request.case_id,
-            "request_withdrawn",
-            f"{REQUEST_KIND_LABELS[request.kind]} request withdrawn",
-            actor,
-            {"request_id": str(request.id)},
-            now=now,
-        )
+        label = REQUEST_KIND_LABELS[request.kind]
+        _event(session, actor, request, "request_withdrawn", f"{label} request withdrawn", now)
     _after_change(session, actor, request, before, now)
     return request
 
 
-def record_determination(
-    session: Session, actor: Actor, request: Request, data: DeterminationIn, now: datetime
-) -> Request:
+def _check_determination(request: Request, data: DeterminationIn, now: datetime) -> None:
     _check_time(data.decided_at, now, "decided_at", "decided_at")
     errors: dict[str, str] = {}
     if request.status not in (RequestStatus.filed, RequestStatus.draft):
@@ -208,29 +182,21 @@ def record_determination(
             errors["stay_expires_at"] = "the stay must expire after the decision"
     if errors:
         raise ServiceError("the determination cannot be recorded", errors)
-    before = _snapshot(request)
+
+
+def record_determination(
+    session: Session, actor: Actor, request: Request, data: DeterminationIn, now: datetime
+) -> Request:
+    _check_determination(request, data, now)
+    before = audit.snapshot(request, AUDITED_FIELDS)
     request.status = RequestStatus(data.outcome)
     request.decided_at = data.decided_at
     request.stay_expires_at = data.stay_expires_at
     if request.filed_at is None:
         request.filed_at = data.decided_at
-    timeline.add(
-        session,
-        request.case_id,
-        "determination",
-        f"{REQUEST_KIND_LABELS[request.kind]} request {data.outcome}",
-        actor,
-        {"request_id": str(request.id)},
-        now=now,
-    )
-    notify_family(
-        session,
-        request.case,
-        f"decision_{data.outcome}",
-        str(request.id),
-        now,
-        {"request_kind": request.kind.value},
-    )
+    label = REQUEST_KIND_LABELS[request.kind]
+    _event(session, actor, request, "determination", f"{label} request {data.outcome}", now)
+    _notify_family(session, request, f"decision_{data.outcome}", now)
     _after_change(session, actor, request, before, now)
     return request
 
@@ -249,22 +215,21 @@ def record_documentation(
             "documentation cannot precede the determination",
             {"received_at": "before the determination"},
         )
-    before = _snapshot(request)
+    before = audit.snapshot(request, AUDITED_FIELDS)
     request.documentation_received_at = data.received_at
     request.documentation_language = data.language
     request.advised_right_to_appeal = data.advised_right_to_appeal
-    timeline.add(
+    _event(
         session,
-        request.case_id,
+        actor,
+        request,
         "documentation_received",
         f"Documentation of the {REQUEST_KIND_LABELS[request.kind].lower()} decision received "
         f"({data.language}; right to appeal "
         f"{'advised' if data.advised_right_to_appeal else 'NOT advised'})",
-        actor,
-        {"request_id": str(request.id)},
-        now=now,
+        now,
     )
-    notify_family(session, request.case, "documentation_received", str(request.id), now)
+    _notify_family(session, request, "documentation_received", now, with_kind=False)
     _after_change(session, actor, request, before, now)
     return request
 

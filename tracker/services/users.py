@@ -23,6 +23,40 @@ def end_sessions(user: User) -> None:
     user.session_version = (user.session_version or 0) + 1
 
 
+def _set_password(
+    session: Session,
+    actor: Actor,
+    user: User,
+    password: str,
+    *,
+    one_time: bool,
+    now: datetime,
+) -> None:
+    """Store ``password`` (hashed), end every session and audit only that it changed.
+
+    A one-time password is an admin's reset; any other is the user's own change."""
+    if one_time:
+        action, changed = "password_reset", [None, "one-time"]
+    else:
+        was = "one-time" if user.must_change_password else "set"
+        action, changed = "password_change", [was, "changed"]
+    user.password_hash = hash_password(password)
+    user.must_change_password = one_time
+    user.one_time_used_at = None
+    user.updated_at = now
+    end_sessions(user)
+    audit.record(
+        session,
+        actor,
+        action,
+        "user",
+        user.id,
+        {"password": changed},
+        organization_id=user.organization_id,
+        now=now,
+    )
+
+
 def change_password(
     session: Session,
     actor: Actor,
@@ -42,42 +76,13 @@ def change_password(
     why = passwords.problem(new, [user.email, user.name])
     if why:
         raise ServiceError(f"new password: {why}", {"new": why})
-    was_one_time = user.must_change_password
-    user.password_hash = hash_password(new)
-    user.must_change_password = False
-    user.one_time_used_at = None
-    user.updated_at = now
-    end_sessions(user)
-    audit.record(
-        session,
-        actor,
-        "password_change",
-        "user",
-        user.id,
-        {"password": ["one-time" if was_one_time else "set", "changed"]},
-        organization_id=user.organization_id,
-        now=now,
-    )
+    _set_password(session, actor, user, new, one_time=False, now=now)
 
 
 def reset_password(session: Session, actor: Actor, user: User, now: datetime) -> str:
     """Issue a new one-time password (returned, to be shown once) and end the user's sessions."""
     password = new_password()
-    user.password_hash = hash_password(password)
-    user.must_change_password = True
-    user.one_time_used_at = None
-    user.updated_at = now
-    end_sessions(user)
-    audit.record(
-        session,
-        actor,
-        "password_reset",
-        "user",
-        user.id,
-        {"password": [None, "one-time"]},
-        organization_id=user.organization_id,
-        now=now,
-    )
+    _set_password(session, actor, user, password, one_time=True, now=now)
     return password
 
 

@@ -9,14 +9,14 @@ in that same transaction. Another organisation's id answers 404 exactly like a m
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated, Any, cast
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from sqlalchemy import select
-from sqlalchemy.orm import lazyload, raiseload
+from sqlalchemy.orm import Session, lazyload, raiseload
 
 from tracker import facts, rules
 from tracker.models import (
@@ -61,8 +61,8 @@ from tracker.schemas_out import (
     NotificationOut,
     RequestOut,
 )
+from tracker.services import Actor, audit, liaisons
 from tracker.services import alerts as alert_service
-from tracker.services import audit, liaisons
 from tracker.services import cases as case_service
 from tracker.services import contacts as contact_service
 from tracker.services import facilities as facility_service
@@ -327,32 +327,30 @@ def get_request(ctx: Context) -> RequestOut:
     return _request_response(ctx, request)
 
 
-def update_request(ctx: Context) -> RequestOut:
+# What each request operation does to the request its path names; it answers with the request
+# it returns (for an appeal, the new one).
+_RequestChange = Callable[[Session, Actor, Request, Any, datetime], Request]
+
+
+def _change_request(ctx: Context, change: _RequestChange) -> RequestOut:
     request = request_service.get_request(ctx.session, ctx.actor, _id(ctx))
-    request = request_service.update_request(ctx.session, ctx.actor, request, ctx.body, ctx.now)
-    return _request_response(ctx, request)
+    return _request_response(ctx, change(ctx.session, ctx.actor, request, ctx.body, ctx.now))
+
+
+def update_request(ctx: Context) -> RequestOut:
+    return _change_request(ctx, request_service.update_request)
 
 
 def record_determination(ctx: Context) -> RequestOut:
-    request = request_service.get_request(ctx.session, ctx.actor, _id(ctx))
-    request = request_service.record_determination(
-        ctx.session, ctx.actor, request, ctx.body, ctx.now
-    )
-    return _request_response(ctx, request)
+    return _change_request(ctx, request_service.record_determination)
 
 
 def record_documentation(ctx: Context) -> RequestOut:
-    request = request_service.get_request(ctx.session, ctx.actor, _id(ctx))
-    request = request_service.record_documentation(
-        ctx.session, ctx.actor, request, ctx.body, ctx.now
-    )
-    return _request_response(ctx, request)
+    return _change_request(ctx, request_service.record_documentation)
 
 
 def appeal_request(ctx: Context) -> RequestOut:
-    request = request_service.get_request(ctx.session, ctx.actor, _id(ctx))
-    created = request_service.appeal(ctx.session, ctx.actor, request, ctx.body, ctx.now)
-    return _request_response(ctx, created)
+    return _change_request(ctx, request_service.appeal)
 
 
 # ---------------------------------------------------------------------------------------------
