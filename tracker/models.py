@@ -97,8 +97,8 @@ class Organization(Base):
     time_zone: Mapped[str] = mapped_column(String(64), default="America/New_York")
     # The organisation's own Twilio sender; both NULL: the global TWILIO_* sender, shared with
     # every other organisation without one. Inbound replies to either are routed here.
-    sms_from_number: Mapped[str | None] = mapped_column(String(32), unique=True)
-    messaging_service_sid: Mapped[str | None] = mapped_column(String(64), unique=True)
+    sms_from_number: Mapped[str | None] = mapped_column(String(32), unique=True, index=True)
+    messaging_service_sid: Mapped[str | None] = mapped_column(String(64), unique=True, index=True)
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _updated()
 

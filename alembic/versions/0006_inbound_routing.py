@@ -30,20 +30,29 @@ BATCH = 1000
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("organizations", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("sms_from_number", sa.String(length=32), nullable=True))
-        batch_op.add_column(sa.Column("messaging_service_sid", sa.String(length=64), nullable=True))
-        batch_op.create_unique_constraint(
-            batch_op.f("uq_organizations_sms_from_number"), ["sms_from_number"]
-        )
-        batch_op.create_unique_constraint(
-            batch_op.f("uq_organizations_messaging_service_sid"), ["messaging_service_sid"]
-        )
-    with op.batch_alter_table("notifications", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("to_phone_hash", sa.String(length=64), nullable=True))
-        batch_op.create_index(
-            "ix_notifications_to_phone_created", ["to_phone_hash", "created_at"], unique=False
-        )
+    # Plain ALTER TABLE, no batch: on SQLite a batch would re-create ``organizations``, and
+    # with foreign keys on, dropping the old table cascades to every case and notification.
+    op.add_column("organizations", sa.Column("sms_from_number", sa.String(32), nullable=True))
+    op.add_column("organizations", sa.Column("messaging_service_sid", sa.String(64), nullable=True))
+    op.create_index(
+        op.f("ix_organizations_sms_from_number"),
+        "organizations",
+        ["sms_from_number"],
+        unique=True,
+    )
+    op.create_index(
+        op.f("ix_organizations_messaging_service_sid"),
+        "organizations",
+        ["messaging_service_sid"],
+        unique=True,
+    )
+    op.add_column("notifications", sa.Column("to_phone_hash", sa.String(64), nullable=True))
+    op.create_index(
+        "ix_notifications_to_phone_created",
+        "notifications",
+        ["to_phone_hash", "created_at"],
+        unique=False,
+    )
     op.create_table(
         "inbound_messages",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
@@ -61,10 +70,12 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_inbound_messages")),
         sa.UniqueConstraint("provider_sid", name=op.f("uq_inbound_messages_provider_sid")),
     )
-    with op.batch_alter_table("inbound_messages", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_inbound_messages_organization_id"), ["organization_id"], unique=False
-        )
+    op.create_index(
+        op.f("ix_inbound_messages_organization_id"),
+        "inbound_messages",
+        ["organization_id"],
+        unique=False,
+    )
     _backfill_to_phone_hash()
 
 
@@ -105,16 +116,12 @@ def _backfill_to_phone_hash() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("inbound_messages", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_inbound_messages_organization_id"))
+    # SQLite ≥ 3.35 drops a column in place (no batch re-create; see ``upgrade``).
+    op.drop_index(op.f("ix_inbound_messages_organization_id"), table_name="inbound_messages")
     op.drop_table("inbound_messages")
-    with op.batch_alter_table("notifications", schema=None) as batch_op:
-        batch_op.drop_index("ix_notifications_to_phone_created")
-        batch_op.drop_column("to_phone_hash")
-    with op.batch_alter_table("organizations", schema=None) as batch_op:
-        batch_op.drop_constraint(
-            batch_op.f("uq_organizations_messaging_service_sid"), type_="unique"
-        )
-        batch_op.drop_constraint(batch_op.f("uq_organizations_sms_from_number"), type_="unique")
-        batch_op.drop_column("messaging_service_sid")
-        batch_op.drop_column("sms_from_number")
+    op.drop_index("ix_notifications_to_phone_created", table_name="notifications")
+    op.drop_column("notifications", "to_phone_hash")
+    op.drop_index(op.f("ix_organizations_messaging_service_sid"), table_name="organizations")
+    op.drop_index(op.f("ix_organizations_sms_from_number"), table_name="organizations")
+    op.drop_column("organizations", "messaging_service_sid")
+    op.drop_column("organizations", "sms_from_number")
