@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import threading
 import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -36,6 +37,7 @@ from tracker.models import (
 )
 from tracker.schemas import ContactCreate
 from tracker.services import contacts as contact_service
+from tracker.services import inbound as inbound_service
 from tracker.settings import get_settings
 from tracker.web.app import create_app
 
@@ -286,6 +288,33 @@ def test_the_same_message_sid_twice_answers_200_and_changes_nothing(
     assert received_on(two.a.case.id) == ["SMS from family contact: hola"]
     with db.get_sessionmaker()() as s:
         assert s.scalar(select(func.count()).select_from(InboundMessage)) == 1
+
+
+def test_two_concurrent_deliveries_of_one_sid_act_once(session: Session) -> None:
+    two = two_orgs(session)
+    texted(session, two.a.org.id, two.phone, NOON - timedelta(hours=1), case_id=two.a.case.id)
+    session.commit()
+    sid, now = "SM" + "c" * 32, NOON + timedelta(minutes=5)
+    first = db.get_sessionmaker()()
+    # The first delivery is handled but not yet committed when the retry arrives.
+    assert inbound_service.receive(first, sid=sid, from_raw=two.phone, body="hola", now=now)
+    second: list[inbound_service.Reply | None] = []
+
+    def retry() -> None:
+        with db.session_scope() as s:
+            second.append(
+                inbound_service.receive(s, sid=sid, from_raw=two.phone, body="hola", now=now)
+            )
+
+    thread = threading.Thread(target=retry)
+    thread.start()
+    thread.join(0.5)
+    assert thread.is_alive(), "the retry must wait for the first delivery's transaction"
+    first.commit()
+    first.close()
+    thread.join(20)
+    assert second == [None]
+    assert received_on(two.a.case.id) == ["SMS from family contact: hola"]
 
 
 def test_a_replayed_ok_acknowledges_once(client: TestClient, session: Session) -> None:
