@@ -297,7 +297,7 @@ class Dispatcher:
 
     def send_one(self, row: Claimed, recheck: bool = False) -> bool:
         """Send one row; True when the provider accepted it."""
-        self.throttle.acquire(self.transport.sender(), float(max(1, row.segments)))
+        self.throttle.acquire(row.sender or self.transport.sender(), float(max(1, row.segments)))
         # Checked in the claim's transaction; checked again when the row waited since (a
         # throttled sender, a busy recipient): a STOP in between must win.
         claimed_at = self._claimed_at.pop(row.id, 0.0)
@@ -306,7 +306,7 @@ class Dispatcher:
             if verdict is not None:
                 self.stats.add("suppressed" if verdict == "suppressed" else "lost")
                 return False
-        message = Outgoing(row.id, row.to_phone, row.body, row.kind, row.segments)
+        message = Outgoing(row.id, row.to_phone, row.body, row.kind, row.segments, row.sender)
         try:
             result = self.transport.send(message)
         except TransportError as exc:

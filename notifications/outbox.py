@@ -14,8 +14,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from notifications import messages, quiet
-from tracker import db
-from tracker.models import Case, Contact, Notification, User
+from tracker import db, validators
+from tracker.models import Case, Contact, Notification, Organization, User
 from tracker.types import utcnow
 from tracker.vocab import ContactRole, NotificationStatus
 
@@ -77,6 +77,7 @@ def build_row(
             settings.default_time_zone,
         )
         due = held or due
+    org = session.get(Organization, organization_id)
     return {
         "id": uuid.uuid4(),
         "organization_id": organization_id,
@@ -85,6 +86,10 @@ def build_row(
         "contact_id": contact_id,
         "user_id": user_id,
         "to_phone": to_phone,
+        # Routes a reply from this phone back to this organisation (``services.inbound``).
+        "to_phone_hash": validators.phone_hash(to_phone),
+        # The organisation's own sender, when it has one; NULL: the transport's global one.
+        "sender": org.own_sender if org is not None else None,
         "language": language,
         "kind": kind,
         "body": rendered.body,
@@ -174,6 +179,7 @@ class Claimed:
     attempts: int
     next_attempt_at: datetime
     created_at: datetime
+    sender: str | None = None
 
 
 _CLAIMED_COLUMNS = (
@@ -190,6 +196,7 @@ _CLAIMED_COLUMNS = (
     N.attempts,
     N.next_attempt_at,
     N.created_at,
+    N.sender,
 )
 
 

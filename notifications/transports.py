@@ -24,6 +24,9 @@ class Outgoing:
     body: str
     kind: str
     segments: int = 1
+    # The organisation's own sender (a Messaging Service SID "MG…" or an E.164 number);
+    # None: the transport's configured one.
+    sender: str | None = None
 
 
 @dataclass(frozen=True)

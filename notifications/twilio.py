@@ -183,10 +183,11 @@ class TwilioTransport:
             "body": message.body,
             "status_callback": self.status_callback(message),
         }
-        if self.messaging_service_sid:
-            kwargs["messaging_service_sid"] = self.messaging_service_sid
+        sender = message.sender or self.sender()
+        if sender.startswith("MG"):
+            kwargs["messaging_service_sid"] = sender
         else:
-            kwargs["from_"] = self.from_number
+            kwargs["from_"] = sender
         try:
             created = self.client.messages.create(**kwargs)
         except TwilioRestException as exc:
@@ -207,7 +208,7 @@ class TwilioTransport:
         if not created.sid:
             raise TransportError("Twilio answered without a message SID", permanent=False)
         return SendResult(
-            sid=str(created.sid), status=str(created.status or "queued"), sender=self.sender()
+            sid=str(created.sid), status=str(created.status or "queued"), sender=sender
         )
 
     def close(self) -> None:

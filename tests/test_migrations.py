@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import func, inspect, select, text
+from sqlalchemy import func, insert, inspect, select, text
 from sqlalchemy.orm import Session
 
 from alembic import command
-from tests import factories
-from tracker import db
+from tracker import crypto, db, migrate, validators
 from tracker.db import get_engine, make_engine
 from tracker.migrate import alembic_config
-from tracker.models import Base, FieldOffice, FieldOfficeLiaison
+from tracker.models import Base, FieldOffice, FieldOfficeLiaison, Organization
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
@@ -65,6 +66,30 @@ def _migrate(url: str, revision: str) -> None:
         engine.dispose()
 
 
+def _old_org(url: str, name: str) -> uuid.UUID:
+    org_id = uuid.uuid4()
+    engine = make_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                insert(Organization.__table__).values(
+                    id=org_id,
+                    name=name,
+                    alert_ladder_hours=[72],
+                    unanswered_days={},
+                    default_unanswered_days=14,
+                    escalation_delay_minutes=60,
+                    retention_days=365,
+                    time_zone="UTC",
+                    created_at=NOW,
+                    updated_at=NOW,
+                )
+            )
+    finally:
+        engine.dispose()
+    return org_id
+
+
 def test_shared_liaisons_are_copied_into_every_organisation(db_url: str) -> None:
     """0005 moves the shared liaison columns into one copy per organisation (and back)."""
     db.reset()
@@ -79,8 +104,8 @@ def test_shared_liaisons_are_copied_into_every_organisation(db_url: str) -> None
                 )
             )
         engine.dispose()
-        with db.session_scope() as s:
-            orgs = {factories.org(s, NOW, name).id for name in ("Org One", "Org Two")}
+        # Organisations as the schema of that revision has them (the model has grown since).
+        orgs = {_old_org(db_url, name) for name in ("Org One", "Org Two")}
         _migrate(db_url, "head")
         db.reset()
         with db.session_scope() as s:
@@ -101,3 +126,62 @@ def test_shared_liaisons_are_copied_into_every_organisation(db_url: str) -> None
     finally:
         db.reset()
         _migrate(db_url, "head")
+
+
+def test_0006_backfills_the_phone_index_of_existing_notifications(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    migrate.upgrade(url, "0002")
+    engine = make_engine(url)
+    org_id, ids = uuid.uuid4(), [uuid.uuid4(), uuid.uuid4()]
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    organizations = Organization.__table__
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                insert(organizations).values(
+                    id=org_id,
+                    name="Old org",
+                    alert_ladder_hours=[72],
+                    unanswered_days={},
+                    default_unanswered_days=14,
+                    escalation_delay_minutes=60,
+                    retention_days=365,
+                    time_zone="UTC",
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+            for ident, token in zip(
+                ids, (crypto.encrypt("+12025550142"), "not-a-token"), strict=True
+            ):
+                conn.execute(
+                    text(
+                        "INSERT INTO notifications (id, organization_id, to_phone, language,"
+                        " kind, body, segments, encoding, urgent, dedupe_key, status, attempts,"
+                        " next_attempt_at, created_at, updated_at) VALUES (:id, :org, :phone,"
+                        " 'en', 'released', 'x', 1, 'GSM-7', 0, :key, 'sent', 1, :now, :now,"
+                        " :now)"
+                    ),
+                    {
+                        "id": ident.hex,
+                        "org": org_id.hex,
+                        "phone": token,
+                        "key": ident.hex,
+                        "now": now.isoformat(),
+                    },
+                )
+        migrate.upgrade(url)
+        with engine.connect() as conn:
+            hashes = dict(conn.execute(text("SELECT id, to_phone_hash FROM notifications")).all())
+        # And back: SQLite drops the columns in place, cascading nothing.
+        with engine.begin() as conn:
+            config = migrate.alembic_config()
+            config.attributes["connection"] = conn
+            command.downgrade(config, "0002")
+        with engine.connect() as conn:
+            left = conn.execute(text("SELECT count(*) FROM notifications")).scalar()
+    finally:
+        engine.dispose()
+    # Every row kept; the readable one is indexed, the one no key opens keeps NULL.
+    assert hashes == {ids[0].hex: validators.phone_hash("+12025550142"), ids[1].hex: None}
+    assert left == 2

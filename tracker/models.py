@@ -95,8 +95,17 @@ class Organization(Base):
     # "21:00-08:00", "off", or NULL to use the QUIET_HOURS setting.
     quiet_hours: Mapped[str | None] = mapped_column(String(32))
     time_zone: Mapped[str] = mapped_column(String(64), default="America/New_York")
+    # The organisation's own Twilio sender; both NULL: the global TWILIO_* sender, shared with
+    # every other organisation without one. Inbound replies to either are routed here.
+    sms_from_number: Mapped[str | None] = mapped_column(String(32), unique=True, index=True)
+    messaging_service_sid: Mapped[str | None] = mapped_column(String(64), unique=True, index=True)
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _updated()
+
+    @property
+    def own_sender(self) -> str | None:
+        """What the outbox sends this organisation's SMS from, when not the shared sender."""
+        return self.messaging_service_sid or self.sms_from_number
 
 
 class User(Base):
@@ -445,6 +454,9 @@ class Notification(Base):
     )
     user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     to_phone: Mapped[str] = mapped_column(EncryptedText())
+    # Blind index of ``to_phone``: routes an inbound reply to the organisation that last
+    # texted that number. NULL on rows older than migration 0006 that could not be decrypted.
+    to_phone_hash: Mapped[str | None] = mapped_column(String(64))
     language: Mapped[str] = mapped_column(String(35), default="en")
     kind: Mapped[str] = mapped_column(String(48))
     body: Mapped[str] = mapped_column(EncryptedText())
@@ -478,7 +490,25 @@ class Notification(Base):
             sqlite_where=text("status IN ('queued', 'sending')"),
         ),
         Index("ix_notifications_org_status", "organization_id", "status"),
+        Index("ix_notifications_to_phone_created", "to_phone_hash", "created_at"),
     )
+
+
+class InboundMessage(Base):
+    """Each inbound message handled, by the provider's id: a retried or replayed delivery of
+    the same id changes nothing. No body is kept; the sender only as a blind index."""
+
+    __tablename__ = "inbound_messages"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    provider_sid: Mapped[str] = mapped_column(String(64), unique=True)
+    organization_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("organizations.id", ondelete="SET NULL"), index=True
+    )
+    received_at: Mapped[datetime] = _created()
+    from_hash: Mapped[str | None] = mapped_column(String(64))
+    # What was done (``inbound.Reply.action``): stop, ack, forwarded, …
+    action: Mapped[str] = mapped_column(String(16), default="received")
 
 
 class TimelineEvent(Base):
@@ -554,6 +584,7 @@ __all__ = [
     "FieldOffice",
     "FieldOfficeLiaison",
     "Heartbeat",
+    "InboundMessage",
     "KeyCanary",
     "LoginFailure",
     "Notification",

@@ -129,7 +129,9 @@ def test_a_delivery_between_failures_resets_the_count(client: TestClient, sessio
 
 
 def sms(client: TestClient, sender: str, body: str) -> str:
-    r = post(client, "/webhooks/twilio/sms", {"From": sender, "Body": body, "MessageSid": "SMin"})
+    # A fresh MessageSid each time: a repeated one is a retry and does nothing.
+    sid = f"SM{uuid.uuid4().hex}"
+    r = post(client, "/webhooks/twilio/sms", {"From": sender, "Body": body, "MessageSid": sid})
     assert r.status_code == 200, r.text  # type: ignore[attr-defined]
     assert r.headers["content-type"].startswith("application/xml")  # type: ignore[attr-defined]
     return str(r.text)  # type: ignore[attr-defined]

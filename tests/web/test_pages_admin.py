@@ -211,3 +211,43 @@ def test_settings_validate_save_and_audit(client: TestClient, orgs: tuple[Org, O
         assert entry.changes["alert_ladder_hours"] == [[72, 24, 6], [48, 12, 2]]
         other = s.get(Organization, orgs[1].org.id)
         assert other is not None and other.alert_ladder_hours == [72, 24, 6]
+
+
+def test_settings_set_the_organisations_own_sender_once(
+    client: TestClient, orgs: tuple[Org, Org]
+) -> None:
+    service = "MG" + "c" * 32
+    with db.session_scope() as s:
+        other = s.get(Organization, orgs[1].org.id)
+        assert other is not None
+        other.sms_from_number = "+12025550177"
+    token = signed_in(client, orgs[0].users[Role.admin].email)
+    form = {
+        "csrf_token": token,
+        "alert_ladder_hours": "72, 24, 6",
+        "default_unanswered_days": "14",
+        "escalation_delay_minutes": "60",
+        "retention_days": "365",
+        "time_zone": "America/New_York",
+    }
+    bad = client.post(
+        "/admin/settings",
+        data={**form, "messaging_service_sid": "MG123", "sms_from_number": "not a phone"},
+    )
+    assert bad.status_code == 422
+    assert 'id="messaging_service_sid-error"' in bad.text
+    assert 'id="sms_from_number-error"' in bad.text
+    # Replies to a sender are routed to its organisation: one sender, one organisation.
+    taken = client.post("/admin/settings", data={**form, "sms_from_number": "202 555 0177"})
+    assert taken.status_code == 422 and 'id="sms_from_number-error"' in taken.text
+    ok = client.post(
+        "/admin/settings",
+        data={**form, "messaging_service_sid": service, "sms_from_number": "202 555 0178"},
+        follow_redirects=False,
+    )
+    assert ok.status_code == 303
+    with db.session_scope() as s:
+        org = s.get(Organization, orgs[0].org.id)
+        assert org is not None
+        assert (org.messaging_service_sid, org.sms_from_number) == (service, "+12025550178")
+    assert f'value="{service}"' in client.get("/admin/settings").text

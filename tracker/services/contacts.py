@@ -2,13 +2,15 @@
 
 Also what SMS does to a contact: delivered or failed reports (two failures in a row make it
 unreachable, which the case shows as a flag) and STOP/START, which apply to the number on
-every case since the carrier blocks our sender for that number anyway.
+every case of every organisation that sends from the sender that got the STOP, since the
+carrier blocks that sender for that number anyway (``services.inbound`` decides the scope).
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
@@ -196,19 +198,31 @@ def record_failure(
     return True
 
 
-def contacts_for_phone(session: Session, phone: str) -> list[Contact]:
-    """Every contact (any organisation) with this number, by blind index."""
+def contacts_for_phone(
+    session: Session, phone: str, organization_ids: Collection[uuid.UUID] | None = None
+) -> list[Contact]:
+    """The contacts with this number, by blind index: of the given organisations, or of any."""
     digest = validators.phone_hash(phone)
-    return list(
-        session.scalars(
-            select(Contact).where(Contact.phone_hash == digest).order_by(Contact.created_at)
+    query = select(Contact).where(Contact.phone_hash == digest)
+    if organization_ids is not None:
+        query = query.join(Case, Case.id == Contact.case_id).where(
+            Case.organization_id.in_(list(organization_ids))
         )
-    )
+    return list(session.scalars(query.order_by(Contact.created_at)))
 
 
-def opt_out(session: Session, phone: str, now: datetime, source: str = "sms") -> list[Contact]:
-    """STOP: opt the number out on every case; suppress what is still waiting for it."""
-    changed = [c for c in contacts_for_phone(session, phone) if c.opted_out_at is None]
+def opt_out(
+    session: Session,
+    phone: str,
+    now: datetime,
+    source: str = "sms",
+    organization_ids: Collection[uuid.UUID] | None = None,
+) -> list[Contact]:
+    """STOP: opt the number out on every case (of the organisations the sender that got the
+    STOP speaks for); suppress what is still waiting for it."""
+    changed = [
+        c for c in contacts_for_phone(session, phone, organization_ids) if c.opted_out_at is None
+    ]
     for contact in changed:
         contact.opted_out_at = now
         contact.updated_at = now
@@ -222,9 +236,18 @@ def opt_out(session: Session, phone: str, now: datetime, source: str = "sms") ->
     return changed
 
 
-def opt_in(session: Session, phone: str, now: datetime) -> list[Contact]:
+def opt_in(
+    session: Session,
+    phone: str,
+    now: datetime,
+    organization_ids: Collection[uuid.UUID] | None = None,
+) -> list[Contact]:
     """START/UNSTOP: the number receives SMS again (consent itself is unchanged)."""
-    changed = [c for c in contacts_for_phone(session, phone) if c.opted_out_at is not None]
+    changed = [
+        c
+        for c in contacts_for_phone(session, phone, organization_ids)
+        if c.opted_out_at is not None
+    ]
     for contact in changed:
         contact.opted_out_at = None
         contact.updated_at = now

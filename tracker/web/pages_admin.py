@@ -24,7 +24,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from tracker import validators
-from tracker.models import ApiToken, Facility, FieldOffice, User
+from tracker.models import ApiToken, Facility, FieldOffice, Organization, User
 from tracker.presentation import REQUEST_KIND_LABELS
 from tracker.schemas import FacilityCreate, UserCreate
 from tracker.services import ServiceError, audit, liaisons
@@ -37,6 +37,7 @@ from tracker.web.pages_render import PageContext, flash, not_found, page, redire
 
 ADMIN = frozenset({Role.admin})
 _QUIET = re.compile(r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$")
+_MESSAGING_SERVICE = re.compile(r"^MG[0-9a-fA-F]{32}$")
 
 
 def index(ctx: PageContext) -> Response:
@@ -297,6 +298,17 @@ class OrgSettingsIn(BaseModel):
     quiet_hours: str | None = None
     retention_days: int = Field(ge=30, le=3650)
     time_zone: str
+    sms_from_number: BlankOrPhone = None
+    messaging_service_sid: str | None = None
+
+    @field_validator("messaging_service_sid")
+    @classmethod
+    def _service(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if not _MESSAGING_SERVICE.match(value):
+            raise ValueError("a Twilio Messaging Service SID: MG and 32 hexadecimal digits")
+        return value
 
     @field_validator("alert_ladder_hours")
     @classmethod
@@ -340,6 +352,8 @@ SETTINGS_FIELDS = (
     "quiet_hours",
     "retention_days",
     "time_zone",
+    "sms_from_number",
+    "messaging_service_sid",
 )
 
 
@@ -353,6 +367,8 @@ def _settings_values(ctx: PageContext) -> dict[str, str]:
         "quiet_hours": org.quiet_hours or "",
         "retention_days": str(org.retention_days),
         "time_zone": org.time_zone,
+        "sms_from_number": org.sms_from_number or "",
+        "messaging_service_sid": org.messaging_service_sid or "",
     }
     for kind in RequestKind:
         days = (org.unanswered_days or {}).get(kind.value)
@@ -399,6 +415,8 @@ def settings_submit(ctx: PageContext) -> Response:
                 "quiet_hours": values["quiet_hours"] or None,
                 "retention_days": values["retention_days"],
                 "time_zone": values["time_zone"],
+                "sms_from_number": values["sms_from_number"] or None,
+                "messaging_service_sid": values["messaging_service_sid"] or None,
             }
         )
     except ValidationError as exc:
@@ -412,6 +430,9 @@ def settings_submit(ctx: PageContext) -> Response:
             errors.setdefault(name, message)
         return _settings_page(ctx, values, errors, 422)
     org = ctx.org
+    taken = _sender_taken(ctx, data)
+    if taken:
+        return _settings_page(ctx, values, taken, 422)
     before: dict[str, Any] = {n: getattr(org, n) for n in SETTINGS_FIELDS}
     after = data.model_dump()
     for name, value in after.items():
@@ -431,6 +452,20 @@ def settings_submit(ctx: PageContext) -> Response:
         )
         flash(ctx.request, "Settings saved.")
     return redirect("/admin/settings")
+
+
+def _sender_taken(ctx: PageContext, data: OrgSettingsIn) -> dict[str, str]:
+    """A sender routes inbound replies to one organisation: it cannot be two's."""
+    errors: dict[str, str] = {}
+    for name in ("sms_from_number", "messaging_service_sid"):
+        value = getattr(data, name)
+        if value and ctx.db.scalar(
+            select(Organization.id).where(
+                getattr(Organization, name) == value, Organization.id != ctx.org.id
+            )
+        ):
+            errors[name] = "another organisation already sends from this"
+    return errors
 
 
 routes: list[BaseRoute] = [

@@ -24,6 +24,7 @@ from tracker.services import delivery, inbound
 from tracker.settings import Settings
 from tracker.types import utcnow
 from tracker.validators import mask_phone
+from tracker.web.errors import error_response
 
 # Where Twilio posts incoming SMS (the number's or Messaging Service's inbound webhook);
 # ``amparo doctor`` checks the Twilio side points here.
@@ -109,14 +110,30 @@ async def inbound_sms(request: Request) -> Response:
         log.warning("inbound SMS with a bad signature refused")
         return _forbidden()
     sender, body = params.get("From", ""), params.get("Body", "")
+    sid = params.get("MessageSid") or params.get("SmsSid") or ""
+    if not sid:
+        # Twilio always sends one; without it a retry could not be told from a new message.
+        return error_response(422, "invalid", "MessageSid is required", {"MessageSid": "required"})
     now = _now(request)
 
-    def handle() -> inbound.Reply:
+    def handle() -> inbound.Reply | None:
         with db.session_scope() as session:
-            return inbound.handle(session, sender, body, now)
+            return inbound.receive(
+                session,
+                sid=sid,
+                from_raw=sender,
+                body=body,
+                now=now,
+                to=params.get("To", ""),
+                messaging_service_sid=params.get("MessagingServiceSid", ""),
+            )
 
     reply = await run_in_threadpool(handle)
-    log.info("inbound SMS from %s: %s", mask_phone(sender) if sender else "?", reply.action)
     twiml = MessagingResponse()
-    twiml.message(reply.text)
+    if reply is None:
+        # A retry or a replay of a message already handled: answered, nothing done again.
+        log.info("inbound SMS %s already handled", sid)
+    else:
+        log.info("inbound SMS from %s: %s", mask_phone(sender) if sender else "?", reply.action)
+        twiml.message(reply.text)
     return Response(str(twiml), media_type="application/xml")
