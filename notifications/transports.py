@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 from tracker.settings import Settings
@@ -24,6 +25,15 @@ class Outgoing:
     body: str
     kind: str
     segments: int = 1
+
+
+@dataclass(frozen=True)
+class RemoteMessage:
+    """A message the provider holds from our sender (for adoption after a crash)."""
+
+    sid: str
+    body: str
+    created_at: datetime
 
 
 @dataclass(frozen=True)
@@ -62,6 +72,11 @@ class Transport(Protocol):
 
     def send(self, message: Outgoing) -> SendResult: ...
 
+    def sent_since(self, to: str, since: datetime) -> list[RemoteMessage]:
+        """Messages from our sender to ``to`` created at or after ``since`` (raises
+        ``TransportError`` when the provider cannot say)."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -88,6 +103,11 @@ class LogTransport:
             message.body,
         )
         return SendResult(sid=f"LG{uuid.uuid4().hex}", status="sent", sender="log")
+
+    def sent_since(self, to: str, since: datetime) -> list[RemoteMessage]:
+        # The log keeps no list to ask: a row retaken after a crash cannot be adopted and is
+        # logged again (at-least-once, as before).
+        return []
 
     def close(self) -> None:
         return None
