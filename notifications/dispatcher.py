@@ -202,7 +202,9 @@ class Dispatcher:
         self._locks_guard = threading.Lock()
         self._last_beat = 0.0
         self._claimed_at: dict[uuid.UUID, float] = {}
-        self._known_sids: dict[str, None] = {}
+        # sid → row: what this worker posted or adopted (bounded, oldest forgotten first).
+        self._known_sids: dict[str, uuid.UUID] = {}
+        self._row_sids: dict[uuid.UUID, str] = {}
         self._sids_lock = threading.Lock()
         self._wake = wakeups.SIGNALS[wakeups.OUTBOX].waiter()
         self._claim_was_full = False
@@ -334,6 +336,13 @@ class Dispatcher:
             if verdict is not None:
                 self.stats.add("suppressed" if verdict == "suppressed" else "lost")
                 return False
+        mine = self._posted_here(row.id)
+        if mine is not None:
+            # Our own lease ran out before the batched writer recorded the send (a very slow
+            # database): the row came back to us, but it has gone out already.
+            self.writer.put((row.id, mine, self.transport.sender()))
+            self.stats.add("adopted")
+            return True
         if row.retaken_since is not None:
             try:
                 adopted = self._adoptable(row, row.retaken_since)
@@ -362,16 +371,25 @@ class Dispatcher:
         except TransportError as exc:
             self._record_error(row, exc)
             return False
-        self._remember_sid(result.sid)
+        self._remember_sid(result.sid, row.id)
         self.writer.put((row.id, result.sid, result.sender))
         self.stats.add("sent")
         return True
 
-    def _remember_sid(self, sid: str) -> None:
+    def _remember_sid(self, sid: str, row_id: uuid.UUID) -> None:
         with self._sids_lock:
-            self._known_sids[sid] = None
-            while len(self._known_sids) > KNOWN_SIDS_KEPT:
-                del self._known_sids[next(iter(self._known_sids))]
+            self._remember_locked(sid, row_id)
+
+    def _remember_locked(self, sid: str, row_id: uuid.UUID) -> None:
+        self._known_sids[sid] = row_id
+        self._row_sids[row_id] = sid
+        while len(self._known_sids) > KNOWN_SIDS_KEPT:
+            old = next(iter(self._known_sids))
+            self._row_sids.pop(self._known_sids.pop(old), None)
+
+    def _posted_here(self, row_id: uuid.UUID) -> str | None:
+        with self._sids_lock:
+            return self._row_sids.get(row_id)
 
     def _adoptable(self, row: Claimed, since: datetime) -> str | None:
         """The provider id of a message a crashed worker posted for ``row``, if any.
@@ -400,7 +418,7 @@ class Dispatcher:
             if not free:
                 return None
             chosen = min(free, key=lambda m: (m.created_at, m.sid))
-            self._known_sids[chosen.sid] = None
+            self._remember_locked(chosen.sid, row.id)
         return chosen.sid
 
     def _record_error(self, row: Claimed, exc: TransportError) -> None:

@@ -9,6 +9,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -345,3 +346,26 @@ def test_the_log_transport_cannot_adopt(session: Session) -> None:
     clock.advance(seconds=61)
     stats = helpers.dispatcher(LogTransport(), clock).run(once=True)
     assert stats.adopted == 0 and stats.sent == 2
+
+
+def test_a_row_whose_own_lease_ran_out_unrecorded_is_not_posted_again(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    w = helpers.world(session)
+    _family_event(session, w, "released")
+    stand_in = StandIn()
+    clock = Clock()
+    d = helpers.dispatcher(helpers.twilio_transport(stand_in), clock)
+    rows = d.claim(10)
+    assert len(rows) == 2
+    lost: list[object] = []
+    # The database is too slow to record the sends before the lease runs out.
+    monkeypatch.setattr(d.writer, "put", lost.append)
+    d.send_group(rows)
+    assert len(stand_in.forms) == 2 and len(lost) == 2
+    monkeypatch.undo()
+    clock.advance(seconds=d.settings.sms_lease_seconds + 1)
+    stats = d.run(once=True)
+    assert len(stand_in.forms) == 2  # nothing posted twice
+    assert stats.adopted == 2
+    assert {r.status for r in _rows(session)} == {NotificationStatus.sent}
