@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 
 DIGEST_JOB = "digest"
 EXACT_JOB = "sweep.due"
+REARM_AT_MOST_EVERY_SECONDS = 0.2
 DIGEST_INTERVAL_SECONDS = 60.0
 PURGE_INTERVAL = timedelta(hours=24)
 
@@ -226,6 +227,9 @@ class ExactTime:
             self._wake.clear()
             if not self._stopping.is_set():
                 self.rearm(self.clock())
+                # A burst of writes (an import, a busy web server) re-arms a few times a
+                # second, not once per write: wake-ups meanwhile are taken together.
+                self._stopping.wait(REARM_AT_MOST_EVERY_SECONDS)
 
     def stop(self) -> None:
         self._stopping.set()
