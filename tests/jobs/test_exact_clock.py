@@ -112,6 +112,7 @@ def test_a_deadline_written_while_the_clock_runs_is_alerted_at_once(session: Ses
         assert _count(Alert, Alert.case_id == case.id) == 0  # not due yet
         waited = _wait(lambda: _count(Alert, Alert.case_id == case.id) > 0, due_in + BOUND)
         assert waited >= due_in - 0.5, "raised before it fell due"
+        print(f"\nexact clock: alert raised {waited:.2f} s after the write, due at {due_in} s")
         time.sleep(1.0)  # the other clock's sweep, had it raised a second one
     finally:
         for stop in stops:
@@ -160,6 +161,7 @@ def test_a_queued_sms_wakes_the_worker(session: Session) -> None:
             2 + BOUND,
         )
         assert waited >= 1.5, "sent before it was due"
+        print(f"\nworker: a retry due in 2 s sent after {waited:.2f} s (poll {SLOW_POLL} s)")
     finally:
         stop()
 
