@@ -503,7 +503,7 @@ class Dispatcher:
                             continue  # more may be due right now
                     if once and not inflight and not claimed:
                         break
-                    self._wake.wait(self._sleep_seconds(full=room <= 0, idle=not inflight))
+                    self._wake.wait(self._sleep_seconds(full=room <= 0))
             finally:
                 # SIGTERM: sends under way finish; rows not started go back at once.
                 unstarted = [r for fut, g in inflight.items() if fut.cancel() for r in g]
@@ -518,7 +518,7 @@ class Dispatcher:
                 wakeups.SIGNALS[wakeups.OUTBOX].forget(self._wake)
         return self.stats
 
-    def _sleep_seconds(self, *, full: bool, idle: bool) -> float:
+    def _sleep_seconds(self, *, full: bool) -> float:
         """Until the next row falls due (a retry, a quiet-hours hold, an expired lease), at
         most the safety poll and the heartbeat; a queued row or a finished send wakes us."""
         ceiling = min(self.settings.worker_poll_seconds, HEARTBEAT_SECONDS)
@@ -532,7 +532,8 @@ class Dispatcher:
             return ceiling
         if upcoming is None:
             return ceiling
-        return max(0.0, min(ceiling, (upcoming - self.clock()).total_seconds()))
+        # A floor: a due row another worker is claiming right now (SKIP LOCKED) is no spin.
+        return max(0.02, min(ceiling, (upcoming - self.clock()).total_seconds()))
 
     def stop(self) -> None:
         self.stop_event.set()
