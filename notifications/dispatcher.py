@@ -515,7 +515,6 @@ class Dispatcher:
                         wakeups.mark(session, wakeups.OUTBOX)
                 pool.shutdown(wait=True)
                 self.writer.flush_and_wait()
-                wakeups.SIGNALS[wakeups.OUTBOX].forget(self._wake)
         return self.stats
 
     def _sleep_seconds(self, *, full: bool) -> float:
@@ -551,6 +550,7 @@ class Dispatcher:
             log.exception("heartbeat failed")
 
     def close(self) -> None:
+        wakeups.SIGNALS[wakeups.OUTBOX].forget(self._wake)
         self.writer.close()
         self.transport.close()
 
