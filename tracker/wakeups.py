@@ -106,6 +106,8 @@ def listen(database_url: str, channels: Iterable[str]) -> Callable[[], None]:
     A no-op elsewhere: SQLite has one process (the embedded default), whose commits fire the
     waiters directly.
     """
+    if database_url.startswith("postgres://"):  # as platforms hand it out (db.normalise_url)
+        database_url = "postgresql://" + database_url[len("postgres://") :]
     url = make_url(database_url)
     if url.get_backend_name() != "postgresql":
         return lambda: None
