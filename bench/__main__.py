@@ -62,7 +62,9 @@ def main(argv: list[str] | None = None) -> int:
         for section in produced:
             for r in section.results:
                 ratio = f" ratio {fmt_ratio(r.ratio)}x" if r.ratio is not None else ""
-                print(f"   {r.figure}: {r.value:.4g} {r.unit}{ratio}", flush=True)
+                met = "" if r.met is None else (" [met]" if r.met else " [NOT met]")
+                notes = f" — {r.notes}" if r.notes else ""
+                print(f"   {r.figure}: {r.value:.4g} {r.unit}{ratio}{met}{notes}", flush=True)
             if not section.results and section.text:
                 print(f"   {section.name}: {section.text.splitlines()[0]}", flush=True)
     total = time.monotonic() - ctx.started

@@ -5,12 +5,20 @@ runs the same jobs in a ``BackgroundScheduler`` beside the web server. APSchedul
 share a job store between processes, so the jobs keep no state in the scheduler: each run
 asks the database what is due, and every write is idempotent (dedupe keys), which is what
 makes a second clock started by mistake harmless.
+
+Exact time: besides the interval sweeps (now the safety net), ``ExactTime`` asks the database
+for the next moment anything falls due (``jobs.next_due``), arms one date-trigger job
+(``sweep.due``) for that moment, runs every sweep then, and re-arms. A committed write that
+can move a deadline wakes it to re-arm (``tracker.wakeups``: after commit in this process,
+LISTEN/NOTIFY on PostgreSQL), so an alert leaves when it falls due, not up to an interval later.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,14 +26,17 @@ from datetime import UTC, datetime, timedelta
 from types import FrameType
 from typing import Any
 
+from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from jobs import digest, heartbeat
-from jobs.sweeps import SWEEPS, sweep
-from tracker import db
+from jobs.next_due import next_due
+from jobs.sweeps import SWEEPS, PolicyGroups, counts, sweep, sweep_all
+from tracker import db, wakeups
 from tracker.retention import run_purge_job
 from tracker.settings import Settings
 from tracker.types import utcnow
@@ -33,6 +44,8 @@ from tracker.types import utcnow
 log = logging.getLogger(__name__)
 
 DIGEST_JOB = "digest"
+EXACT_JOB = "sweep.due"
+REARM_AT_MOST_EVERY_SECONDS = 0.2
 DIGEST_INTERVAL_SECONDS = 60.0
 PURGE_INTERVAL = timedelta(hours=24)
 
@@ -148,9 +161,86 @@ def add_jobs(scheduler: BaseScheduler, settings: Settings, start_now: bool = Tru
     return scheduler
 
 
+class ExactTime:
+    """Sleep until the next moment anything falls due; wake early when a write moves one."""
+
+    def __init__(
+        self,
+        scheduler: BaseScheduler,
+        settings: Settings,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.scheduler = scheduler
+        self.settings = settings
+        self.clock = clock
+        self.armed_for: datetime | None = None
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._wake = wakeups.SIGNALS[wakeups.CLOCK].waiter()
+        self._thread = threading.Thread(target=self._watch, name="clock-waker", daemon=True)
+
+    def rearm(self, after: datetime) -> datetime | None:
+        """Arm ``sweep.due`` for the first moment after ``after`` (at once if that passed)."""
+        with self._lock:
+            try:
+                with db.get_sessionmaker()() as session:
+                    moment = next_due(session, PolicyGroups.load(session), after)
+            except Exception:  # the database blinked: the interval sweeps carry on meanwhile
+                log.exception("clock: could not compute the next due moment")
+                return None
+            self.armed_for = moment
+            if moment is None:
+                with contextlib.suppress(JobLookupError):  # nothing was armed
+                    self.scheduler.remove_job(EXACT_JOB)
+                return None
+            self.scheduler.add_job(
+                self.run,
+                DateTrigger(run_date=max(moment, self.clock())),
+                id=EXACT_JOB,
+                name="every sweep, at the moment something falls due",
+                replace_existing=True,
+                # A moment reached while the machine was busy still runs, late, once.
+                misfire_grace_time=max(60, int(self.settings.sweep_interval_seconds * 4)),
+                coalesce=True,
+            )
+            return moment
+
+    def run(self) -> None:
+        now = self.clock()
+        try:
+            outcomes = sweep_all(now)
+            raised = counts(outcomes)
+            if raised:
+                log.info("clock: due at %s, raised %s", now.isoformat(), raised)
+        finally:
+            # From the sweep's own ``now``: a moment that passed while it ran is not skipped.
+            self.rearm(now)
+
+    def start(self) -> None:
+        self.rearm(self.clock())
+        self._thread.start()
+
+    def _watch(self) -> None:
+        while not self._stopping.is_set():
+            # The safety re-arm (once an interval) covers a wake-up lost with a connection.
+            self._wake.wait(self.settings.sweep_interval_seconds)
+            self._wake.clear()
+            if not self._stopping.is_set():
+                self.rearm(self.clock())
+                # A burst of writes (an import, a busy web server) re-arms a few times a
+                # second, not once per write: wake-ups meanwhile are taken together.
+                self._stopping.wait(REARM_AT_MOST_EVERY_SECONDS)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+        self._thread.join(timeout=5)
+        wakeups.SIGNALS[wakeups.CLOCK].forget(self._wake)
+
+
 def _executors(settings: Settings) -> dict[str, Any]:
     # One thread per job: a slow sweep never delays another kind of alert.
-    return {"default": {"type": "threadpool", "max_workers": len(SWEEPS) + 1}}
+    return {"default": {"type": "threadpool", "max_workers": len(SWEEPS) + 2}}
 
 
 def make_scheduler(kind: type[BaseScheduler], settings: Settings) -> BaseScheduler:
@@ -170,11 +260,18 @@ def run_clock(settings: Settings) -> None:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     log.info(
-        "clock: %d jobs, sweeping every %.0f s",
+        "clock: %d jobs, sweeping every %.0f s and at each moment something falls due",
         len(scheduler.get_jobs()),
         settings.sweep_interval_seconds,
     )
-    scheduler.start()
+    unlisten = wakeups.listen(settings.database_url, [wakeups.CLOCK])
+    exact = ExactTime(scheduler, settings)
+    exact.start()
+    try:
+        scheduler.start()
+    finally:
+        exact.stop()
+        unlisten()
     log.info("clock stopped")
 
 
@@ -182,8 +279,13 @@ def start_in_background(settings: Settings) -> Callable[[], None]:
     """The embedded clock (``amparo serve --embedded``); returns its stop()."""
     scheduler = make_scheduler(BackgroundScheduler, settings)
     scheduler.start()
+    unlisten = wakeups.listen(settings.database_url, [wakeups.CLOCK])
+    exact = ExactTime(scheduler, settings)
+    exact.start()
 
     def stop() -> None:
+        exact.stop()
+        unlisten()
         scheduler.shutdown(wait=True)
 
     return stop

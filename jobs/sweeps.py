@@ -57,6 +57,8 @@ class PolicyGroups:
     by_ladder: dict[tuple[int, ...], list[uuid.UUID]]
     by_unanswered: dict[tuple[tuple[tuple[str, int], ...], int], list[uuid.UUID]]
     min_escalation_minutes: int | None
+    # Every organisation's escalation delay, once each (the clock's next-moment query).
+    escalation_delays: tuple[int, ...] = ()
 
     @classmethod
     def load(cls, session: Session) -> PolicyGroups:
@@ -73,7 +75,13 @@ class PolicyGroups:
             key = (tuple(sorted(policy.unanswered_days.items())), policy.default_unanswered_days)
             by_unanswered[key].append(org.id)
             delays.append(org.escalation_delay_minutes)
-        return cls(policies, dict(by_ladder), dict(by_unanswered), min(delays, default=None))
+        return cls(
+            policies,
+            dict(by_ladder),
+            dict(by_unanswered),
+            min(delays, default=None),
+            tuple(sorted(set(delays))),
+        )
 
 
 def _org_filter(column: Any, groups: int, org_ids: list[uuid.UUID]) -> list[Any]:

@@ -1,8 +1,16 @@
 """The outbox dispatcher: claim due rows with a lease, send them concurrently, record each fate.
 
-At-least-once: a row is marked sent only after the provider accepted it, so a worker killed
-mid-send leaves rows that another worker retakes when the lease runs out (at most the
-in-flight sends are duplicated; a lost removal alert is the failure we refuse).
+A row is marked sent only after the provider accepted it, so a worker killed mid-send leaves
+rows that another worker retakes when the lease runs out (a lost removal alert is the failure
+we refuse). Before such a retaken row is posted again, the provider's message list for that
+recipient is read and a message created since the dead worker's lease began, from our sender,
+with exactly this row's body, is adopted instead of a second send (identical bodies to one
+number are matched one to one, oldest first). That makes the crash exactly-once with Twilio;
+the ``log`` transport keeps no list, so there a retaken row is logged again.
+
+The loop sleeps until a row is queued (``tracker.wakeups``: in-process after commit, NOTIFY
+on PostgreSQL) or the next ``next_attempt_at`` or lease expiry, with ``WORKER_POLL_SECONDS``
+as a safety poll only.
 """
 
 from __future__ import annotations
@@ -18,7 +26,7 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -31,7 +39,7 @@ from notifications import outbox, quiet
 from notifications.outbox import Claimed
 from notifications.throttle import SenderThrottle
 from notifications.transports import Outgoing, Transport, TransportError, make_transport
-from tracker import db
+from tracker import db, wakeups
 from tracker.models import Case, Contact, Heartbeat, Notification, User
 from tracker.settings import Settings
 from tracker.types import utcnow
@@ -42,6 +50,11 @@ log = logging.getLogger("amparo.sms.dispatcher")
 HEARTBEAT_PREFIX = "worker:"
 HEARTBEAT_SECONDS = 10.0
 RECHECK_AFTER_SECONDS = 1.0
+# Clock skew allowed between this host and the provider when adopting a crashed worker's send.
+ADOPTION_SKEW = timedelta(minutes=2)
+# Provider ids this worker posted or adopted, remembered so that a retaken row never adopts
+# a message another row of ours produced (recorded ones are also checked in the database).
+KNOWN_SIDS_KEPT = 50_000
 
 
 class DeliveryReactions(Protocol):
@@ -130,6 +143,7 @@ class Stats:
     suppressed: int = 0
     deferred: int = 0
     lost: int = 0  # claim taken over by another worker before we sent
+    adopted: int = 0  # retaken after a crash, found already sent: recorded, not re-sent
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add(self, name: str, n: int = 1) -> None:
@@ -137,7 +151,16 @@ class Stats:
             setattr(self, name, getattr(self, name) + n)
 
     def as_dict(self) -> dict[str, int]:
-        names = ("claimed", "sent", "retried", "failed", "suppressed", "deferred", "lost")
+        names = (
+            "claimed",
+            "sent",
+            "retried",
+            "failed",
+            "suppressed",
+            "deferred",
+            "lost",
+            "adopted",
+        )
         return {k: getattr(self, k) for k in names}
 
 
@@ -179,6 +202,12 @@ class Dispatcher:
         self._locks_guard = threading.Lock()
         self._last_beat = 0.0
         self._claimed_at: dict[uuid.UUID, float] = {}
+        # sid → row: what this worker posted or adopted (bounded, oldest forgotten first).
+        self._known_sids: dict[str, uuid.UUID] = {}
+        self._row_sids: dict[uuid.UUID, str] = {}
+        self._sids_lock = threading.Lock()
+        self._wake = wakeups.SIGNALS[wakeups.OUTBOX].waiter()
+        self._claim_was_full = False
         self.writer = ResultWriter(self.sessions, self.clock)
 
     # --- claiming ---------------------------------------------------------------------
@@ -204,6 +233,7 @@ class Dispatcher:
         now = self.clock()
         with db.session_scope(self.sessions) as session:
             rows = outbox.claim(session, self.worker_id, limit, now, self.lease)
+            self._claim_was_full = len(rows) >= limit
             unsendable = outbox.suppress_unsendable(session, [r.id for r in rows], now)
             ready = self._hold_quiet(session, [r for r in rows if r.id not in unsendable], now)
         self.stats.add("claimed", len(rows))
@@ -306,15 +336,90 @@ class Dispatcher:
             if verdict is not None:
                 self.stats.add("suppressed" if verdict == "suppressed" else "lost")
                 return False
+        mine = self._posted_here(row.id)
+        if mine is not None:
+            # Our own lease ran out before the batched writer recorded the send (a very slow
+            # database): the row came back to us, but it has gone out already.
+            self.writer.put((row.id, mine, row.sender or self.transport.sender()))
+            self.stats.add("adopted")
+            return True
+        if row.retaken_since is not None:
+            try:
+                adopted = self._adoptable(row, row.retaken_since)
+            except TransportError as exc:
+                # Unsure whether it went out: neither send now nor give up; ask again later.
+                self._record_error(
+                    row,
+                    TransportError(
+                        f"could not check for an earlier send: {exc.message}",
+                        permanent=False,
+                        code=exc.code,
+                        retry_after=exc.retry_after,
+                    ),
+                )
+                return False
+            if adopted is not None:
+                self.writer.put((row.id, adopted, row.sender or self.transport.sender()))
+                self.stats.add("adopted")
+                log.info(
+                    "SMS %s: already sent before a crash (%s); not sent again", row.id, adopted
+                )
+                return True
         message = Outgoing(row.id, row.to_phone, row.body, row.kind, row.segments, row.sender)
         try:
             result = self.transport.send(message)
         except TransportError as exc:
             self._record_error(row, exc)
             return False
+        self._remember_sid(result.sid, row.id)
         self.writer.put((row.id, result.sid, result.sender))
         self.stats.add("sent")
         return True
+
+    def _remember_sid(self, sid: str, row_id: uuid.UUID) -> None:
+        with self._sids_lock:
+            self._remember_locked(sid, row_id)
+
+    def _remember_locked(self, sid: str, row_id: uuid.UUID) -> None:
+        self._known_sids[sid] = row_id
+        self._row_sids[row_id] = sid
+        while len(self._known_sids) > KNOWN_SIDS_KEPT:
+            old = next(iter(self._known_sids))
+            self._row_sids.pop(self._known_sids.pop(old), None)
+
+    def _posted_here(self, row_id: uuid.UUID) -> str | None:
+        with self._sids_lock:
+            return self._row_sids.get(row_id)
+
+    def _adoptable(self, row: Claimed, since: datetime) -> str | None:
+        """The provider id of a message a crashed worker posted for ``row``, if any.
+
+        Rows to one number are sent one after another in age order (``send_group``), so
+        taking the oldest unclaimed match matches identical bodies one to one, oldest first.
+        """
+        since = since - ADOPTION_SKEW
+        matches = [
+            m
+            for m in self.transport.sent_since(row.to_phone, since, row.sender)
+            if m.body == row.body and m.created_at >= since
+        ]
+        if not matches:
+            return None
+        with db.session_scope(self.sessions) as session:
+            recorded = set(
+                session.scalars(
+                    select(Notification.provider_sid).where(
+                        Notification.provider_sid.in_([m.sid for m in matches])
+                    )
+                )
+            )
+        with self._sids_lock:
+            free = [m for m in matches if m.sid not in recorded and m.sid not in self._known_sids]
+            if not free:
+                return None
+            chosen = min(free, key=lambda m: (m.created_at, m.sid))
+            self._remember_locked(chosen.sid, row.id)
+        return chosen.sid
 
     def _record_error(self, row: Claimed, exc: TransportError) -> None:
         now = self.clock()
@@ -376,34 +481,29 @@ class Dispatcher:
             try:
                 while not self.stop_event.is_set():
                     self._heartbeat()
+                    for fut in [f for f in inflight if f.done()]:
+                        inflight.pop(fut, None)
                     queued = sum(len(g) for g in inflight.values())
                     room = self.max_outstanding() - queued
                     claimed: list[Claimed] = []
+                    self._wake.clear()
                     if room > 0:
                         try:
                             claimed = self.claim(room)
                         except Exception:  # the database blinked: keep the loop alive
                             log.exception("claim failed; retrying")
-                            self.stop_event.wait(self.settings.worker_poll_seconds)
+                            self.stop_event.wait(min(self.settings.worker_poll_seconds, 5.0))
                             continue
-                        inflight.update(self._submit(pool, claimed))
-                    if not inflight:
-                        if once and not claimed:
-                            break
-                        if not claimed:
-                            self.stop_event.wait(self.settings.worker_poll_seconds)
-                        continue
-                    done, _ = wait(
-                        list(inflight),
-                        timeout=None
-                        if room <= 0
-                        else 0.05
-                        if claimed
-                        else self.settings.worker_poll_seconds,
-                        return_when=FIRST_COMPLETED,
-                    )
-                    for fut in done:
-                        inflight.pop(fut, None)
+                        submitted = self._submit(pool, claimed)
+                        for fut in submitted:
+                            # A finished send frees room: look for more at once.
+                            fut.add_done_callback(lambda _f: self._wake.set())
+                        inflight.update(submitted)
+                        if self._claim_was_full:
+                            continue  # more may be due right now
+                    if once and not inflight and not claimed:
+                        break
+                    self._wake.wait(self._sleep_seconds(full=room <= 0))
             finally:
                 # SIGTERM: sends under way finish; rows not started go back at once.
                 unstarted = [r for fut, g in inflight.items() if fut.cancel() for r in g]
@@ -412,12 +512,31 @@ class Dispatcher:
                         outbox.release(
                             session, self.worker_id, [r.id for r in unstarted], self.clock()
                         )
+                        wakeups.mark(session, wakeups.OUTBOX)
                 pool.shutdown(wait=True)
                 self.writer.flush_and_wait()
         return self.stats
 
+    def _sleep_seconds(self, *, full: bool) -> float:
+        """Until the next row falls due (a retry, a quiet-hours hold, an expired lease), at
+        most the safety poll and the heartbeat; a queued row or a finished send wakes us."""
+        ceiling = min(self.settings.worker_poll_seconds, HEARTBEAT_SECONDS)
+        if full:
+            return ceiling
+        try:
+            with self.sessions() as session:
+                upcoming = outbox.next_due(session)
+        except Exception:  # the claim will report it; keep polling meanwhile
+            log.debug("next due time unavailable", exc_info=True)
+            return ceiling
+        if upcoming is None:
+            return ceiling
+        # A floor: a due row another worker is claiming right now (SKIP LOCKED) is no spin.
+        return max(0.02, min(ceiling, (upcoming - self.clock()).total_seconds()))
+
     def stop(self) -> None:
         self.stop_event.set()
+        self._wake.set()
 
     def _heartbeat(self) -> None:
         mono = self.clock().timestamp()
@@ -431,6 +550,7 @@ class Dispatcher:
             log.exception("heartbeat failed")
 
     def close(self) -> None:
+        wakeups.SIGNALS[wakeups.OUTBOX].forget(self._wake)
         self.writer.close()
         self.transport.close()
 
@@ -484,9 +604,11 @@ def run_worker(settings: Settings, reactions: DeliveryReactions, *, once: bool =
         if dispatcher.throttle.enabled
         else "no throttle",
     )
+    unlisten = wakeups.listen(settings.database_url, [wakeups.OUTBOX])
     try:
         return dispatcher.run(once=once)
     finally:
+        unlisten()
         dispatcher.close()
         engine.dispose()
 
@@ -494,10 +616,12 @@ def run_worker(settings: Settings, reactions: DeliveryReactions, *, once: bool =
 def start_in_background(settings: Settings, reactions: DeliveryReactions) -> Callable[[], None]:
     """The embedded default: the worker as a thread; returns ``stop()``."""
     dispatcher = Dispatcher(settings=settings, reactions=reactions)
+    unlisten = wakeups.listen(settings.database_url, [wakeups.OUTBOX])
     thread = threading.Thread(target=dispatcher.run, name="sms-worker", daemon=True)
     thread.start()
 
     def stop() -> None:
+        unlisten()
         dispatcher.stop()
         thread.join(timeout=dispatcher.settings.sms_http_timeout_seconds + 5)
         dispatcher.close()

@@ -3,6 +3,7 @@ claim due rows with a lease and record what became of each send."""
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from notifications import messages, quiet
-from tracker import db, validators
+from tracker import db, validators, wakeups
 from tracker.models import Case, Contact, Notification, Organization, User
 from tracker.types import utcnow
 from tracker.vocab import ContactRole, NotificationStatus
@@ -125,7 +126,10 @@ def insert_rows(session: Session, rows: list[dict[str, Any]]) -> set[uuid.UUID]:
         raise RuntimeError(f"unsupported database {dialect}")
     # RETURNING, not rowcount: psycopg reports -1 for INSERT … ON CONFLICT DO NOTHING.
     stmt = stmt.on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(table.c.id)
-    return set(session.connection().execute(stmt, rows).scalars())
+    inserted = set(session.connection().execute(stmt, rows).scalars())
+    if inserted:
+        wakeups.mark(session, wakeups.OUTBOX)
+    return inserted
 
 
 def _suppress_waiting(
@@ -180,6 +184,10 @@ class Claimed:
     next_attempt_at: datetime
     created_at: datetime
     sender: str | None = None
+    # Set when the row was taken over from a worker whose lease ran out while it was
+    # ``sending``: that worker may have posted it since this moment (see the dispatcher's
+    # adoption of such a message instead of a second send).
+    retaken_since: datetime | None = None
 
 
 _CLAIMED_COLUMNS = (
@@ -206,14 +214,15 @@ def claim(
     """Claim up to ``limit`` due rows for ``worker`` until ``now + lease`` (caller commits).
 
     Due: queued and ``next_attempt_at`` reached, or ``sending`` under a lease that ran out (its
-    worker died). PostgreSQL: ``FOR UPDATE SKIP LOCKED`` so that concurrent workers never wait
+    worker died; such a row comes back with ``retaken_since``).
+    PostgreSQL: ``FOR UPDATE SKIP LOCKED`` so that concurrent workers never wait
     on or take each other's rows. SQLite: the engine opens every transaction with ``BEGIN
     IMMEDIATE``, so the whole UPDATE … RETURNING is one writer's claim.
     """
     if limit <= 0:
         return []
     due = (
-        select(N.id)
+        select(N.id, N.status.label("was_status"), N.claimed_until.label("was_until"))
         .where(
             N.status.in_([NotificationStatus.queued, NotificationStatus.sending]),
             N.next_attempt_at <= now,
@@ -229,17 +238,62 @@ def claim(
         "attempts": N.attempts + 1,
         "updated_at": now,
     }
-    stmt: Any
+    options = {"synchronize_session": False}
+    rows: list[tuple[Any, Any, Any]]  # (claimed columns, status before, lease end before)
     if session.get_bind().dialect.name == "postgresql":
+        # One statement: the CTE locks the picked rows and carries what they were before.
         picked = due.with_for_update(skip_locked=True).cte("picked")
-        stmt = update(N).where(N.id == picked.c.id)
+        stmt = (
+            update(N)
+            .where(N.id == picked.c.id)
+            .values(values)
+            .returning(*_CLAIMED_COLUMNS, picked.c.was_status, picked.c.was_until)
+        )
+        rows = [
+            (row[: len(_CLAIMED_COLUMNS)], row[-2], row[-1])
+            for row in session.execute(stmt, execution_options=options)
+        ]
     else:
-        stmt = update(N).where(N.id.in_(due.scalar_subquery()))
-    stmt = stmt.values(values).returning(*_CLAIMED_COLUMNS)
-    rows = session.execute(stmt, execution_options={"synchronize_session": False}).all()
-    claimed = [Claimed(*row) for row in rows]
+        # Under BEGIN IMMEDIATE nothing changes between the two statements.
+        before = {i: (status, until) for i, status, until in session.execute(due)}
+        if not before:
+            return []
+        stmt = update(N).where(N.id.in_(list(before))).values(values).returning(*_CLAIMED_COLUMNS)
+        rows = [(row, *before[row[0]]) for row in session.execute(stmt, execution_options=options)]
+    claimed = [
+        dataclasses.replace(
+            Claimed(*fields), retaken_since=_retaken_since(was_status, was_until, lease)
+        )
+        for fields, was_status, was_until in rows
+    ]
     claimed.sort(key=lambda c: (not c.urgent, c.next_attempt_at, c.created_at))
     return claimed
+
+
+def _retaken_since(status: Any, until: datetime | None, lease: timedelta) -> datetime | None:
+    """When a row taken over from an expired lease may first have been posted: its last
+    lease began (or was renewed, just before the post) at ``claimed_until - lease``."""
+    if NotificationStatus(status) is not NotificationStatus.sending or until is None:
+        return None
+    return until - lease
+
+
+def next_due(session: Session) -> datetime | None:
+    """The next moment a row becomes claimable: a queued row's ``next_attempt_at`` or a
+    ``sending`` row's lease expiry (the worker sleeps until then)."""
+    queued = (
+        select(func.min(N.next_attempt_at))
+        .where(N.status == NotificationStatus.queued)
+        .scalar_subquery()
+    )
+    leased = (
+        select(func.min(N.claimed_until))
+        .where(N.status == NotificationStatus.sending)
+        .scalar_subquery()
+    )
+    first, second = session.execute(select(queued, leased)).one()
+    moments = [m for m in (first, second) if m is not None]
+    return min(moments) if moments else None
 
 
 def _finish(session: Session, ids: list[uuid.UUID], worker: str | None, **values: Any) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 from tracker.settings import Settings
@@ -27,6 +28,15 @@ class Outgoing:
     # The organisation's own sender (a Messaging Service SID "MG…" or an E.164 number);
     # None: the transport's configured one.
     sender: str | None = None
+
+
+@dataclass(frozen=True)
+class RemoteMessage:
+    """A message the provider holds from our sender (for adoption after a crash)."""
+
+    sid: str
+    body: str
+    created_at: datetime
 
 
 @dataclass(frozen=True)
@@ -65,6 +75,14 @@ class Transport(Protocol):
 
     def send(self, message: Outgoing) -> SendResult: ...
 
+    def sent_since(
+        self, to: str, since: datetime, sender: str | None = None
+    ) -> list[RemoteMessage]:
+        """Messages from ``sender`` (else our default sender) to ``to`` created at or after
+        ``since`` (raises
+        ``TransportError`` when the provider cannot say)."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -89,6 +107,13 @@ class LogTransport:
             "" if message.segments == 1 else "s",
         )
         return SendResult(sid=f"LG{uuid.uuid4().hex}", status="sent", sender="log")
+
+    def sent_since(
+        self, to: str, since: datetime, sender: str | None = None
+    ) -> list[RemoteMessage]:
+        # The log keeps no list to ask: a row retaken after a crash cannot be adopted and is
+        # logged again (at-least-once, as before).
+        return []
 
     def close(self) -> None:
         return None

@@ -8,18 +8,26 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, TypeVar
 
 import httpx
-from twilio.base.exceptions import TwilioRestException
+from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http import HttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
 
-from notifications.transports import Outgoing, SendResult, TransportError
+from notifications.transports import Outgoing, RemoteMessage, SendResult, TransportError
 from tracker.settings import Settings
 
 log = logging.getLogger("amparo.sms.twilio")
+
+T = TypeVar("T")
+
+# How many of a recipient's recent messages the crash check reads at most: far more than
+# one worker can have in flight to one number.
+ADOPTION_LIST_LIMIT = 200
 
 # The recipient can never receive from us: retrying cannot help.
 OPTED_OUT_CODES = frozenset({"21610"})  # "Attempt to send to unsubscribed recipient"
@@ -188,12 +196,27 @@ class TwilioTransport:
             kwargs["messaging_service_sid"] = sender
         else:
             kwargs["from_"] = sender
+        created = self._call(lambda: self.client.messages.create(**kwargs))
+        if not created.sid:
+            raise TransportError("Twilio answered without a message SID", permanent=False)
+        return SendResult(
+            sid=str(created.sid), status=str(created.status or "queued"), sender=sender
+        )
+
+    def _call(self, call: Callable[[], T]) -> T:
+        """One API call, its failures translated to ``TransportError``."""
         try:
-            created = self.client.messages.create(**kwargs)
+            return call()
         except TwilioRestException as exc:
             code = str(exc.code) if exc.code is not None else None
             raise classify(
                 int(exc.status), code, str(exc.msg or ""), _retry_after(self.http.last_headers())
+            ) from exc
+        except TwilioException as exc:  # e.g. a list page it could not read
+            # Not the exception's text: it can echo a response carrying a phone number.
+            raise TransportError(
+                f"Twilio answered what the client could not read ({type(exc).__name__})",
+                permanent=False,
             ) from exc
         except httpx.TimeoutException as exc:
             raise TransportError(
@@ -205,11 +228,35 @@ class TwilioTransport:
                 permanent=False,
                 code="connection",
             ) from exc
-        if not created.sid:
-            raise TransportError("Twilio answered without a message SID", permanent=False)
-        return SendResult(
-            sid=str(created.sid), status=str(created.status or "queued"), sender=sender
+
+    def sent_since(
+        self, to: str, since: datetime, sender: str | None = None
+    ) -> list[RemoteMessage]:
+        """``GET …/Messages.json?To=…&DateSent>=…``: our outbound messages to ``to`` since then.
+
+        Twilio does not echo the ``StatusCallback``, so the caller matches on the body; the
+        sender is matched here (the messaging service, or the from number).
+        """
+        found = self._call(
+            lambda: self.client.messages.list(
+                to=to, date_sent_after=since, page_size=50, limit=ADOPTION_LIST_LIMIT
+            )
         )
+        sender = sender or self.sender()
+        ours: list[RemoteMessage] = []
+        for message in found:
+            if not str(message.direction or "").startswith("outbound"):
+                continue
+            if sender.startswith("MG"):
+                if message.messaging_service_sid != sender:
+                    continue
+            elif message.from_ != sender:
+                continue
+            if message.sid and message.body is not None and message.date_created is not None:
+                ours.append(
+                    RemoteMessage(str(message.sid), str(message.body), message.date_created)
+                )
+        return ours
 
     def close(self) -> None:
         self.http.close()

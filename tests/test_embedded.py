@@ -24,7 +24,7 @@ def test_a_worker_that_cannot_start_fails_start_up(monkeypatch: pytest.MonkeyPat
     events: list[str] = []
     monkeypatch.setattr(clock, "start_in_background", _fake_clock(events))
 
-    def broken() -> Callable[[], None]:
+    def broken(*_: object) -> Callable[[], None]:
         raise RuntimeError("no transport")
 
     monkeypatch.setattr(dispatcher, "start_in_background", broken)
@@ -38,7 +38,7 @@ def test_both_loops_start_and_stop_in_order(monkeypatch: pytest.MonkeyPatch) -> 
     events: list[str] = []
     monkeypatch.setattr(clock, "start_in_background", _fake_clock(events))
 
-    def worker() -> Callable[[], None]:
+    def worker(*_: object) -> Callable[[], None]:
         events.append("worker started")
         return lambda: events.append("worker stopped")
 

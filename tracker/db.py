@@ -13,6 +13,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from tracker import wakeups
 from tracker.settings import Settings, get_settings
 
 
@@ -87,7 +88,9 @@ def make_sessionmaker(engine: Engine, settings: Settings) -> sessionmaker[Sessio
     """Sessions that carry the settings they were made with (``settings_of``), so that code
     deep in a transaction (quiet hours, the default zone) is handed them with the session
     instead of reading the environment."""
-    return sessionmaker(bind=engine, expire_on_commit=False, info={"settings": settings})
+    factory = sessionmaker(bind=engine, expire_on_commit=False, info={"settings": settings})
+    wakeups.install(factory)
+    return factory
 
 
 def settings_of(session: Session) -> Settings:

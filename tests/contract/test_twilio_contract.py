@@ -16,7 +16,9 @@ import shutil
 import socket
 import subprocess
 import time
+import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +30,7 @@ from sqlalchemy.orm import Session
 
 from notifications import outbox
 from notifications.events import notify_family
+from notifications.transports import Outgoing
 from notifications.twilio import TwilioTransport
 from tests.notifications import helpers
 from tests.notifications.helpers import ACCOUNT_SID, AUTH_TOKEN, NOON, StandIn
@@ -254,3 +257,58 @@ def test_prism_refuses_a_form_that_breaks_the_spec(
     rows = _statuses()
     assert {r.status for r in rows} == {NotificationStatus.failed}
     assert all(r.error_code == "422" for r in rows), [r.error_message for r in rows]
+
+
+# --- The message list (the crash check before a re-send) ------------------------------
+
+
+def _nullable(node: Any) -> Any:
+    """OpenAPI 3.0's ``nullable: true`` in JSON Schema terms (a ``null`` type allowed)."""
+    if isinstance(node, list):
+        return [_nullable(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: _nullable(v) for k, v in node.items() if k != "nullable"}
+    if node.get("nullable") is True:
+        if isinstance(out.get("type"), str):
+            out["type"] = [out["type"], "null"]
+        elif "$ref" in out:
+            out = {"anyOf": [{"$ref": out.pop("$ref")}, {"type": "null"}], **out}
+    return out
+
+
+def test_the_message_list_request_and_answer_match_the_spec(session: Session) -> None:
+    """What the dispatcher asks before re-sending a retaken row, and what the stand-ins
+    answer (``bench.twilio_messages``), both checked against ``GET …/Messages.json``."""
+    spec = json.loads(spec_path().read_text())
+    operation = spec["paths"][MESSAGES_PATH]["get"]
+    allowed = {p["name"] for p in operation["parameters"] if p["in"] == "query"}
+    components = _nullable(spec["components"])
+    answer_schema = {
+        **_nullable(operation["responses"]["200"]["content"]["application/json"]["schema"]),
+        "components": components,
+    }
+    message_schema = {
+        "$ref": "#/components/schemas/api.v2010.account.message",
+        "components": components,
+    }
+    stand_in = StandIn()
+    transport = helpers.twilio_transport(stand_in)
+    since = datetime.now(UTC) - timedelta(minutes=1)
+    try:
+        created = transport.send(Outgoing(uuid.uuid4(), "+12025550123", "Hola", "released"))
+        transport.send(Outgoing(uuid.uuid4(), "+12025550124", "Hola", "released"))
+        found = transport.sent_since("+12025550123", since)
+    finally:
+        transport.close()
+    assert [m.sid for m in found] == [created.sid] and found[0].body == "Hola"
+    (query,) = stand_in.lists
+    assert set(query) <= allowed, set(query) - allowed
+    assert query["To"] == "+12025550123" and "DateSent>" in query
+    # Relative page URIs, as in Twilio's own examples: formats are not checked here.
+    page = stand_in.store.list_page(MESSAGES_PATH.replace("{AccountSid}", ACCOUNT_SID), query)
+    assert jsonschema_rs.validator_for(answer_schema).is_valid(page)
+    assert page["messages"] and all(
+        jsonschema_rs.validator_for(message_schema).is_valid(m) for m in page["messages"]
+    )
+    assert not jsonschema_rs.validator_for(answer_schema).is_valid({**page, "page": "zero"})

@@ -6,7 +6,6 @@ import dataclasses
 import itertools
 import json
 import threading
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -15,6 +14,7 @@ from urllib.parse import parse_qs
 import httpx
 from sqlalchemy.orm import Session
 
+from bench.twilio_messages import MessageStore
 from notifications.dispatcher import Dispatcher
 from notifications.twilio import TwilioTransport
 from tests import factories
@@ -91,8 +91,17 @@ class StandIn:
     forms: list[dict[str, str]] = field(default_factory=list)
     paths: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    store: MessageStore = field(default_factory=lambda: MessageStore(ACCOUNT_SID))
+    lists: list[dict[str, str]] = field(default_factory=list)
+    clock: Callable[[], datetime] | None = None  # the messages' date_created (default: now)
 
     def handler(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "GET":  # the message list (a crash check before a re-send)
+            query = dict(request.url.params)
+            with self.lock:
+                self.lists.append(query)
+            page = self.store.list_page(request.url.path, query)
+            return httpx.Response(200, content=json.dumps(page))
         form = {
             k: v[0] for k, v in parse_qs(request.content.decode(), keep_blank_values=True).items()
         }
@@ -101,14 +110,8 @@ class StandIn:
             self.paths.append(request.url.path)
             status, payload, headers = self.responses.pop(0) if self.responses else (201, {}, {})
         if status == 201:
-            payload = {
-                "sid": "SM" + uuid.uuid4().hex,
-                "status": "queued",
-                "to": form.get("To"),
-                "body": form.get("Body"),
-                "account_sid": ACCOUNT_SID,
-                **payload,
-            }
+            created = self.store.create(form, self.clock() if self.clock else None)
+            payload = {**created, **payload}
         return httpx.Response(status, content=json.dumps(payload), headers=headers)
 
     def fail_next(self, status: int, code: int | None, message: str = "", **headers: str) -> None:

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from notifications import outbox
 from notifications.events import notify_family
-from notifications.transports import LogTransport
+from notifications.transports import LogTransport, Outgoing
 from tests.notifications import helpers
 from tests.notifications.helpers import NOON, Clock, StandIn
 from tracker import db
@@ -259,3 +262,110 @@ def test_worker_picks_up_a_new_row_within_two_seconds_and_stops_cleanly(session:
         d.stop()
         thread.join(timeout=10)
     assert not thread.is_alive()
+
+
+def _posted_by_a_dead_worker(stand_in: StandIn, row: outbox.Claimed) -> str:
+    """What a worker killed after its POST left behind at Twilio: the message, unrecorded."""
+    transport = helpers.twilio_transport(stand_in)
+    try:
+        return transport.send(Outgoing(row.id, row.to_phone, row.body, row.kind)).sid
+    finally:
+        transport.close()
+
+
+def test_a_retaken_row_already_posted_is_adopted_not_sent_again(session: Session) -> None:
+    w = helpers.world(session)
+    _family_event(session, w, "released")
+    clock = Clock()
+    with db.session_scope() as s:
+        taken = outbox.claim(s, "dead-worker", 10, clock.now, timedelta(seconds=60))
+    assert len(taken) == 2 and all(r.retaken_since is None for r in taken)
+    stand_in = StandIn(clock=clock)
+    clock.advance(seconds=1)
+    # A message with the same body to the same number before the claim: not ours to adopt.
+    early = dataclasses.replace(taken[1], id=uuid.uuid4())
+    stand_in.clock = lambda: NOON - timedelta(hours=1)
+    _posted_by_a_dead_worker(stand_in, early)
+    stand_in.clock = clock
+    posted_sid = _posted_by_a_dead_worker(stand_in, taken[1])
+    clock.advance(seconds=61)
+    d = helpers.dispatcher(helpers.twilio_transport(stand_in), clock)
+    stats = d.run(once=True)
+    rows = {r.id: r for r in _rows(session)}
+    assert {r.status for r in rows.values()} == {NotificationStatus.sent}
+    assert rows[taken[1].id].provider_sid == posted_sid
+    # Two POSTs by the dead worker's stand-ins, one by the new worker: nothing twice.
+    assert [f["Body"] for f in stand_in.forms].count(taken[1].body) == 2
+    assert [f["Body"] for f in stand_in.forms].count(taken[0].body) == 1
+    assert stats.adopted == 1 and stats.sent == 1
+    # The list was asked as Twilio documents it: by recipient, sent since the old lease.
+    assert stand_in.lists and all(q["To"] == taken[0].to_phone for q in stand_in.lists)
+    assert all("DateSent>" in q for q in stand_in.lists)
+
+
+def test_identical_bodies_to_one_number_are_adopted_one_to_one(session: Session) -> None:
+    w = helpers.world(session)
+    for key in ("same-1", "same-2", "same-3"):
+        outbox.enqueue(
+            session,
+            organization_id=w.org.id,
+            to_phone=w.attorney.phone or "",
+            kind="removal_imminent",
+            dedupe_key=key,
+            params={"first_name": "Ana", "rung": 6},
+            user_id=w.attorney.id,
+            urgent=True,
+            now=NOON,
+        )
+    session.commit()
+    clock = Clock()
+    with db.session_scope() as s:
+        taken = outbox.claim(s, "dead-worker", 10, clock.now, timedelta(seconds=60))
+    assert len(taken) == 3 and len({r.body for r in taken}) == 1
+    stand_in = StandIn(clock=clock)
+    # The dead worker had posted two of the three identical messages.
+    first = _posted_by_a_dead_worker(stand_in, taken[0])
+    clock.advance(seconds=1)
+    second = _posted_by_a_dead_worker(stand_in, taken[1])
+    clock.advance(seconds=61)
+    stats = helpers.dispatcher(helpers.twilio_transport(stand_in), clock).run(once=True)
+    rows = _rows(session)
+    assert {r.status for r in rows} == {NotificationStatus.sent}
+    assert len(stand_in.forms) == 3  # two by the dead worker, one (the missing one) now
+    assert stats.adopted == 2 and stats.sent == 1
+    sids = [r.provider_sid for r in rows]
+    assert len(set(sids)) == 3 and {first, second} <= set(sids)
+
+
+def test_the_log_transport_cannot_adopt(session: Session) -> None:
+    w = helpers.world(session)
+    _family_event(session, w, "released")
+    clock = Clock()
+    with db.session_scope() as s:
+        outbox.claim(s, "dead-worker", 10, clock.now, timedelta(seconds=60))
+    clock.advance(seconds=61)
+    stats = helpers.dispatcher(LogTransport(), clock).run(once=True)
+    assert stats.adopted == 0 and stats.sent == 2
+
+
+def test_a_row_whose_own_lease_ran_out_unrecorded_is_not_posted_again(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    w = helpers.world(session)
+    _family_event(session, w, "released")
+    stand_in = StandIn()
+    clock = Clock()
+    d = helpers.dispatcher(helpers.twilio_transport(stand_in), clock)
+    rows = d.claim(10)
+    assert len(rows) == 2
+    lost: list[object] = []
+    # The database is too slow to record the sends before the lease runs out.
+    monkeypatch.setattr(d.writer, "put", lost.append)
+    d.send_group(rows)
+    assert len(stand_in.forms) == 2 and len(lost) == 2
+    monkeypatch.undo()
+    clock.advance(seconds=d.settings.sms_lease_seconds + 1)
+    stats = d.run(once=True)
+    assert len(stand_in.forms) == 2  # nothing posted twice
+    assert stats.adopted == 2
+    assert {r.status for r in _rows(session)} == {NotificationStatus.sent}

@@ -1,7 +1,8 @@
 """A loopback stand-in for Twilio's Messages API that misbehaves on request.
 
 ``POST /2010-04-01/Accounts/{sid}/Messages.json`` answers 201 with a fresh SID — or, while a
-fault is set, 429 (with Retry-After), 500, or no answer until the client times out. Every
+fault is set, 429 (with Retry-After), 500, or no answer until the client times out.
+``GET`` on the same path answers Twilio's message list (``bench.twilio_messages``). Every
 request is recorded; ``accepted_by_notification()`` counts the messages Twilio would have
 sent, per notification (the id is in the ``StatusCallback`` URL), to find duplicates.
 """
@@ -12,12 +13,13 @@ import json
 import re
 import threading
 import time
-import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
+
+from bench.twilio_messages import MessageStore
 
 MESSAGES = re.compile(r"^/2010-04-01/Accounts/(?P<sid>[^/]+)/Messages\.json$")
 CALLBACK_ID = re.compile(r"/webhooks/twilio/status/(?P<id>[0-9a-fA-F-]{36})")
@@ -42,6 +44,8 @@ class StandIn:
     hang_seconds: float = 30.0  # how long a "timeout" request is held
     seen: list[Seen] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    store: MessageStore = field(default_factory=lambda: MessageStore("AC" + "0" * 32))
+    lists: int = 0  # message-list requests answered (the crash check before a re-send)
     active: int = 0  # requests being answered right now
     _n: int = 0
 
@@ -85,6 +89,18 @@ def _handler(state: StandIn) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(raw)
 
+        def do_GET(self) -> None:
+            # Twilio's message list (ListMessageResponse): what a worker asks before it
+            # re-sends a row whose previous worker died mid-send.
+            parts = urlsplit(self.path)
+            if MESSAGES.match(parts.path) is None:
+                self._answer(404, {"code": 20404, "message": "not found"}, {})
+                return
+            query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
+            with state.lock:
+                state.lists += 1
+            self._answer(200, state.store.list_page(parts.path, query), {})
+
         def do_POST(self) -> None:
             with state.lock:
                 state.active += 1
@@ -121,25 +137,10 @@ def _handler(state: StandIn) -> type[BaseHTTPRequestHandler]:
                     {"Retry-After": "1"} if status == 429 else {},
                 )
                 return
-            sid = "SM" + uuid.uuid4().hex
+            created = state.store.create(form)
             with state.lock:
                 state.seen.append(Seen(time.monotonic(), 201, form))
-            self._answer(
-                201,
-                {
-                    "sid": sid,
-                    "account_sid": match.group("sid"),
-                    "status": "queued",
-                    "to": form.get("To"),
-                    "from": form.get("From"),
-                    "body": form.get("Body"),
-                    "num_segments": "1",
-                    "direction": "outbound-api",
-                    "api_version": "2010-04-01",
-                    "uri": f"/2010-04-01/Accounts/{match.group('sid')}/Messages/{sid}.json",
-                },
-                {},
-            )
+            self._answer(201, created, {})
 
     return Handler
 
