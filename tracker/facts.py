@@ -40,6 +40,8 @@ def request_facts(request: Request, siblings: Iterable[Request] = ()) -> Request
         decided_at=request.decided_at,
         stay_expires_at=request.stay_expires_at,
         documentation_received_at=request.documentation_received_at,
+        forum=request.forum,
+        temporary=bool(request.temporary),
         appeal_root_kind=_root_kind(request, by_id) if request.appeal_of_id else None,
     )
 

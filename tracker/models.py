@@ -23,6 +23,7 @@ from sqlalchemy import (
     String,
     Text,
     Uuid,
+    false,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -35,6 +36,7 @@ from tracker.vocab import (
     RequestKind,
     RequestStatus,
     Role,
+    StayForum,
 )
 
 NAMING = {
@@ -311,6 +313,12 @@ class Request(Base):
     )
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     stay_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Who the stay is asked of; rows from before forums existed were all ICE (I-246).
+    forum: Mapped[StayForum] = mapped_column(
+        _enum(StayForum, "stay_forum"), default=StayForum.ice, server_default=StayForum.ice.value
+    )
+    # A temporary (administrative) stay pending a decision: granted with an expiry.
+    temporary: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     documentation_received_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     documentation_language: Mapped[str | None] = mapped_column(String(35))
     advised_right_to_appeal: Mapped[bool | None] = mapped_column(Boolean)

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from tracker.models import Case, Facility, FieldOffice, Organization
-from tracker.vocab import CustodyStatus, FlagKind, RequestKind
+from tracker.vocab import CustodyStatus, FlagKind, RequestKind, StayForum
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,15 @@ REQUEST_KINDS: Mapping[RequestKind, RequestKindText] = {
         "Prosecutorial discretion", "PD", "prosecutorial discretion"
     ),
     RequestKind.appeal: RequestKindText("Appeal", "appeal", "appeal"),
+}
+
+# Who granted a stay: pages, the queue, reports, timeline lines.
+STAY_FORUM_LABELS: Mapping[StayForum, str] = {
+    StayForum.ice: "ICE (I-246)",
+    StayForum.immigration_judge: "Immigration judge",
+    StayForum.bia: "BIA",
+    StayForum.circuit_court: "Circuit court",
+    StayForum.district_court: "District court",
 }
 
 # Message ids of a custody status in an SMS status reply, translated.

@@ -10,7 +10,10 @@ Boundaries, stated once:
 - documentation window: due at ``decided_at + 48 h``; ``documentation_due`` up to and including
   that instant, ``documentation_overdue`` strictly after it.
 - unanswered: a filed, undecided request is flagged from ``filed_at + N days`` inclusive.
-- stay_expiring: as the removal ladder, counted to ``stay_expires_at``.
+- stay_expiring: as the removal ladder, counted to ``stay_expires_at`` (a temporary stay from
+  any forum included).
+- a stay protects: granted, from any forum, and ``now < stay_expires_at`` (strictly; at the
+  expiry instant it no longer protects). While one protects, no removal flag is raised.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
-from tracker.vocab import CustodyStatus, FlagKind, RequestKind, RequestStatus
+from tracker.vocab import CustodyStatus, FlagKind, RequestKind, RequestStatus, StayForum
 
 DOCUMENTATION_WINDOW = timedelta(hours=48)
 DEFAULT_LADDER_HOURS: tuple[int, ...] = (72, 24, 6)
@@ -98,6 +101,8 @@ class RequestFacts:
     decided_at: datetime | None = None
     stay_expires_at: datetime | None = None
     documentation_received_at: datetime | None = None
+    forum: StayForum = StayForum.ice
+    temporary: bool = False
     # For an appeal: the kind of the request at the root of the appeal chain.
     appeal_root_kind: RequestKind | None = None
 
@@ -155,13 +160,26 @@ def rung_reached(until: timedelta, ladder_hours: Sequence[int]) -> int | None:
     return min(reached) if reached else None
 
 
-def has_active_stay(requests: Iterable[RequestFacts], now: datetime) -> bool:
-    return any(
-        r.is_stay
-        and r.status is RequestStatus.granted
-        and (r.stay_expires_at is None or r.stay_expires_at > now)
-        for r in requests
+def protects(request: RequestFacts, now: datetime) -> bool:
+    """A granted stay, whoever granted it, that has not expired at ``now``."""
+    return (
+        request.is_stay
+        and request.status is RequestStatus.granted
+        and (request.stay_expires_at is None or request.stay_expires_at > now)
     )
+
+
+def protecting_stay(requests: Iterable[RequestFacts], now: datetime) -> RequestFacts | None:
+    """The stay that protects the person longest at ``now`` (one with no expiry first), if any."""
+    active = [r for r in requests if protects(r, now)]
+    if not active:
+        return None
+    far = datetime.max.replace(tzinfo=UTC)
+    return max(active, key=lambda r: (r.stay_expires_at or far, not r.temporary))
+
+
+def has_active_stay(requests: Iterable[RequestFacts], now: datetime) -> bool:
+    return protecting_stay(requests, now) is not None
 
 
 def removal_flag(case: CaseFacts, now: datetime, policy: Policy) -> Flag | None:

@@ -30,6 +30,7 @@ from tracker.vocab import (
     RequestKind,
     RequestStatus,
     Role,
+    StayForum,
 )
 
 
@@ -114,6 +115,7 @@ class ContactUpdate(_In):
 
 class RequestCreate(_In):
     kind: RequestKind
+    forum: StayForum = StayForum.ice
     filed_at: AwareDatetime | None = None
     field_office_id: uuid.UUID | None = None
     status: Literal[RequestStatus.draft, RequestStatus.filed] | None = None
@@ -121,6 +123,7 @@ class RequestCreate(_In):
 
 
 class RequestUpdate(_In):
+    forum: StayForum | None = None
     filed_at: AwareDatetime | None = None
     field_office_id: uuid.UUID | None = None
     status: Literal[RequestStatus.draft, RequestStatus.filed, RequestStatus.withdrawn] | None = None
@@ -131,6 +134,8 @@ class DeterminationIn(_In):
     outcome: Literal["granted", "denied"]
     decided_at: AwareDatetime
     stay_expires_at: AwareDatetime | None = None
+    # A temporary (administrative) stay pending the decision; it needs ``stay_expires_at``.
+    temporary: bool = False
 
 
 class DocumentationIn(_In):

@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tracker.rules import Flag
+from tracker.rules import Flag, RequestFacts
 from tracker.vocab import (
     ContactRole,
     CustodyStatus,
@@ -21,6 +21,7 @@ from tracker.vocab import (
     NotificationStatus,
     RequestKind,
     RequestStatus,
+    StayForum,
 )
 
 
@@ -41,6 +42,26 @@ class FlagOut(_Out):
         return cls(kind=flag.kind, due_at=flag.due_at, rung=flag.rung, request_id=flag.request_id)
 
 
+class StayOut(BaseModel):
+    """The granted stay that protects the person now: who granted it and until when."""
+
+    request_id: uuid.UUID
+    forum: StayForum
+    temporary: bool
+    expires_at: datetime | None = Field(description="null: no end date")
+
+    @classmethod
+    def of(cls, stay: RequestFacts | None) -> StayOut | None:
+        if stay is None:
+            return None
+        return cls(
+            request_id=stay.id,
+            forum=stay.forum,
+            temporary=stay.temporary,
+            expires_at=stay.stay_expires_at,
+        )
+
+
 class CaseOut(_Out):
     id: uuid.UUID
     given_name: str
@@ -58,6 +79,9 @@ class CaseOut(_Out):
     attorney_id: uuid.UUID | None
     closed_at: datetime | None
     flags: list[FlagOut]
+    protected_by: StayOut | None = Field(
+        default=None, description="the granted, unexpired stay (any forum) that protects now"
+    )
     created_at: datetime
     updated_at: datetime
 
@@ -85,6 +109,8 @@ class RequestOut(_Out):
     id: uuid.UUID
     case_id: uuid.UUID
     kind: RequestKind
+    forum: StayForum = Field(description="who the stay is asked of")
+    temporary: bool = Field(description="a temporary (administrative) stay, with an expiry")
     appeal_of: uuid.UUID | None = Field(description="the denied request this appeal appeals")
     filed_at: datetime | None
     field_office_id: uuid.UUID | None

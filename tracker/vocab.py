@@ -40,6 +40,16 @@ class RequestStatus(StrEnum):
     withdrawn = "withdrawn"
 
 
+class StayForum(StrEnum):
+    """Who a stay of removal is asked of: ICE (form I-246) or a court."""
+
+    ice = "ice"
+    immigration_judge = "immigration_judge"
+    bia = "bia"
+    circuit_court = "circuit_court"
+    district_court = "district_court"
+
+
 DECIDED_STATUSES = frozenset({RequestStatus.granted, RequestStatus.denied})
 
 

@@ -60,6 +60,7 @@ from tracker.schemas_out import (
     NotificationList,
     NotificationOut,
     RequestOut,
+    StayOut,
 )
 from tracker.services import alerts as alert_service
 from tracker.services import audit
@@ -127,14 +128,18 @@ def _flags(ctx: Context, case: Case) -> list[Flag]:
     return rules.evaluate(facts.case_facts(case), ctx.now, _policy(ctx))
 
 
-_CASE_FIELDS = [name for name in CaseOut.model_fields if name != "flags"]
+def _stay(ctx: Context, case: Any) -> StayOut | None:
+    return StayOut.of(rules.protecting_stay(facts.case_facts(case).requests, ctx.now))
+
+
+_CASE_FIELDS = [name for name in CaseOut.model_fields if name not in ("flags", "protected_by")]
 _REQUEST_FIELDS = [name for name in RequestOut.model_fields if name not in ("flags", "appeal_of")]
 _CONTACT_FIELDS = [name for name in ContactOut.model_fields if name != "opted_out"]
 
 
-def _case_out(case: Case, flags: Sequence[Flag]) -> CaseOut:
+def _case_out(case: Case, flags: Sequence[Flag], stay: StayOut | None = None) -> CaseOut:
     values: dict[str, Any] = {name: getattr(case, name) for name in _CASE_FIELDS}
-    return CaseOut(**values, flags=[FlagOut.of(f) for f in flags])
+    return CaseOut(**values, flags=[FlagOut.of(f) for f in flags], protected_by=stay)
 
 
 def _request_out(request: Any, flags: Sequence[Flag]) -> RequestOut:
@@ -150,7 +155,7 @@ def _contact_out(contact: Any) -> ContactOut:
 
 def _detail(ctx: Context, case: Case) -> CaseDetail:
     flags = _flags(ctx, case)
-    out = _case_out(case, flags)
+    out = _case_out(case, flags, _stay(ctx, case))
     return CaseDetail(
         **dict(out),
         contacts=[_contact_out(c) for c in case.contacts],
@@ -196,6 +201,8 @@ _RULES_REQUEST_COLUMNS = (
     Request.decided_at,
     Request.stay_expires_at,
     Request.documentation_received_at,
+    Request.forum,
+    Request.temporary,
 )
 
 
@@ -211,6 +218,8 @@ class _RequestRow:
     decided_at: datetime | None
     stay_expires_at: datetime | None
     documentation_received_at: datetime | None
+    forum: Any
+    temporary: bool
     # Appeals stay in their case, so the chain resolves among the case's own requests.
     appeal_of: None = None
 
@@ -228,7 +237,9 @@ class _RulesView:
     contacts: list[Any] = field(default_factory=list)
 
 
-def _page_flags(ctx: Context, cases: Sequence[Case], policy: Policy) -> dict[uuid.UUID, list[Flag]]:
+def _page_flags(
+    ctx: Context, cases: Sequence[Case], policy: Policy
+) -> dict[uuid.UUID, tuple[list[Flag], StayOut | None]]:
     views = {
         c.id: _RulesView(c.id, c.custody_status, c.removal_scheduled_at, c.closed_at) for c in cases
     }
@@ -246,10 +257,14 @@ def _page_flags(ctx: Context, cases: Sequence[Case], policy: Policy) -> dict[uui
             )
         ):
             views[contact.case_id].contacts.append(contact)
-    return {
-        i: rules.evaluate(facts.case_facts(cast(Case, view)), ctx.now, policy)
-        for i, view in views.items()
-    }
+    out: dict[uuid.UUID, tuple[list[Flag], StayOut | None]] = {}
+    for i, view in views.items():
+        case_facts = facts.case_facts(cast(Case, view))
+        out[i] = (
+            rules.evaluate(case_facts, ctx.now, policy),
+            StayOut.of(rules.protecting_stay(case_facts.requests, ctx.now)),
+        )
+    return out
 
 
 def list_cases(ctx: Context) -> CaseList:
@@ -273,7 +288,7 @@ def list_cases(ctx: Context) -> CaseList:
         )
     }
     flags = _page_flags(ctx, list(loaded.values()), policy)
-    items = [_case_out(loaded[i], flags[i]) for i in result.case_ids if i in loaded]
+    items = [_case_out(loaded[i], *flags[i]) for i in result.case_ids if i in loaded]
     return CaseList(items=items, next_cursor=result.next_cursor)
 
 

@@ -21,8 +21,8 @@ from starlette.routing import BaseRoute, Route
 from tracker.facts import case_facts, policy_for
 from tracker.models import Alert, Case, Facility, Notification, TimelineEvent, User
 from tracker.models import Request as CaseRequest
-from tracker.presentation import REQUEST_KIND_LABELS, zone_of
-from tracker.rules import evaluate
+from tracker.presentation import REQUEST_KIND_LABELS, STAY_FORUM_LABELS, zone_of
+from tracker.rules import evaluate, protecting_stay
 from tracker.schemas import (
     AppealIn,
     CaseCreate,
@@ -45,6 +45,7 @@ from tracker.vocab import (
     RequestKind,
     RequestStatus,
     Role,
+    StayForum,
 )
 from tracker.web.apiauth import PERMISSIONS
 from tracker.web.pages_forms import LANGUAGES, checkbox, parse_local, validation_errors
@@ -226,6 +227,7 @@ def _request_view(
         "can_document": decided and request.documentation_received_at is None,
         "can_appeal": status is RequestStatus.denied and request.id not in appealed,
         "is_stay": request.kind is RequestKind.stay_of_removal,
+        "forum": STAY_FORUM_LABELS[request.forum],
     }
 
 
@@ -238,7 +240,9 @@ def render_case(
 ) -> Response:
     org = ctx.org
     zone = ctx.zone(case)
-    flags = evaluate(case_facts(case), ctx.now, policy_for(org))
+    case_facts_now = case_facts(case)
+    flags = evaluate(case_facts_now, ctx.now, policy_for(org))
+    protecting = protecting_stay(case_facts_now.requests, ctx.now)
     case_flags = [f for f in flags if f.request_id is None]
     by_request: dict[uuid.UUID, list[Any]] = {}
     for f in flags:
@@ -288,6 +292,8 @@ def render_case(
             "values": form_values or {},
             "request_kinds": NEW_REQUEST_KINDS,
             "kind_labels": REQUEST_KIND_LABELS,
+            "forums": STAY_FORUM_LABELS,
+            "protecting": protecting,
             "languages": LANGUAGES,
             "factors": FACTORS,
             "custody_statuses": list(CustodyStatus),
@@ -392,6 +398,7 @@ def add_request(ctx: PageContext) -> Response:
     def save() -> None:
         data = RequestCreate(
             kind=ctx.field("kind"),
+            forum=ctx.field("forum") or StayForum.ice,
             filed_at=filed_at,
             status=ctx.field("status") or None,
             notes=ctx.field("notes") or None,
@@ -468,6 +475,7 @@ def _determination(
         outcome=ctx.field("outcome"),
         decided_at=decided_at,
         stay_expires_at=stay_expires_at,
+        temporary=checkbox(ctx.field("temporary")),
     )
     request_service.record_determination(ctx.db, ctx.actor, request, data, ctx.now)
     return f"Decision recorded: {data.outcome}. ICE owes written documentation within 48 hours."
