@@ -12,6 +12,8 @@ Boundaries, stated once:
 - unanswered: a filed, undecided request is flagged from ``filed_at + N days`` inclusive.
 - stay_expiring: as the removal ladder, counted to ``stay_expires_at`` (a temporary stay from
   any forum included).
+- removal_likely: detained at a staging facility with no stay in force, due from the placement
+  there (``facility_since``), with or without a removal date.
 - a stay protects: granted, from any forum, and ``now < stay_expires_at`` (strictly; at the
   expiry instant it no longer protects). While one protects, no removal flag is raised.
 """
@@ -23,7 +25,14 @@ from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
-from tracker.vocab import CustodyStatus, FlagKind, RequestKind, RequestStatus, StayForum
+from tracker.vocab import (
+    CustodyStatus,
+    FacilityKind,
+    FlagKind,
+    RequestKind,
+    RequestStatus,
+    StayForum,
+)
 
 DOCUMENTATION_WINDOW = timedelta(hours=48)
 DEFAULT_LADDER_HOURS: tuple[int, ...] = (72, 24, 6)
@@ -41,8 +50,14 @@ ALERTING_KINDS = frozenset(
         FlagKind.documentation_overdue,
         FlagKind.unanswered,
         FlagKind.stay_expiring,
+        FlagKind.removal_likely,
+        FlagKind.transferred,
     }
 )
+# Alerts raised by an event rather than by time: the rules neither raise nor clear them.
+EVENT_KINDS = frozenset({FlagKind.transferred})
+# The flags a granted, unexpired stay from any forum suppresses.
+REMOVAL_KINDS = frozenset({FlagKind.removal_imminent, FlagKind.removal_likely})
 
 
 def _utc_fields(obj: object) -> None:
@@ -127,6 +142,9 @@ class CaseFacts:
     requests: Sequence[RequestFacts] = ()
     # When the earliest still-unreachable contact became unreachable; None when all reachable.
     unreachable_since: datetime | None = None
+    # The kind of the current facility, and since when the person is held there.
+    facility_kind: FacilityKind | None = None
+    facility_since: datetime | None = None
 
     def __post_init__(self) -> None:
         _utc_fields(self)
@@ -193,6 +211,20 @@ def removal_flag(case: CaseFacts, now: datetime, policy: Policy) -> Flag | None:
     return Flag(case.removal_scheduled_at, FlagKind.removal_imminent, case.id, None, rung)
 
 
+def removal_likely_flag(case: CaseFacts, now: datetime) -> Flag | None:
+    """Held at a staging facility with no stay in force: removal is likely, date or no date.
+
+    Due from the placement there (``facility_since``), so a later placement alerts again.
+    """
+    if case.facility_kind is not FacilityKind.staging or case.facility_since is None:
+        return None
+    if case.custody_status is not CustodyStatus.detained:
+        return None
+    if has_active_stay(case.requests, now):
+        return None
+    return Flag(case.facility_since, FlagKind.removal_likely, case.id)
+
+
 def documentation_flag(case_id: UUID, request: RequestFacts, now: datetime) -> Flag | None:
     if request.decided_at is None or request.documentation_received_at is not None:
         return None
@@ -233,7 +265,7 @@ def evaluate(case: CaseFacts, now: datetime, policy: Policy | None = None) -> li
         return []
     now = now.astimezone(UTC)
     policy = policy or Policy()
-    flags: list[Flag | None] = [removal_flag(case, now, policy)]
+    flags: list[Flag | None] = [removal_flag(case, now, policy), removal_likely_flag(case, now)]
     for request in case.requests:
         flags.append(documentation_flag(case.id, request, now))
         flags.append(unanswered_flag(case.id, request, now, policy))

@@ -26,7 +26,9 @@ from tracker.vocab import (
     FACTORS,
     RACES,
     ContactRole,
+    CustodyEventKind,
     CustodyStatus,
+    FacilityKind,
     RequestKind,
     RequestStatus,
     Role,
@@ -149,10 +151,19 @@ class AppealIn(_In):
     notes: Notes | None = None
 
 
+class CustodyEventIn(_In):
+    kind: CustodyEventKind
+    at: AwareDatetime = Field(description="when it happened, not when it was typed")
+    facility_id: uuid.UUID | None = None
+    source: Annotated[str, StringConstraints(max_length=200)] | None = None
+    notes: Notes | None = None
+
+
 class FacilityCreate(_In):
     name: Name
     field_office_id: uuid.UUID | None = None
     time_zone: TimeZone
+    kind: FacilityKind = FacilityKind.detention
 
 
 class UserCreate(_In):

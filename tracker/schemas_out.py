@@ -16,7 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from tracker.rules import Flag, RequestFacts
 from tracker.vocab import (
     ContactRole,
+    CustodyEventKind,
     CustodyStatus,
+    FacilityKind,
     FlagKind,
     NotificationStatus,
     RequestKind,
@@ -131,6 +133,22 @@ class CaseDetail(CaseOut):
     requests: list[RequestOut]
 
 
+class CustodyEventOut(_Out):
+    id: uuid.UUID
+    case_id: uuid.UUID
+    kind: CustodyEventKind
+    at: datetime
+    facility_id: uuid.UUID | None
+    from_facility_id: uuid.UUID | None
+    source: str | None
+    notes: str | None
+    created_at: datetime
+
+
+class CustodyEventList(BaseModel):
+    items: list[CustodyEventOut]
+
+
 class AlertOut(_Out):
     id: uuid.UUID
     case_id: uuid.UUID
@@ -189,6 +207,7 @@ class FacilityOut(_Out):
     name: str
     field_office_id: uuid.UUID | None
     time_zone: str
+    kind: FacilityKind = Field(description="a staging facility flags its cases removal_likely")
     created_at: datetime
 
 

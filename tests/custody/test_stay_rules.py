@@ -13,12 +13,20 @@ from hypothesis import strategies as st
 from tests.world import NOW
 from tracker import rules
 from tracker.rules import CaseFacts, RequestFacts
-from tracker.vocab import FlagKind, RequestKind, RequestStatus, StayForum
+from tracker.vocab import (
+    CustodyStatus,
+    FacilityKind,
+    FlagKind,
+    RequestKind,
+    RequestStatus,
+    StayForum,
+)
 
 SEC = timedelta(seconds=1)
 H = timedelta(hours=1)
 CASE = uuid.UUID(int=1)
-REMOVAL_FLAGS = {FlagKind.removal_imminent}
+REMOVAL_FLAGS = {FlagKind.removal_imminent, FlagKind.removal_likely}
+STAGED = NOW - 3 * H
 
 
 def stay(
@@ -131,6 +139,50 @@ def test_a_granted_stay_from_any_forum_always_suppresses_the_removal_flags(
 ) -> None:
     active = data.draw(granted_stays(now))
     others = data.draw(st.lists(other_requests(), max_size=3))
-    case = CaseFacts(id=CASE, removal_scheduled_at=removal, requests=(*others, active))
+    case = CaseFacts(
+        id=CASE,
+        removal_scheduled_at=removal,
+        requests=(*others, active),
+        facility_kind=data.draw(st.none() | st.sampled_from(list(FacilityKind))),
+        facility_since=STAGED,
+    )
     assert not REMOVAL_FLAGS & {f.kind for f in rules.evaluate(case, now)}
     assert rules.protecting_stay(case.requests, now) is not None
+
+
+def staged(*requests: RequestFacts, **kw: object) -> CaseFacts:
+    fields: dict[str, object] = {"facility_kind": FacilityKind.staging, "facility_since": STAGED}
+    fields.update(kw)
+    return CaseFacts(id=CASE, requests=requests, **fields)  # type: ignore[arg-type]
+
+
+def test_a_staging_facility_flags_removal_likely_with_no_removal_date() -> None:
+    [flag] = rules.evaluate(staged(), NOW)
+    assert flag.kind is FlagKind.removal_likely and flag.alerts
+    assert flag.due_at == STAGED and flag.rung is None and flag.request_id is None
+
+
+@pytest.mark.parametrize("kind", [k for k in FacilityKind if k is not FacilityKind.staging])
+def test_other_facilities_do_not_flag_removal_likely(kind: FacilityKind) -> None:
+    assert rules.evaluate(staged(facility_kind=kind), NOW) == []
+
+
+@pytest.mark.parametrize(
+    "status", [CustodyStatus.released, CustodyStatus.removed, CustodyStatus.unknown]
+)
+def test_only_a_detained_person_is_likely_to_be_removed(status: CustodyStatus) -> None:
+    assert rules.evaluate(staged(custody_status=status), NOW) == []
+
+
+@pytest.mark.parametrize(
+    ("expires_in", "flagged"), [(SEC, False), (timedelta(0), True), (-SEC, True)]
+)
+def test_a_stay_lifts_removal_likely_until_its_expiry(expires_in: timedelta, flagged: bool) -> None:
+    case = staged(stay(StayForum.district_court, NOW + expires_in, temporary=True))
+    assert (FlagKind.removal_likely in kinds(case)) is flagged
+
+
+def test_a_new_placement_re_arms_removal_likely() -> None:
+    first = rules.evaluate(staged(), NOW)[0]
+    again = rules.evaluate(staged(facility_since=NOW - H), NOW)[0]
+    assert first.dedupe_key() != again.dedupe_key()

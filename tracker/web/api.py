@@ -37,6 +37,7 @@ from tracker.schemas import (
     CaseUpdate,
     ContactCreate,
     ContactUpdate,
+    CustodyEventIn,
     DeterminationIn,
     DocumentationIn,
     FacilityCreate,
@@ -52,6 +53,8 @@ from tracker.schemas_out import (
     CaseList,
     CaseOut,
     ContactOut,
+    CustodyEventList,
+    CustodyEventOut,
     FacilityList,
     FacilityOut,
     FieldOfficeList,
@@ -66,10 +69,11 @@ from tracker.services import alerts as alert_service
 from tracker.services import audit
 from tracker.services import cases as case_service
 from tracker.services import contacts as contact_service
+from tracker.services import custody as custody_service
 from tracker.services import facilities as facility_service
 from tracker.services import requests as request_service
 from tracker.validators import mask_phone
-from tracker.vocab import FlagKind
+from tracker.vocab import FacilityKind, FlagKind
 from tracker.web import api_queue
 from tracker.web.api_routing import Context, Operation
 from tracker.web.calendar_routes import CalendarUrlOut, my_calendar, rotate_calendar
@@ -225,6 +229,11 @@ class _RequestRow:
 
 
 @dataclass(slots=True)
+class _FacilityKindRow:
+    kind: FacilityKind
+
+
+@dataclass(slots=True)
 class _RulesView:
     """A case as ``facts.case_facts`` reads it: ORM objects for a whole page of requests and
     contacts cost more than everything else a list request does."""
@@ -233,6 +242,9 @@ class _RulesView:
     custody_status: Any
     removal_scheduled_at: datetime | None
     closed_at: datetime | None
+    facility_since: datetime | None
+    created_at: datetime
+    facility: Any = None
     requests: list[_RequestRow] = field(default_factory=list)
     contacts: list[Any] = field(default_factory=list)
 
@@ -241,8 +253,27 @@ def _page_flags(
     ctx: Context, cases: Sequence[Case], policy: Policy
 ) -> dict[uuid.UUID, tuple[list[Flag], StayOut | None]]:
     views = {
-        c.id: _RulesView(c.id, c.custody_status, c.removal_scheduled_at, c.closed_at) for c in cases
+        c.id: _RulesView(
+            c.id,
+            c.custody_status,
+            c.removal_scheduled_at,
+            c.closed_at,
+            c.facility_since,
+            c.created_at,
+        )
+        for c in cases
     }
+    facility_ids = {c.facility_id for c in cases if c.facility_id is not None}
+    if facility_ids:
+        kinds = {
+            fid: kind
+            for fid, kind in ctx.session.execute(
+                select(Facility.id, Facility.kind).where(Facility.id.in_(facility_ids))
+            )
+        }
+        for c in cases:
+            if c.facility_id in kinds:
+                views[c.id].facility = _FacilityKindRow(kinds[c.facility_id])
     if views:
         ids = list(views)
         for row in ctx.session.execute(
@@ -488,6 +519,23 @@ def list_case_audit(ctx: Context) -> AuditList:
     )
 
 
+def create_custody_event(ctx: Context) -> CustodyEventOut:
+    case = case_service.get_case(ctx.session, ctx.actor, _id(ctx))
+    event = custody_service.record_event(ctx.session, ctx.actor, case, ctx.body, ctx.now)
+    return CustodyEventOut.model_validate(event)
+
+
+def list_custody_events(ctx: Context) -> CustodyEventList:
+    case = case_service.get_case(ctx.session, ctx.actor, _id(ctx))
+    audit.record(ctx.session, ctx.actor, "read", "custody_events", case.id, now=ctx.now)
+    return CustodyEventList(
+        items=[
+            CustodyEventOut.model_validate(e)
+            for e in custody_service.list_events(ctx.session, case)
+        ]
+    )
+
+
 # ---------------------------------------------------------------------------------------------
 # THE route table: method, path, handler, permission (apiauth.PERMISSIONS), models.
 
@@ -629,6 +677,26 @@ OPERATIONS: tuple[Operation, ...] = (
         body_required=False,
         location="/api/requests/{id}",
         tags=("requests",),
+    ),
+    Operation(
+        "POST",
+        f"/api/cases/{_UUID}/custody-events",
+        create_custody_event,
+        "custody.write",
+        "Record a transfer, a confirmed location, a release, a removal or lost whereabouts",
+        CustodyEventOut,
+        status=201,
+        body=CustodyEventIn,
+        tags=("custody",),
+    ),
+    Operation(
+        "GET",
+        f"/api/cases/{_UUID}/custody-events",
+        list_custody_events,
+        "case.read",
+        "The custody history of a case, latest first (the read is audited)",
+        CustodyEventList,
+        tags=("custody",),
     ),
     Operation(
         "GET",

@@ -21,13 +21,19 @@ from starlette.routing import BaseRoute, Route
 from tracker.facts import case_facts, policy_for
 from tracker.models import Alert, Case, Facility, Notification, TimelineEvent, User
 from tracker.models import Request as CaseRequest
-from tracker.presentation import REQUEST_KIND_LABELS, STAY_FORUM_LABELS, zone_of
+from tracker.presentation import (
+    CUSTODY_EVENT_LABELS,
+    REQUEST_KIND_LABELS,
+    STAY_FORUM_LABELS,
+    zone_of,
+)
 from tracker.rules import evaluate, protecting_stay
 from tracker.schemas import (
     AppealIn,
     CaseCreate,
     CaseUpdate,
     ContactCreate,
+    CustodyEventIn,
     DeterminationIn,
     DocumentationIn,
     RequestCreate,
@@ -37,6 +43,7 @@ from tracker.services import Actor, NotFound, ServiceError, audit
 from tracker.services import alerts as alert_service
 from tracker.services import cases as case_service
 from tracker.services import contacts as contact_service
+from tracker.services import custody as custody_service
 from tracker.services import requests as request_service
 from tracker.vocab import (
     FACTORS,
@@ -293,6 +300,8 @@ def render_case(
             "request_kinds": NEW_REQUEST_KINDS,
             "kind_labels": REQUEST_KIND_LABELS,
             "forums": STAY_FORUM_LABELS,
+            "custody_events": custody_service.list_events(ctx.db, case),
+            "custody_event_kinds": CUSTODY_EVENT_LABELS,
             "protecting": protecting,
             "languages": LANGUAGES,
             "factors": FACTORS,
@@ -427,6 +436,29 @@ def add_contact(ctx: PageContext) -> Response:
     return _attempt(ctx, case.id, form_id, save, "Contact added.", "contacts")
 
 
+def add_custody_event(ctx: PageContext) -> Response:
+    case = _load_case(ctx, ctx.path_id("case_id"))
+    if case is None:
+        return not_found(ctx.request)
+    form_id = "custody"
+    errors: dict[str, str] = {}
+    at = _time_field(ctx, "at", ctx.zone(case), errors, required=True)
+    if errors:
+        return _failed(ctx, case.id, form_id, errors)
+
+    def save() -> None:
+        data = CustodyEventIn(
+            kind=ctx.field("kind"),
+            at=at,
+            facility_id=ctx.field("facility_id") or None,
+            source=ctx.field("source") or None,
+            notes=ctx.field("notes") or None,
+        )
+        custody_service.record_event(ctx.db, ctx.actor, case, data, ctx.now)
+
+    return _attempt(ctx, case.id, form_id, save, "Custody event recorded.", "custody")
+
+
 RequestAction = Callable[[PageContext, CaseRequest, str, dict[str, str]], str]
 
 
@@ -534,6 +566,11 @@ routes: list[BaseRoute] = [
     Route("/cases/{case_id}", page(update_case, _may("case.update")), methods=["POST"]),
     Route("/cases/{case_id}/requests", page(add_request, _may("request.create")), methods=["POST"]),
     Route("/cases/{case_id}/contacts", page(add_contact, _may("contact.write")), methods=["POST"]),
+    Route(
+        "/cases/{case_id}/custody-events",
+        page(add_custody_event, _may("custody.write")),
+        methods=["POST"],
+    ),
     _request_route("file", _file, "request.update"),
     _request_route("determination", _determination, "request.decide"),
     _request_route("documentation", _documentation, "request.decide"),
