@@ -232,3 +232,12 @@ def test_case_page_records_a_transfer(client: TestClient, orgs: tuple[Org, Org])
     item = ok.text.split('class="custody-event"', 1)[1].split("</li>", 1)[0]
     assert "Fictional North Center" in item and "Fictional South Center" in item
     assert "ICE locator" in item
+
+
+def test_queue_filter_by_an_event_alert_kind_answers_an_empty_page(
+    client: TestClient, orgs: tuple[Org, Org]
+) -> None:
+    north, _ = orgs
+    client.post("/api/cases", json={"given_name": "Ana"}, headers=north.headers())
+    r = client.get("/api/cases?flag=transferred", headers=north.headers())
+    assert r.status_code == 200 and r.json()["items"] == []

@@ -292,6 +292,11 @@ def _due_rows(query: CaseQuery, now: datetime, policy: Policy, kind: FlagKind | 
             .join(Case, Case.id == Contact.case_id)
             .where(*base, Contact.unreachable.is_(True), Contact.unreachable_since.is_not(None))
         )
+    if not parts:
+        # A kind the rules never raise (an event's alert, as ``transferred``): no case has it.
+        parts.append(
+            select(Case.id.label("case_id"), literal(0.0, Float).label("due")).where(false())
+        )
     return union_all(*parts).subquery()
 
 
