@@ -68,9 +68,7 @@ def cmd_sweep(args: argparse.Namespace, settings: Settings) -> None:
                     if outcome.name == "escalation":
                         kind, rung = "escalation", f" ({alert.kind}{rung})"
                     due = (
-                        local_label(
-                            alert.due_at, case_zone(alert.case, settings.default_time_zone)
-                        )
+                        local_label(alert.due_at, case_zone(alert.case, settings.default_time_zone))
                         if alert.due_at
                         else ""
                     )

@@ -23,9 +23,9 @@ from sqlalchemy import Select, and_, exists, false, or_, select
 from sqlalchemy.orm import Session, defer, selectinload, sessionmaker
 
 from tracker import db, facts, rules
-from tracker.models import Alert, Case, Contact, Organization, Request
+from tracker.models import Alert, Case, Contact, Facility, Organization, Request
 from tracker.services import alerts as alert_service
-from tracker.vocab import FlagKind, RequestStatus
+from tracker.vocab import CustodyStatus, FacilityKind, FlagKind, RequestStatus
 
 log = logging.getLogger(__name__)
 
@@ -186,6 +186,24 @@ def stay_queries(groups: PolicyGroups, now: datetime) -> list[Select[uuid.UUID]]
     return queries
 
 
+def staging_queries(groups: PolicyGroups, now: datetime) -> list[Select[uuid.UUID]]:
+    """Detained cases at a staging facility with no open ``removal_likely`` alert.
+
+    From the few staging facilities (``ix_facilities_staging``) to their cases
+    (``ix_cases_facility_id``); the stay check is the rules' own, on the candidates.
+    """
+    return [
+        select(Case.id)
+        .join(Facility, Facility.id == Case.facility_id)
+        .where(
+            Facility.kind == FacilityKind.staging,
+            Case.closed_at.is_(None),
+            Case.custody_status == CustodyStatus.detained,
+            ~_open_alert(FlagKind.removal_likely, Alert.case_id == Case.id),
+        )
+    ]
+
+
 def escalation_query(
     groups: PolicyGroups, now: datetime
 ) -> Select[uuid.UUID, datetime, int] | None:
@@ -301,6 +319,7 @@ RAISING_SWEEPS: dict[str, tuple[QueryBuilder, FlagKind]] = {
     "documentation": (documentation_queries, FlagKind.documentation_overdue),
     "unanswered": (unanswered_queries, FlagKind.unanswered),
     "stay_expiry": (stay_queries, FlagKind.stay_expiring),
+    "staging": (staging_queries, FlagKind.removal_likely),
 }
 SWEEPS: tuple[str, ...] = (*RAISING_SWEEPS, "escalation")
 

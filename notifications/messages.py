@@ -108,6 +108,14 @@ COUNSEL_TEMPLATES: Mapping[str, str] = {
         "Amparo: the stay of removal for {first_name} expires {local_time}. "
         "Reply OK to acknowledge."
     ),
+    "removal_likely": N_(
+        "Amparo URGENT: {first_name} is held at a staging facility and no stay is granted: "
+        "removal is likely soon. Reply OK to acknowledge."
+    ),
+    "transferred": N_(
+        "Amparo: {first_name} was moved from {from_facility} to {to_facility}, now under field "
+        "office {field_office}. Reply OK to acknowledge."
+    ),
     "escalation": N_(
         "Amparo ESCALATION: the {alert_kind} alert for {first_name} was not acknowledged by "
         "counsel. Please follow up now. Reply OK to acknowledge."
@@ -140,6 +148,9 @@ FAMILY_TEMPLATES: Mapping[str, str] = {
     "released": N_(
         "{organization}: {first_name} has been released from detention. "
         "The team will contact you about next steps."
+    ),
+    "transferred_family": N_(
+        "{organization}: {first_name} was moved to {facility}. The team will contact you."
     ),
     "status_reply": N_("{organization}: {status}"),
 }

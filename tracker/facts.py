@@ -40,6 +40,8 @@ def request_facts(request: Request, siblings: Iterable[Request] = ()) -> Request
         decided_at=request.decided_at,
         stay_expires_at=request.stay_expires_at,
         documentation_received_at=request.documentation_received_at,
+        forum=request.forum,
+        temporary=bool(request.temporary),
         appeal_root_kind=_root_kind(request, by_id) if request.appeal_of_id else None,
     )
 
@@ -49,6 +51,7 @@ def case_facts(case: Case) -> CaseFacts:
     unreachable = [
         c.unreachable_since for c in case.contacts if c.unreachable and c.unreachable_since
     ]
+    facility = case.facility
     return CaseFacts(
         id=case.id,
         custody_status=case.custody_status,
@@ -56,4 +59,6 @@ def case_facts(case: Case) -> CaseFacts:
         closed_at=case.closed_at,
         requests=tuple(request_facts(r, requests) for r in requests),
         unreachable_since=min(unreachable) if unreachable else None,
+        facility_kind=facility.kind if facility is not None else None,
+        facility_since=(case.facility_since or case.created_at) if facility is not None else None,
     )

@@ -23,6 +23,7 @@ from sqlalchemy import (
     String,
     Text,
     Uuid,
+    false,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -30,11 +31,14 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from tracker.types import EncryptedText, UTCDateTime, utcnow
 from tracker.vocab import (
     ContactRole,
+    CustodyEventKind,
     CustodyStatus,
+    FacilityKind,
     NotificationStatus,
     RequestKind,
     RequestStatus,
     Role,
+    StayForum,
 )
 
 NAMING = {
@@ -217,9 +221,25 @@ class Facility(Base):
         ForeignKey("field_offices.id"), index=True
     )
     time_zone: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[FacilityKind] = mapped_column(
+        _enum(FacilityKind, "facility_kind"),
+        default=FacilityKind.detention,
+        server_default=FacilityKind.detention.value,
+    )
     created_at: Mapped[datetime] = _created()
 
     field_office: Mapped[FieldOffice | None] = relationship(lazy="joined")
+
+    __table_args__ = (
+        # The staging sweep starts from the few staging facilities, then their cases
+        # (``ix_cases_facility_id``).
+        Index(
+            "ix_facilities_staging",
+            "id",
+            postgresql_where=text("kind = 'staging'"),
+            sqlite_where=text("kind = 'staging'"),
+        ),
+    )
 
 
 class Case(Base):
@@ -241,6 +261,8 @@ class Case(Base):
         _enum(CustodyStatus, "custody_status"), default=CustodyStatus.detained
     )
     facility_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("facilities.id"), index=True)
+    # When the person was last placed at ``facility_id`` (NULL: since the case was opened).
+    facility_since: Mapped[datetime | None] = mapped_column(UTCDateTime())
     field_office_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("field_offices.id"), index=True
     )
@@ -348,6 +370,12 @@ class Request(Base):
     )
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     stay_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Who the stay is asked of; rows from before forums existed were all ICE (I-246).
+    forum: Mapped[StayForum] = mapped_column(
+        _enum(StayForum, "stay_forum"), default=StayForum.ice, server_default=StayForum.ice.value
+    )
+    # A temporary (administrative) stay pending a decision: granted with an expiry.
+    temporary: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     documentation_received_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     documentation_language: Mapped[str | None] = mapped_column(String(35))
     advised_right_to_appeal: Mapped[bool | None] = mapped_column(Boolean)
@@ -382,6 +410,31 @@ class Request(Base):
             sqlite_where=text("status = 'granted' AND stay_expires_at IS NOT NULL"),
         ),
     )
+
+
+class CustodyEvent(Base):
+    """What was learned about where the person is, and when it happened (``at``), not when it
+    was typed (``created_at``)."""
+
+    __tablename__ = "custody_events"
+
+    id: Mapped[uuid.UUID] = _id()
+    case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
+    kind: Mapped[CustodyEventKind] = mapped_column(_enum(CustodyEventKind, "custody_event_kind"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    facility_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("facilities.id"))
+    from_facility_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("facilities.id"))
+    source: Mapped[str | None] = mapped_column(String(200))
+    notes: Mapped[str | None] = mapped_column(EncryptedText())
+    actor_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = _created()
+
+    facility: Mapped[Facility | None] = relationship(foreign_keys=[facility_id], lazy="joined")
+    from_facility: Mapped[Facility | None] = relationship(
+        foreign_keys=[from_facility_id], lazy="joined"
+    )
+
+    __table_args__ = (Index("ix_custody_events_case_at", "case_id", "at"),)
 
 
 class Alert(Base):
@@ -580,6 +633,7 @@ __all__ = [
     "Case",
     "CaseNameToken",
     "Contact",
+    "CustodyEvent",
     "Facility",
     "FieldOffice",
     "FieldOfficeLiaison",

@@ -26,6 +26,8 @@ PERMISSIONS: Mapping[str, frozenset[Role]] = {
     "request.create": frozenset({Role.admin, Role.attorney, Role.hotline}),
     "request.update": frozenset({Role.admin, Role.attorney}),
     "request.decide": frozenset({Role.admin, Role.attorney}),
+    # Where the person is: the hotline hears of transfers first.
+    "custody.write": frozenset({Role.admin, Role.attorney, Role.hotline}),
     "alert.read": ALL_ROLES,
     "alert.ack": frozenset({Role.admin, Role.attorney, Role.hotline}),
     "reference.read": ALL_ROLES,

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from tracker.models import Case, Facility, FieldOffice, Organization
-from tracker.vocab import CustodyStatus, FlagKind, RequestKind
+from tracker.vocab import CustodyStatus, FacilityKind, FlagKind, RequestKind, StayForum
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,10 @@ FLAGS: Mapping[FlagKind, FlagText] = {
     ),
     FlagKind.unanswered: FlagText("Unanswered", "request unanswered", "no answer from ICE"),
     FlagKind.stay_expiring: FlagText("Stay expiring", "stay expiring", "stay expiring"),
+    FlagKind.removal_likely: FlagText(
+        "Removal likely (staging)", "removal likely (staging facility)", "removal likely"
+    ),
+    FlagKind.transferred: FlagText("Transferred", "transferred", "transfer"),
     FlagKind.unreachable: FlagText("Family unreachable", "unreachable", "family unreachable"),
 }
 
@@ -51,6 +55,30 @@ REQUEST_KINDS: Mapping[RequestKind, RequestKindText] = {
         "Prosecutorial discretion", "PD", "prosecutorial discretion"
     ),
     RequestKind.appeal: RequestKindText("Appeal", "appeal", "appeal"),
+}
+
+FACILITY_KIND_LABELS: Mapping[FacilityKind, str] = {
+    FacilityKind.detention: "Detention",
+    FacilityKind.staging: "Staging (pre-removal)",
+    FacilityKind.hospital: "Hospital",
+    FacilityKind.other: "Other",
+}
+
+CUSTODY_EVENT_LABELS: Mapping[str, str] = {
+    "transferred": "Transferred",
+    "located": "Located",
+    "released": "Released",
+    "removed": "Removed",
+    "whereabouts_unknown": "Whereabouts unknown",
+}
+
+# Who granted a stay: pages, the queue, reports, timeline lines.
+STAY_FORUM_LABELS: Mapping[StayForum, str] = {
+    StayForum.ice: "ICE (I-246)",
+    StayForum.immigration_judge: "Immigration judge",
+    StayForum.bia: "BIA",
+    StayForum.circuit_court: "Circuit court",
+    StayForum.district_court: "District court",
 }
 
 # Message ids of a custody status in an SMS status reply, translated.

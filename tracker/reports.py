@@ -12,7 +12,9 @@ Definitions (stated once, used by the page, the API and the public export):
 - **documented within 48 h**: of those determinations whose window (``rules.DOCUMENTATION_WINDOW``)
   has closed by ``as_of`` or that are documented, the share documented in the window;
 - **advised right to appeal**: of the documented denials, the share whose documentation advised
-  the right to appeal.
+  the right to appeal;
+- **stays by forum**: the stay-of-removal requests alone, grouped by who they were asked of
+  (ICE, an immigration judge, the BIA, a circuit or district court), with the same metrics.
 
 Requests are loaded with one SQL query that selects only the candidate rows and only
 non-sensitive columns (no names, no A-numbers: nothing here needs decrypting).
@@ -33,7 +35,8 @@ from sqlalchemy.orm import Session
 from tracker import rules
 from tracker.facts import policy_for
 from tracker.models import Case, FieldOffice, Organization, Request
-from tracker.vocab import ETHNICITIES, RACES, RequestKind, RequestStatus
+from tracker.presentation import STAY_FORUM_LABELS
+from tracker.vocab import ETHNICITIES, RACES, RequestKind, RequestStatus, StayForum
 
 NOT_RECORDED = "not_recorded"
 UNKNOWN_OFFICE = "—"
@@ -57,6 +60,7 @@ class Row:
     country: str
     race: str
     ethnicity: str
+    forum: StayForum = StayForum.ice
 
 
 @dataclass
@@ -148,6 +152,7 @@ class Report:
     by_ethnicity: list[Group]
     over_time: list[Bucket]
     rows: list[Row] = field(repr=False, default_factory=list)
+    by_forum: list[Group] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, object]:
         def groups(items: list[Group], with_kinds: bool = False) -> list[dict[str, object]]:
@@ -169,6 +174,7 @@ class Report:
             "countries_of_birth": groups(self.by_country),
             "races": groups(self.by_race),
             "ethnicities": groups(self.by_ethnicity),
+            "stay_forums": groups(self.by_forum),
             "decisions_over_time": [
                 {"from": b.start.isoformat(), "granted": b.granted, "denied": b.denied}
                 for b in self.over_time
@@ -277,6 +283,7 @@ def load_rows(
             Case.country_of_birth,
             Case.race,
             Case.ethnicity,
+            Request.forum,
         )
         .join(Case, Case.id == Request.case_id)
         .outerjoin(FieldOffice, FieldOffice.id == office_id)
@@ -303,6 +310,7 @@ def load_rows(
             country=r[9] or NOT_RECORDED,
             race=r[10] or NOT_RECORDED,
             ethnicity=r[11] or NOT_RECORDED,
+            forum=StayForum(r[12]),
         )
         for r in session.execute(stmt)
     ]
@@ -412,6 +420,12 @@ def field_office_report(
         ),
         over_time=_over_time(rows, start, end),
         rows=rows,
+        by_forum=_grouped(
+            [r for r in rows if r.kind is RequestKind.stay_of_removal],
+            lambda r: r.forum.value,
+            lambda k: STAY_FORUM_LABELS[StayForum(k)],
+            metrics,
+        ),
     )
 
 

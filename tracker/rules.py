@@ -10,7 +10,12 @@ Boundaries, stated once:
 - documentation window: due at ``decided_at + 48 h``; ``documentation_due`` up to and including
   that instant, ``documentation_overdue`` strictly after it.
 - unanswered: a filed, undecided request is flagged from ``filed_at + N days`` inclusive.
-- stay_expiring: as the removal ladder, counted to ``stay_expires_at``.
+- stay_expiring: as the removal ladder, counted to ``stay_expires_at`` (a temporary stay from
+  any forum included).
+- removal_likely: detained at a staging facility with no stay in force, due from the placement
+  there (``facility_since``), with or without a removal date.
+- a stay protects: granted, from any forum, and ``now < stay_expires_at`` (strictly; at the
+  expiry instant it no longer protects). While one protects, no removal flag is raised.
 """
 
 from __future__ import annotations
@@ -20,7 +25,14 @@ from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
-from tracker.vocab import CustodyStatus, FlagKind, RequestKind, RequestStatus
+from tracker.vocab import (
+    CustodyStatus,
+    FacilityKind,
+    FlagKind,
+    RequestKind,
+    RequestStatus,
+    StayForum,
+)
 
 DOCUMENTATION_WINDOW = timedelta(hours=48)
 DEFAULT_LADDER_HOURS: tuple[int, ...] = (72, 24, 6)
@@ -38,8 +50,14 @@ ALERTING_KINDS = frozenset(
         FlagKind.documentation_overdue,
         FlagKind.unanswered,
         FlagKind.stay_expiring,
+        FlagKind.removal_likely,
+        FlagKind.transferred,
     }
 )
+# Alerts raised by an event rather than by time: the rules neither raise nor clear them.
+EVENT_KINDS = frozenset({FlagKind.transferred})
+# The flags a granted, unexpired stay from any forum suppresses.
+REMOVAL_KINDS = frozenset({FlagKind.removal_imminent, FlagKind.removal_likely})
 
 
 def _utc_fields(obj: object) -> None:
@@ -98,6 +116,8 @@ class RequestFacts:
     decided_at: datetime | None = None
     stay_expires_at: datetime | None = None
     documentation_received_at: datetime | None = None
+    forum: StayForum = StayForum.ice
+    temporary: bool = False
     # For an appeal: the kind of the request at the root of the appeal chain.
     appeal_root_kind: RequestKind | None = None
 
@@ -122,6 +142,9 @@ class CaseFacts:
     requests: Sequence[RequestFacts] = ()
     # When the earliest still-unreachable contact became unreachable; None when all reachable.
     unreachable_since: datetime | None = None
+    # The kind of the current facility, and since when the person is held there.
+    facility_kind: FacilityKind | None = None
+    facility_since: datetime | None = None
 
     def __post_init__(self) -> None:
         _utc_fields(self)
@@ -155,13 +178,26 @@ def rung_reached(until: timedelta, ladder_hours: Sequence[int]) -> int | None:
     return min(reached) if reached else None
 
 
-def has_active_stay(requests: Iterable[RequestFacts], now: datetime) -> bool:
-    return any(
-        r.is_stay
-        and r.status is RequestStatus.granted
-        and (r.stay_expires_at is None or r.stay_expires_at > now)
-        for r in requests
+def protects(request: RequestFacts, now: datetime) -> bool:
+    """A granted stay, whoever granted it, that has not expired at ``now``."""
+    return (
+        request.is_stay
+        and request.status is RequestStatus.granted
+        and (request.stay_expires_at is None or request.stay_expires_at > now)
     )
+
+
+def protecting_stay(requests: Iterable[RequestFacts], now: datetime) -> RequestFacts | None:
+    """The stay that protects the person longest at ``now`` (one with no expiry first), if any."""
+    active = [r for r in requests if protects(r, now)]
+    if not active:
+        return None
+    far = datetime.max.replace(tzinfo=UTC)
+    return max(active, key=lambda r: (r.stay_expires_at or far, not r.temporary))
+
+
+def has_active_stay(requests: Iterable[RequestFacts], now: datetime) -> bool:
+    return protecting_stay(requests, now) is not None
 
 
 def removal_flag(case: CaseFacts, now: datetime, policy: Policy) -> Flag | None:
@@ -173,6 +209,20 @@ def removal_flag(case: CaseFacts, now: datetime, policy: Policy) -> Flag | None:
     if rung is None:
         return None
     return Flag(case.removal_scheduled_at, FlagKind.removal_imminent, case.id, None, rung)
+
+
+def removal_likely_flag(case: CaseFacts, now: datetime) -> Flag | None:
+    """Held at a staging facility with no stay in force: removal is likely, date or no date.
+
+    Due from the placement there (``facility_since``), so a later placement alerts again.
+    """
+    if case.facility_kind is not FacilityKind.staging or case.facility_since is None:
+        return None
+    if case.custody_status is not CustodyStatus.detained:
+        return None
+    if has_active_stay(case.requests, now):
+        return None
+    return Flag(case.facility_since, FlagKind.removal_likely, case.id)
 
 
 def documentation_flag(case_id: UUID, request: RequestFacts, now: datetime) -> Flag | None:
@@ -215,7 +265,7 @@ def evaluate(case: CaseFacts, now: datetime, policy: Policy | None = None) -> li
         return []
     now = now.astimezone(UTC)
     policy = policy or Policy()
-    flags: list[Flag | None] = [removal_flag(case, now, policy)]
+    flags: list[Flag | None] = [removal_flag(case, now, policy), removal_likely_flag(case, now)]
     for request in case.requests:
         flags.append(documentation_flag(case.id, request, now))
         flags.append(unanswered_flag(case.id, request, now, policy))

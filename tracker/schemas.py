@@ -26,10 +26,13 @@ from tracker.vocab import (
     FACTORS,
     RACES,
     ContactRole,
+    CustodyEventKind,
     CustodyStatus,
+    FacilityKind,
     RequestKind,
     RequestStatus,
     Role,
+    StayForum,
 )
 
 
@@ -121,6 +124,7 @@ class ContactUpdate(_In):
 
 class RequestCreate(_In):
     kind: RequestKind
+    forum: StayForum = StayForum.ice
     filed_at: Moment | None = None
     field_office_id: uuid.UUID | None = None
     status: Literal[RequestStatus.draft, RequestStatus.filed] | None = None
@@ -128,6 +132,7 @@ class RequestCreate(_In):
 
 
 class RequestUpdate(_In):
+    forum: StayForum | None = None
     filed_at: Moment | None = None
     field_office_id: uuid.UUID | None = None
     status: Literal[RequestStatus.draft, RequestStatus.filed, RequestStatus.withdrawn] | None = None
@@ -138,6 +143,8 @@ class DeterminationIn(_In):
     outcome: Literal["granted", "denied"]
     decided_at: Moment
     stay_expires_at: Moment | None = None
+    # A temporary (administrative) stay pending the decision; it needs ``stay_expires_at``.
+    temporary: bool = False
 
 
 class DocumentationIn(_In):
@@ -151,10 +158,19 @@ class AppealIn(_In):
     notes: Notes | None = None
 
 
+class CustodyEventIn(_In):
+    kind: CustodyEventKind
+    at: Moment = Field(description="when it happened, not when it was typed")
+    facility_id: uuid.UUID | None = None
+    source: Annotated[str, StringConstraints(max_length=200)] | None = None
+    notes: Notes | None = None
+
+
 class FacilityCreate(_In):
     name: Name
     field_office_id: uuid.UUID | None = None
     time_zone: TimeZone
+    kind: FacilityKind = FacilityKind.detention
 
 
 class UserCreate(_In):

@@ -14,14 +14,17 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from tracker.models import FieldOffice, FieldOfficeLiaison
-from tracker.rules import Flag
+from tracker.rules import Flag, RequestFacts
 from tracker.vocab import (
     ContactRole,
+    CustodyEventKind,
     CustodyStatus,
+    FacilityKind,
     FlagKind,
     NotificationStatus,
     RequestKind,
     RequestStatus,
+    StayForum,
 )
 
 
@@ -42,6 +45,26 @@ class FlagOut(_Out):
         return cls(kind=flag.kind, due_at=flag.due_at, rung=flag.rung, request_id=flag.request_id)
 
 
+class StayOut(BaseModel):
+    """The granted stay that protects the person now: who granted it and until when."""
+
+    request_id: uuid.UUID
+    forum: StayForum
+    temporary: bool
+    expires_at: datetime | None = Field(description="null: no end date")
+
+    @classmethod
+    def of(cls, stay: RequestFacts | None) -> StayOut | None:
+        if stay is None:
+            return None
+        return cls(
+            request_id=stay.id,
+            forum=stay.forum,
+            temporary=stay.temporary,
+            expires_at=stay.stay_expires_at,
+        )
+
+
 class CaseOut(_Out):
     id: uuid.UUID
     given_name: str
@@ -59,6 +82,9 @@ class CaseOut(_Out):
     attorney_id: uuid.UUID | None
     closed_at: datetime | None
     flags: list[FlagOut]
+    protected_by: StayOut | None = Field(
+        default=None, description="the granted, unexpired stay (any forum) that protects now"
+    )
     created_at: datetime
     updated_at: datetime
 
@@ -86,6 +112,8 @@ class RequestOut(_Out):
     id: uuid.UUID
     case_id: uuid.UUID
     kind: RequestKind
+    forum: StayForum = Field(description="who the stay is asked of")
+    temporary: bool = Field(description="a temporary (administrative) stay, with an expiry")
     appeal_of: uuid.UUID | None = Field(description="the denied request this appeal appeals")
     filed_at: datetime | None
     field_office_id: uuid.UUID | None
@@ -104,6 +132,22 @@ class RequestOut(_Out):
 class CaseDetail(CaseOut):
     contacts: list[ContactOut]
     requests: list[RequestOut]
+
+
+class CustodyEventOut(_Out):
+    id: uuid.UUID
+    case_id: uuid.UUID
+    kind: CustodyEventKind
+    at: datetime
+    facility_id: uuid.UUID | None
+    from_facility_id: uuid.UUID | None
+    source: str | None
+    notes: str | None
+    created_at: datetime
+
+
+class CustodyEventList(BaseModel):
+    items: list[CustodyEventOut]
 
 
 class AlertOut(_Out):
@@ -178,6 +222,7 @@ class FacilityOut(_Out):
     name: str
     field_office_id: uuid.UUID | None
     time_zone: str
+    kind: FacilityKind = Field(description="a staging facility flags its cases removal_likely")
     created_at: datetime
 
 

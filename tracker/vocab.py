@@ -40,6 +40,35 @@ class RequestStatus(StrEnum):
     withdrawn = "withdrawn"
 
 
+class FacilityKind(StrEnum):
+    """A staging facility is where people are held just before removal flights."""
+
+    detention = "detention"
+    staging = "staging"
+    hospital = "hospital"
+    other = "other"
+
+
+class CustodyEventKind(StrEnum):
+    """What was learned about where the person is."""
+
+    transferred = "transferred"  # moved to another facility
+    located = "located"  # the current facility confirmed
+    released = "released"
+    removed = "removed"
+    whereabouts_unknown = "whereabouts_unknown"
+
+
+class StayForum(StrEnum):
+    """Who a stay of removal is asked of: ICE (form I-246) or a court."""
+
+    ice = "ice"
+    immigration_judge = "immigration_judge"
+    bia = "bia"
+    circuit_court = "circuit_court"
+    district_court = "district_court"
+
+
 DECIDED_STATUSES = frozenset({RequestStatus.granted, RequestStatus.denied})
 
 
@@ -49,6 +78,9 @@ class FlagKind(StrEnum):
     documentation_overdue = "documentation_overdue"
     unanswered = "unanswered"
     stay_expiring = "stay_expiring"
+    removal_likely = "removal_likely"
+    # Raised by a custody event (a transfer), not by time: see rules.EVENT_KINDS.
+    transferred = "transferred"
     unreachable = "unreachable"
 
 

@@ -25,6 +25,10 @@ LONG_PARAMS = {
     "summary": "3 removals within 24 h, 5 decisions undocumented, 4 unanswered.",
     "hotline": "+1 202 555 0111",
     "status": "María: in detention. The stay of removal request is filed; ICE has not decided yet.",
+    "from_facility": "Otay Mesa Detention Center",
+    "to_facility": "Alexandria Staging Facility",
+    "field_office": "New Orleans",
+    "facility": "Alexandria Staging Facility",
 }
 QUEUED_KINDS = sorted(messages.COUNSEL_KINDS | messages.FAMILY_KINDS)
 LANGUAGES = ["en", "es", "ht", "fr", "pt"]

@@ -144,6 +144,13 @@ EXPECTED: dict[tuple[str, str], Expectation] = {
         INTAKE, 201, resource="case", body=lambda: {"kind": "release"}
     ),
     ("GET", "/api/requests/{id}"): Api(ALL, resource="request"),
+    ("POST", "/api/cases/{id}/custody-events"): Api(
+        INTAKE,
+        201,
+        resource="case",
+        body=lambda: {"kind": "located", "at": "2026-11-23T10:00:00Z", "source": "matrix"},
+    ),
+    ("GET", "/api/cases/{id}/custody-events"): Api(ALL, resource="case"),
     ("PATCH", "/api/requests/{id}"): Api(
         COUNSEL, resource="request", body=lambda: {"notes": "Matrix note"}
     ),
@@ -202,6 +209,7 @@ EXPECTED: dict[tuple[str, str], Expectation] = {
     ("POST", "/cases/{case_id}"): Page(COUNSEL, resource="case", form={}),
     ("POST", "/cases/{case_id}/requests"): Page(INTAKE, resource="case", form={}),
     ("POST", "/cases/{case_id}/contacts"): Page(INTAKE, resource="case", form={}),
+    ("POST", "/cases/{case_id}/custody-events"): Page(INTAKE, resource="case", form={}),
     ("POST", "/requests/{request_id}/file"): Page(COUNSEL, resource="request"),
     ("POST", "/requests/{request_id}/determination"): Page(COUNSEL, resource="filed_request"),
     ("POST", "/requests/{request_id}/documentation"): Page(COUNSEL, resource="decided_request"),

@@ -26,13 +26,23 @@ from sqlalchemy.orm import Session, object_session
 
 from notifications import outbox
 from tracker import db, facts, rules, validators
-from tracker.models import Alert, Case, Notification, Organization, Request, User
+from tracker.models import (
+    Alert,
+    Case,
+    CustodyEvent,
+    Notification,
+    Organization,
+    Request,
+    User,
+)
 from tracker.presentation import case_zone, flag_phrase
 from tracker.services import Actor, NotFound, ServiceError, audit, liaisons, timeline
 from tracker.timefmt import local_label
 from tracker.vocab import (
     ContactRole,
+    CustodyEventKind,
     CustodyStatus,
+    FacilityKind,
     FlagKind,
     NotificationStatus,
     RequestStatus,
@@ -127,7 +137,41 @@ def message_params(
     }
     if kind == FlagKind.unanswered:
         params["liaison"] = _liaison(case, request)
+    if kind == FlagKind.transferred:
+        params.update(_transfer_params(case, due_at))
     return params
+
+
+def _transfer_params(case: Case, at: datetime | None) -> dict[str, str]:
+    """From where to where, and under which field office: of the transfer at ``at``."""
+    session = object_session(case)
+    event = None
+    if session is not None:
+        query = select(CustodyEvent).where(
+            CustodyEvent.case_id == case.id, CustodyEvent.kind == CustodyEventKind.transferred
+        )
+        if at is not None:
+            query = query.where(CustodyEvent.at == at)
+        event = session.scalars(
+            query.order_by(CustodyEvent.at.desc(), CustodyEvent.created_at.desc()).limit(1)
+        ).first()
+    to = event.facility if event is not None else case.facility
+    office = (to.field_office if to is not None else None) or case.field_office
+    return {
+        "from_facility": event.from_facility.name
+        if event is not None and event.from_facility is not None
+        else "?",
+        "to_facility": to.name if to is not None else "?",
+        "field_office": office.name if office is not None else "?",
+    }
+
+
+def raise_event_alert(
+    session: Session, case: Case, flag: rules.Flag, now: datetime, actor: Actor
+) -> uuid.UUID | None:
+    """Raise the alert of an event (``rules.EVENT_KINDS``): texted, acknowledged and escalated
+    like the alerts of the rules, but never cleared by them."""
+    return raise_flag(session, case, flag, now, facts.policy_for(case.organization), actor)
 
 
 @dataclass(frozen=True)
@@ -362,6 +406,12 @@ def _clear_reason(alert: Alert, case: Case, now: datetime) -> str:
         return "case_closed"
     request = _request_of(case, alert.request_id)
     kind = alert.kind
+    if kind == FlagKind.removal_likely:
+        if case.custody_status is not CustodyStatus.detained:
+            return case.custody_status.value
+        if case.facility is None or case.facility.kind is not FacilityKind.staging:
+            return "moved"
+        return "stay_granted"
     if kind == FlagKind.removal_imminent:
         if case.custody_status is CustodyStatus.removed:
             return "removed"
@@ -438,7 +488,8 @@ def sync_case(session: Session, case: Case, now: datetime, actor: Actor | None =
     stale = [
         a
         for a in open_alerts
-        if a.dedupe_key not in wanted
+        if a.kind not in rules.EVENT_KINDS
+        and a.dedupe_key not in wanted
         and (a.kind, a.request_id or a.case_id, a.due_at) not in ladders
     ]
     if stale:

@@ -92,6 +92,8 @@ def create_case(session: Session, actor: Actor, data: CaseCreate, now: datetime)
         updated_at=now,
         **values,
     )
+    if case.facility_id is not None:
+        case.facility_since = now
     if case.field_office_id is None and case.facility_id is not None:
         facility = session.get(Facility, case.facility_id)
         case.field_office_id = facility.field_office_id if facility else None
@@ -126,6 +128,11 @@ def update_case(
     changes = audit.diff(before, snapshot(case))
     if not changes:
         return case
+    if "facility_id" in changes:
+        case.facility_since = now
+        # The rules read the facility's kind: load the new one.
+        session.flush()
+        session.expire(case, ["facility"])
     case.updated_at = now
     if {"given_name", "family_name", "a_number"} & set(changes):
         _reindex(session, case)

@@ -49,6 +49,7 @@ def create_facility(
         name=data.name,
         field_office_id=data.field_office_id,
         time_zone=data.time_zone,
+        kind=data.kind,
         created_at=now,
     )
     session.add(facility)

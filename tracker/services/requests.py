@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from notifications.events import notify_family
 from tracker.models import Case, FieldOffice, Request
-from tracker.presentation import REQUEST_KIND_LABELS
+from tracker.presentation import REQUEST_KIND_LABELS, STAY_FORUM_LABELS
 from tracker.schemas import (
     AppealIn,
     DeterminationIn,
@@ -25,6 +25,8 @@ from tracker.vocab import RequestKind, RequestStatus
 
 AUDITED_FIELDS = (
     "kind",
+    "forum",
+    "temporary",
     "appeal_of_id",
     "filed_at",
     "field_office_id",
@@ -36,6 +38,14 @@ AUDITED_FIELDS = (
     "advised_right_to_appeal",
     "notes",
 )
+
+
+def _forum_note(request: Request) -> str:
+    """ " by the BIA (temporary)": who decided a stay, for timeline lines; nothing otherwise."""
+    if request.kind is not RequestKind.stay_of_removal:
+        return ""
+    temporary = " (temporary)" if request.temporary else ""
+    return f" by {STAY_FORUM_LABELS[request.forum]}{temporary}"
 
 
 def get_request(session: Session, actor: Actor, request_id: uuid.UUID) -> Request:
@@ -119,6 +129,7 @@ def create_request(
         id=uuid.uuid4(),
         case_id=case.id,
         kind=data.kind,
+        forum=data.forum,
         appeal_of_id=appeal_of.id if appeal_of else None,
         filed_at=filed_at,
         field_office_id=data.field_office_id or case.field_office_id,
@@ -180,6 +191,11 @@ def _check_determination(request: Request, data: DeterminationIn, now: datetime)
             errors["stay_expires_at"] = "only a granted stay has an expiry"
         elif data.stay_expires_at <= data.decided_at:
             errors["stay_expires_at"] = "the stay must expire after the decision"
+    if data.temporary:
+        if data.outcome != "granted":
+            errors["temporary"] = "only a granted stay can be temporary"
+        elif data.stay_expires_at is None:
+            errors["stay_expires_at"] = "a temporary stay needs its expiry"
     if errors:
         raise ServiceError("the determination cannot be recorded", errors)
 
@@ -192,10 +208,18 @@ def record_determination(
     request.status = RequestStatus(data.outcome)
     request.decided_at = data.decided_at
     request.stay_expires_at = data.stay_expires_at
+    request.temporary = data.temporary
     if request.filed_at is None:
         request.filed_at = data.decided_at
     label = REQUEST_KIND_LABELS[request.kind]
-    _event(session, actor, request, "determination", f"{label} request {data.outcome}", now)
+    _event(
+        session,
+        actor,
+        request,
+        "determination",
+        f"{label} request {data.outcome}{_forum_note(request)}",
+        now,
+    )
     _notify_family(session, request, f"decision_{data.outcome}", now)
     _after_change(session, actor, request, before, now)
     return request

@@ -37,6 +37,7 @@ from tracker.schemas import (
     CaseUpdate,
     ContactCreate,
     ContactUpdate,
+    CustodyEventIn,
     DeterminationIn,
     DocumentationIn,
     FacilityCreate,
@@ -52,6 +53,8 @@ from tracker.schemas_out import (
     CaseList,
     CaseOut,
     ContactOut,
+    CustodyEventList,
+    CustodyEventOut,
     FacilityList,
     FacilityOut,
     FieldOfficeList,
@@ -60,15 +63,17 @@ from tracker.schemas_out import (
     NotificationList,
     NotificationOut,
     RequestOut,
+    StayOut,
 )
 from tracker.services import Actor, audit, liaisons
 from tracker.services import alerts as alert_service
 from tracker.services import cases as case_service
 from tracker.services import contacts as contact_service
+from tracker.services import custody as custody_service
 from tracker.services import facilities as facility_service
 from tracker.services import requests as request_service
 from tracker.validators import mask_phone
-from tracker.vocab import FlagKind
+from tracker.vocab import FacilityKind, FlagKind
 from tracker.web import api_queue
 from tracker.web.api_routing import Context, Operation
 from tracker.web.calendar_routes import CalendarUrlOut, my_calendar, rotate_calendar
@@ -127,14 +132,18 @@ def _flags(ctx: Context, case: Case) -> list[Flag]:
     return rules.evaluate(facts.case_facts(case), ctx.now, _policy(ctx))
 
 
-_CASE_FIELDS = [name for name in CaseOut.model_fields if name != "flags"]
+def _stay(ctx: Context, case: Any) -> StayOut | None:
+    return StayOut.of(rules.protecting_stay(facts.case_facts(case).requests, ctx.now))
+
+
+_CASE_FIELDS = [name for name in CaseOut.model_fields if name not in ("flags", "protected_by")]
 _REQUEST_FIELDS = [name for name in RequestOut.model_fields if name not in ("flags", "appeal_of")]
 _CONTACT_FIELDS = [name for name in ContactOut.model_fields if name != "opted_out"]
 
 
-def _case_out(case: Case, flags: Sequence[Flag]) -> CaseOut:
+def _case_out(case: Case, flags: Sequence[Flag], stay: StayOut | None = None) -> CaseOut:
     values: dict[str, Any] = {name: getattr(case, name) for name in _CASE_FIELDS}
-    return CaseOut(**values, flags=[FlagOut.of(f) for f in flags])
+    return CaseOut(**values, flags=[FlagOut.of(f) for f in flags], protected_by=stay)
 
 
 def _request_out(request: Any, flags: Sequence[Flag]) -> RequestOut:
@@ -150,7 +159,7 @@ def _contact_out(contact: Any) -> ContactOut:
 
 def _detail(ctx: Context, case: Case) -> CaseDetail:
     flags = _flags(ctx, case)
-    out = _case_out(case, flags)
+    out = _case_out(case, flags, _stay(ctx, case))
     return CaseDetail(
         **dict(out),
         contacts=[_contact_out(c) for c in case.contacts],
@@ -196,6 +205,8 @@ _RULES_REQUEST_COLUMNS = (
     Request.decided_at,
     Request.stay_expires_at,
     Request.documentation_received_at,
+    Request.forum,
+    Request.temporary,
 )
 
 
@@ -211,8 +222,15 @@ class _RequestRow:
     decided_at: datetime | None
     stay_expires_at: datetime | None
     documentation_received_at: datetime | None
+    forum: Any
+    temporary: bool
     # Appeals stay in their case, so the chain resolves among the case's own requests.
     appeal_of: None = None
+
+
+@dataclass(slots=True)
+class _FacilityKindRow:
+    kind: FacilityKind
 
 
 @dataclass(slots=True)
@@ -224,14 +242,38 @@ class _RulesView:
     custody_status: Any
     removal_scheduled_at: datetime | None
     closed_at: datetime | None
+    facility_since: datetime | None
+    created_at: datetime
+    facility: Any = None
     requests: list[_RequestRow] = field(default_factory=list)
     contacts: list[Any] = field(default_factory=list)
 
 
-def _page_flags(ctx: Context, cases: Sequence[Case], policy: Policy) -> dict[uuid.UUID, list[Flag]]:
+def _page_flags(
+    ctx: Context, cases: Sequence[Case], policy: Policy
+) -> dict[uuid.UUID, tuple[list[Flag], StayOut | None]]:
     views = {
-        c.id: _RulesView(c.id, c.custody_status, c.removal_scheduled_at, c.closed_at) for c in cases
+        c.id: _RulesView(
+            c.id,
+            c.custody_status,
+            c.removal_scheduled_at,
+            c.closed_at,
+            c.facility_since,
+            c.created_at,
+        )
+        for c in cases
     }
+    facility_ids = {c.facility_id for c in cases if c.facility_id is not None}
+    if facility_ids:
+        kinds = {
+            fid: kind
+            for fid, kind in ctx.session.execute(
+                select(Facility.id, Facility.kind).where(Facility.id.in_(facility_ids))
+            )
+        }
+        for c in cases:
+            if c.facility_id in kinds:
+                views[c.id].facility = _FacilityKindRow(kinds[c.facility_id])
     if views:
         ids = list(views)
         for row in ctx.session.execute(
@@ -246,10 +288,14 @@ def _page_flags(ctx: Context, cases: Sequence[Case], policy: Policy) -> dict[uui
             )
         ):
             views[contact.case_id].contacts.append(contact)
-    return {
-        i: rules.evaluate(facts.case_facts(cast(Case, view)), ctx.now, policy)
-        for i, view in views.items()
-    }
+    out: dict[uuid.UUID, tuple[list[Flag], StayOut | None]] = {}
+    for i, view in views.items():
+        case_facts = facts.case_facts(cast(Case, view))
+        out[i] = (
+            rules.evaluate(case_facts, ctx.now, policy),
+            StayOut.of(rules.protecting_stay(case_facts.requests, ctx.now)),
+        )
+    return out
 
 
 def list_cases(ctx: Context) -> CaseList:
@@ -273,7 +319,7 @@ def list_cases(ctx: Context) -> CaseList:
         )
     }
     flags = _page_flags(ctx, list(loaded.values()), policy)
-    items = [_case_out(loaded[i], flags[i]) for i in result.case_ids if i in loaded]
+    items = [_case_out(loaded[i], *flags[i]) for i in result.case_ids if i in loaded]
     return CaseList(items=items, next_cursor=result.next_cursor)
 
 
@@ -474,6 +520,23 @@ def list_case_audit(ctx: Context) -> AuditList:
     )
 
 
+def create_custody_event(ctx: Context) -> CustodyEventOut:
+    case = case_service.get_case(ctx.session, ctx.actor, _id(ctx))
+    event = custody_service.record_event(ctx.session, ctx.actor, case, ctx.body, ctx.now)
+    return CustodyEventOut.model_validate(event)
+
+
+def list_custody_events(ctx: Context) -> CustodyEventList:
+    case = case_service.get_case(ctx.session, ctx.actor, _id(ctx))
+    audit.record(ctx.session, ctx.actor, "read", "custody_events", case.id, now=ctx.now)
+    return CustodyEventList(
+        items=[
+            CustodyEventOut.model_validate(e)
+            for e in custody_service.list_events(ctx.session, case)
+        ]
+    )
+
+
 # ---------------------------------------------------------------------------------------------
 # THE route table: method, path, handler, permission (tracker.permissions.PERMISSIONS), models.
 
@@ -615,6 +678,26 @@ OPERATIONS: tuple[Operation, ...] = (
         body_required=False,
         location="/api/requests/{id}",
         tags=("requests",),
+    ),
+    Operation(
+        "POST",
+        f"/api/cases/{_UUID}/custody-events",
+        create_custody_event,
+        "custody.write",
+        "Record a transfer, a confirmed location, a release, a removal or lost whereabouts",
+        CustodyEventOut,
+        status=201,
+        body=CustodyEventIn,
+        tags=("custody",),
+    ),
+    Operation(
+        "GET",
+        f"/api/cases/{_UUID}/custody-events",
+        list_custody_events,
+        "case.read",
+        "The custody history of a case, latest first (the read is audited)",
+        CustodyEventList,
+        tags=("custody",),
     ),
     Operation(
         "GET",

@@ -44,9 +44,9 @@ from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.functions import FunctionElement
 
 from tracker import crypto, rules, validators
-from tracker.models import Case, CaseNameToken, Contact, Request
+from tracker.models import Case, CaseNameToken, Contact, Facility, Request
 from tracker.rules import Policy
-from tracker.vocab import CustodyStatus, FlagKind, RequestKind, RequestStatus
+from tracker.vocab import CustodyStatus, FacilityKind, FlagKind, RequestKind, RequestStatus
 from tracker.web.errors import ApiError
 
 # Far beyond any real time, in epoch seconds: where a case without removal sorts.
@@ -190,10 +190,10 @@ def _is_stay(req: Any) -> ColumnElement[bool]:
     )
 
 
-def _removal_imminent(now: datetime, horizon: datetime) -> list[ColumnElement[bool]]:
-    """The cases ``removal_imminent`` flags (besides the filters): removal inside the horizon."""
+def _active_stay(now: datetime) -> ColumnElement[bool]:
+    """``rules.has_active_stay``: a granted stay (any forum) not expired at ``now``."""
     stay = _STAY
-    active_stay = (
+    return (
         select(stay.id)
         .where(
             stay.case_id == Case.id,
@@ -203,6 +203,11 @@ def _removal_imminent(now: datetime, horizon: datetime) -> list[ColumnElement[bo
         )
         .exists()
     )
+
+
+def _removal_imminent(now: datetime, horizon: datetime) -> list[ColumnElement[bool]]:
+    """The cases ``removal_imminent`` flags (besides the filters): removal inside the horizon."""
+    active_stay = _active_stay(now)
     return [
         Case.removal_scheduled_at.is_not(None),
         Case.removal_scheduled_at <= horizon,
@@ -279,11 +284,30 @@ def _due_rows(query: CaseQuery, now: datetime, policy: Policy, kind: FlagKind | 
                 _is_stay(Request),
             )
         )
+    if want(FlagKind.removal_likely):
+        parts.append(
+            select(
+                Case.id.label("case_id"),
+                epoch(func.coalesce(Case.facility_since, Case.created_at)).label("due"),
+            )
+            .join(Facility, Facility.id == Case.facility_id)
+            .where(
+                *base,
+                Facility.kind == FacilityKind.staging,
+                Case.custody_status == CustodyStatus.detained,
+                ~_active_stay(now),
+            )
+        )
     if want(FlagKind.unreachable):
         parts.append(
             select(Contact.case_id, epoch(Contact.unreachable_since).label("due"))
             .join(Case, Case.id == Contact.case_id)
             .where(*base, Contact.unreachable.is_(True), Contact.unreachable_since.is_not(None))
+        )
+    if not parts:
+        # A kind the rules never raise (an event's alert, as ``transferred``): no case has it.
+        parts.append(
+            select(Case.id.label("case_id"), literal(0.0, Float).label("due")).where(false())
         )
     return union_all(*parts).subquery()
 

@@ -25,13 +25,13 @@ from starlette.routing import BaseRoute, Route
 
 from tracker import validators
 from tracker.models import ApiToken, Facility, FieldOffice, Organization, User
-from tracker.presentation import REQUEST_KIND_LABELS
+from tracker.presentation import FACILITY_KIND_LABELS, REQUEST_KIND_LABELS
 from tracker.schemas import FacilityCreate, UserCreate
 from tracker.services import ServiceError, audit, liaisons
 from tracker.services import facilities as facility_service
 from tracker.services import users as user_service
 from tracker.services.orgs import create_user
-from tracker.vocab import RequestKind, Role
+from tracker.vocab import FacilityKind, RequestKind, Role
 from tracker.web.pages_forms import checkbox, validation_errors
 from tracker.web.pages_render import PageContext, flash, not_found, page, redirect
 
@@ -188,6 +188,7 @@ def _facilities_page(
         status,
         facilities=list(ctx.db.scalars(select(Facility).order_by(Facility.name))),
         offices=_offices(ctx),
+        facility_kinds=FACILITY_KIND_LABELS,
     )
 
 
@@ -196,12 +197,13 @@ def facilities(ctx: PageContext) -> Response:
 
 
 def create_facility(ctx: PageContext) -> Response:
-    values = {name: ctx.field(name) for name in ("name", "field_office_id", "time_zone")}
+    values = {name: ctx.field(name) for name in ("name", "field_office_id", "time_zone", "kind")}
     try:
         data = FacilityCreate(
             name=values["name"],
             field_office_id=values["field_office_id"] or None,
             time_zone=values["time_zone"],
+            kind=values["kind"] or FacilityKind.detention,
         )
     except ValidationError as exc:
         return _facilities_page(ctx, validation_errors(exc), values, 422)

@@ -22,13 +22,19 @@ from tracker.facts import case_facts, policy_for
 from tracker.models import Alert, Case, Facility, Notification, TimelineEvent, User
 from tracker.models import Request as CaseRequest
 from tracker.permissions import PERMISSIONS
-from tracker.presentation import REQUEST_KIND_LABELS, zone_of
-from tracker.rules import evaluate
+from tracker.presentation import (
+    CUSTODY_EVENT_LABELS,
+    REQUEST_KIND_LABELS,
+    STAY_FORUM_LABELS,
+    zone_of,
+)
+from tracker.rules import evaluate, protecting_stay
 from tracker.schemas import (
     AppealIn,
     CaseCreate,
     CaseUpdate,
     ContactCreate,
+    CustodyEventIn,
     DeterminationIn,
     DocumentationIn,
     RequestCreate,
@@ -38,6 +44,7 @@ from tracker.services import Actor, NotFound, ServiceError, audit, liaisons
 from tracker.services import alerts as alert_service
 from tracker.services import cases as case_service
 from tracker.services import contacts as contact_service
+from tracker.services import custody as custody_service
 from tracker.services import requests as request_service
 from tracker.vocab import (
     FACTORS,
@@ -46,6 +53,7 @@ from tracker.vocab import (
     RequestKind,
     RequestStatus,
     Role,
+    StayForum,
 )
 from tracker.web.pages_forms import LANGUAGES, checkbox, parse_local, validation_errors
 from tracker.web.pages_render import PageContext, badges, flash, not_found, page, redirect
@@ -226,6 +234,7 @@ def _request_view(
         "can_document": decided and request.documentation_received_at is None,
         "can_appeal": status is RequestStatus.denied and request.id not in appealed,
         "is_stay": request.kind is RequestKind.stay_of_removal,
+        "forum": STAY_FORUM_LABELS[request.forum],
     }
 
 
@@ -238,7 +247,9 @@ def render_case(
 ) -> Response:
     org = ctx.org
     zone = ctx.zone(case)
-    flags = evaluate(case_facts(case), ctx.now, policy_for(org))
+    case_facts_now = case_facts(case)
+    flags = evaluate(case_facts_now, ctx.now, policy_for(org))
+    protecting = protecting_stay(case_facts_now.requests, ctx.now)
     case_flags = [f for f in flags if f.request_id is None]
     by_request: dict[uuid.UUID, list[Any]] = {}
     for f in flags:
@@ -293,6 +304,10 @@ def render_case(
             "values": form_values or {},
             "request_kinds": NEW_REQUEST_KINDS,
             "kind_labels": REQUEST_KIND_LABELS,
+            "forums": STAY_FORUM_LABELS,
+            "custody_events": custody_service.list_events(ctx.db, case),
+            "custody_event_kinds": CUSTODY_EVENT_LABELS,
+            "protecting": protecting,
             "languages": LANGUAGES,
             "factors": FACTORS,
             "custody_statuses": list(CustodyStatus),
@@ -397,6 +412,7 @@ def add_request(ctx: PageContext) -> Response:
     def save() -> None:
         data = RequestCreate(
             kind=ctx.field("kind"),
+            forum=ctx.field("forum") or StayForum.ice,
             filed_at=filed_at,
             status=ctx.field("status") or None,
             notes=ctx.field("notes") or None,
@@ -423,6 +439,29 @@ def add_contact(ctx: PageContext) -> Response:
         contact_service.add_contact(ctx.db, ctx.actor, case, data, ctx.now)
 
     return _attempt(ctx, case.id, form_id, save, "Contact added.", "contacts")
+
+
+def add_custody_event(ctx: PageContext) -> Response:
+    case = _load_case(ctx, ctx.path_id("case_id"))
+    if case is None:
+        return not_found(ctx.request)
+    form_id = "custody"
+    errors: dict[str, str] = {}
+    at = _time_field(ctx, "at", ctx.zone(case), errors, required=True)
+    if errors:
+        return _failed(ctx, case.id, form_id, errors)
+
+    def save() -> None:
+        data = CustodyEventIn(
+            kind=ctx.field("kind"),
+            at=at,
+            facility_id=ctx.field("facility_id") or None,
+            source=ctx.field("source") or None,
+            notes=ctx.field("notes") or None,
+        )
+        custody_service.record_event(ctx.db, ctx.actor, case, data, ctx.now)
+
+    return _attempt(ctx, case.id, form_id, save, "Custody event recorded.", "custody")
 
 
 RequestAction = Callable[[PageContext, CaseRequest, str, dict[str, str]], str]
@@ -473,6 +512,7 @@ def _determination(
         outcome=ctx.field("outcome"),
         decided_at=decided_at,
         stay_expires_at=stay_expires_at,
+        temporary=checkbox(ctx.field("temporary")),
     )
     request_service.record_determination(ctx.db, ctx.actor, request, data, ctx.now)
     return f"Decision recorded: {data.outcome}. ICE owes written documentation within 48 hours."
@@ -531,6 +571,11 @@ routes: list[BaseRoute] = [
     Route("/cases/{case_id}", page(update_case, _may("case.update")), methods=["POST"]),
     Route("/cases/{case_id}/requests", page(add_request, _may("request.create")), methods=["POST"]),
     Route("/cases/{case_id}/contacts", page(add_contact, _may("contact.write")), methods=["POST"]),
+    Route(
+        "/cases/{case_id}/custody-events",
+        page(add_custody_event, _may("custody.write")),
+        methods=["POST"],
+    ),
     _request_route("file", _file, "request.update"),
     _request_route("determination", _determination, "request.decide"),
     _request_route("documentation", _documentation, "request.decide"),

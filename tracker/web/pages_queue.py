@@ -21,8 +21,8 @@ from starlette.routing import BaseRoute, Route
 from tracker import validators
 from tracker.facts import case_facts, policy_for
 from tracker.models import Case, FieldOffice, Organization, User
-from tracker.presentation import zone_of
-from tracker.rules import evaluate
+from tracker.presentation import STAY_FORUM_LABELS, zone_of
+from tracker.rules import RequestFacts, evaluate, protecting_stay
 from tracker.vocab import FlagKind
 from tracker.web import api_queue
 from tracker.web.errors import ApiError
@@ -49,6 +49,8 @@ class QueueRow:
     case: Case
     badges: list[Badge]
     zone: str
+    # The granted stay that protects the person now (which forum, until when), if any.
+    protecting: RequestFacts | None = None
 
 
 @dataclass(frozen=True)
@@ -119,8 +121,16 @@ def load_queue(
         zone = zone_of(
             default_zone, facility=case.facility, field_office=case.field_office, organization=org
         )
-        flags = evaluate(case_facts(case), now, policy)
-        rows.append(QueueRow(case=case, badges=badges(flags, now, zone), zone=zone))
+        facts = case_facts(case)
+        flags = evaluate(facts, now, policy)
+        rows.append(
+            QueueRow(
+                case=case,
+                badges=badges(flags, now, zone),
+                zone=zone,
+                protecting=protecting_stay(facts.requests, now),
+            )
+        )
     total = None
     if filters.flag is None:
         total = int(
@@ -152,6 +162,7 @@ def queue_page(ctx: PageContext) -> Response:
             "flag_kinds": list(FlagKind),
             "offices": offices,
             "attorneys": attorneys,
+            "forums": STAY_FORUM_LABELS,
         },
     )
 

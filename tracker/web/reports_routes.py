@@ -164,6 +164,7 @@ class FieldOfficeReportOut(BaseModel):
     countries_of_birth: list[GroupOut]
     races: list[GroupOut]
     ethnicities: list[GroupOut]
+    stay_forums: list[GroupOut] = Field(description="stay requests only, by forum")
     decisions_over_time: list[BucketOut]
 
 

@@ -1,0 +1,185 @@
+"""Custody events: where the person is, as it becomes known (transfers, confirmations, release,
+removal, whereabouts unknown). Each is recorded with its audit entry, its timeline line, the
+case's new place and its SMS in the caller's transaction.
+
+A transfer moves the case's facility and field office (and so the zone its times are shown in),
+and raises a ``transferred`` alert: counsel are texted "moved from A to B, now under field office
+C" in their language, acknowledged and escalated like any alert; consented family get a plain
+message naming the new facility.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from notifications.events import notify_family
+from tracker import rules
+from tracker.models import Case, CustodyEvent, Facility
+from tracker.presentation import CUSTODY_EVENT_LABELS
+from tracker.schemas import CustodyEventIn, not_after
+from tracker.services import Actor, ServiceError, audit, timeline
+from tracker.services import alerts as alert_service
+from tracker.vocab import CustodyEventKind, CustodyStatus, FlagKind
+
+# Kinds that name a facility (a transfer must; a confirmation may); the others must not.
+NEEDS_FACILITY = frozenset({CustodyEventKind.transferred})
+MAY_NAME_FACILITY = frozenset({CustodyEventKind.transferred, CustodyEventKind.located})
+CUSTODY_AFTER = {
+    CustodyEventKind.transferred: CustodyStatus.detained,
+    CustodyEventKind.located: CustodyStatus.detained,
+    CustodyEventKind.released: CustodyStatus.released,
+    CustodyEventKind.removed: CustodyStatus.removed,
+}
+
+
+def _check(session: Session, data: CustodyEventIn, case: Case, now: datetime) -> Facility | None:
+    errors: dict[str, str] = {}
+    try:
+        not_after(data.at, now, "at")
+    except ValueError as exc:
+        errors["at"] = str(exc)
+    facility: Facility | None = None
+    if data.facility_id is not None:
+        if data.kind not in MAY_NAME_FACILITY:
+            errors["facility_id"] = f"a {data.kind.value} event names no facility"
+        else:
+            facility = session.get(Facility, data.facility_id)
+            if facility is None:
+                errors["facility_id"] = "no such facility"
+    elif data.kind in NEEDS_FACILITY:
+        errors["facility_id"] = "a transfer names the facility the person was moved to"
+    if (
+        data.kind is CustodyEventKind.transferred
+        and facility is not None
+        and facility.id == case.facility_id
+    ):
+        errors["facility_id"] = "the person is already recorded at this facility"
+    if errors:
+        raise ServiceError("the custody event cannot be recorded", errors)
+    return facility
+
+
+def _place(facility: Facility | None) -> str:
+    return facility.name if facility is not None else "an unknown facility"
+
+
+def list_events(session: Session, case: Case) -> list[CustodyEvent]:
+    return list(
+        session.scalars(
+            select(CustodyEvent)
+            .where(CustodyEvent.case_id == case.id)
+            .order_by(CustodyEvent.at.desc(), CustodyEvent.created_at.desc())
+        )
+    )
+
+
+def record_event(
+    session: Session, actor: Actor, case: Case, data: CustodyEventIn, now: datetime
+) -> CustodyEvent:
+    facility = _check(session, data, case, now)
+    before = case.facility
+    event = CustodyEvent(
+        id=uuid.uuid4(),
+        case_id=case.id,
+        kind=data.kind,
+        at=data.at,
+        facility_id=facility.id if facility is not None else None,
+        from_facility_id=case.facility_id if data.kind is CustodyEventKind.transferred else None,
+        source=data.source or None,
+        notes=data.notes or None,
+        actor_id=actor.user_id,
+        created_at=now,
+    )
+    session.add(event)
+    audit.record(
+        session,
+        actor,
+        "create",
+        "custody_event",
+        event.id,
+        audit.diff(
+            {},
+            {
+                "kind": data.kind.value,
+                "at": data.at,
+                "facility_id": event.facility_id,
+                "source": event.source,
+                "notes": event.notes,
+            },
+        ),
+        organization_id=case.organization_id,
+        now=now,
+    )
+    case_before = {
+        "facility_id": case.facility_id,
+        "field_office_id": case.field_office_id,
+        "custody_status": case.custody_status,
+    }
+    status = CUSTODY_AFTER.get(data.kind)
+    if status is not None:
+        case.custody_status = status
+    if facility is not None and facility.id != case.facility_id:
+        case.facility_id = facility.id
+        case.facility_since = data.at
+        if facility.field_office_id is not None:
+            case.field_office_id = facility.field_office_id
+    changes = audit.diff(
+        case_before,
+        {
+            "facility_id": case.facility_id,
+            "field_office_id": case.field_office_id,
+            "custody_status": case.custody_status,
+        },
+    )
+    if changes:
+        case.updated_at = now
+        audit.record(session, actor, "update", "case", case.id, changes, now=now)
+    session.flush()
+    session.expire(case, ["facility", "field_office"])
+    label = CUSTODY_EVENT_LABELS[data.kind]
+    if data.kind is CustodyEventKind.transferred:
+        office = case.field_office
+        summary = f"Transferred from {_place(before)} to {_place(case.facility)}" + (
+            f", now under the {office.name} field office" if office is not None else ""
+        )
+    elif facility is not None:
+        summary = f"{label}: at {facility.name}"
+    else:
+        summary = label
+    if data.source:
+        summary += f" (source: {data.source})"
+    timeline.add(
+        session,
+        case.id,
+        f"custody_{data.kind.value}",
+        summary,
+        actor,
+        {"custody_event_id": str(event.id)},
+        now=now,
+    )
+    if data.kind is CustodyEventKind.transferred:
+        _alert_transfer(session, actor, case, event, now)
+    if data.kind is CustodyEventKind.released:
+        notify_family(session, case, "released", f"{case.id}:{event.id}", now)
+    alert_service.sync_case(session, case, now)
+    return event
+
+
+def _alert_transfer(
+    session: Session, actor: Actor, case: Case, event: CustodyEvent, now: datetime
+) -> None:
+    flag = rules.Flag(event.at, FlagKind.transferred, case.id)
+    alert_service.raise_event_alert(session, case, flag, now, actor)
+    facility = case.facility
+    notify_family(
+        session,
+        case,
+        "transferred_family",
+        str(event.id),
+        now,
+        {"facility": facility.name if facility is not None else ""},
+    )
