@@ -25,40 +25,43 @@ FORUMS = ("ice", "immigration_judge", "bia", "circuit_court", "district_court")
 
 def upgrade() -> None:
     # Every stay recorded before forums existed was asked of ICE (I-246): the default says so.
-    with op.batch_alter_table("requests") as batch:
-        batch.add_column(
-            sa.Column(
-                "forum",
-                sa.Enum(
-                    *FORUMS,
-                    name="stay_forum",
-                    native_enum=False,
-                    create_constraint=True,
-                    length=32,
-                ),
-                server_default="ice",
-                nullable=False,
-            )
-        )
-        batch.add_column(
-            sa.Column("temporary", sa.Boolean(), server_default=sa.false(), nullable=False)
-        )
+    # Plain ALTER TABLE, never a batch re-create: on SQLite a re-create drops the old table,
+    # and with foreign keys on that cascades into every row that points at it.
+    op.add_column(
+        "requests",
+        sa.Column(
+            "forum",
+            sa.Enum(
+                *FORUMS,
+                name="stay_forum",
+                native_enum=False,
+                create_constraint=True,
+                length=32,
+            ),
+            server_default="ice",
+            nullable=False,
+        ),
+    )
+    op.add_column(
+        "requests",
+        sa.Column("temporary", sa.Boolean(), server_default=sa.false(), nullable=False),
+    )
     # Every facility entered so far was a detention centre.
-    with op.batch_alter_table("facilities") as batch:
-        batch.add_column(
-            sa.Column(
-                "kind",
-                sa.Enum(
-                    *FACILITY_KINDS,
-                    name="facility_kind",
-                    native_enum=False,
-                    create_constraint=True,
-                    length=32,
-                ),
-                server_default="detention",
-                nullable=False,
-            )
-        )
+    op.add_column(
+        "facilities",
+        sa.Column(
+            "kind",
+            sa.Enum(
+                *FACILITY_KINDS,
+                name="facility_kind",
+                native_enum=False,
+                create_constraint=True,
+                length=32,
+            ),
+            server_default="detention",
+            nullable=False,
+        ),
+    )
     op.create_index(
         "ix_facilities_staging",
         "facilities",
@@ -66,8 +69,7 @@ def upgrade() -> None:
         postgresql_where=sa.text("kind = 'staging'"),
         sqlite_where=sa.text("kind = 'staging'"),
     )
-    with op.batch_alter_table("cases") as batch:
-        batch.add_column(sa.Column("facility_since", UTCDateTime(), nullable=True))
+    op.add_column("cases", sa.Column("facility_since", UTCDateTime(), nullable=True))
     op.create_table(
         "custody_events",
         sa.Column("id", sa.Uuid(), nullable=False),
@@ -97,7 +99,9 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.ForeignKeyConstraint(
-            ["facility_id"], ["facilities.id"], name=op.f("fk_custody_events_facility_id_facilities")
+            ["facility_id"],
+            ["facilities.id"],
+            name=op.f("fk_custody_events_facility_id_facilities"),
         ),
         sa.ForeignKeyConstraint(
             ["from_facility_id"],
@@ -118,11 +122,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_custody_events_case_at", table_name="custody_events")
     op.drop_table("custody_events")
-    with op.batch_alter_table("cases") as batch:
-        batch.drop_column("facility_since")
+    op.drop_column("cases", "facility_since")
     op.drop_index("ix_facilities_staging", table_name="facilities")
-    with op.batch_alter_table("facilities") as batch:
-        batch.drop_column("kind")
-    with op.batch_alter_table("requests") as batch:
-        batch.drop_column("temporary")
-        batch.drop_column("forum")
+    op.drop_column("facilities", "kind")
+    op.drop_column("requests", "temporary")
+    op.drop_column("requests", "forum")

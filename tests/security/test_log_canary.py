@@ -22,6 +22,7 @@ from jobs.sweeps import SWEEPS
 from notifications.dispatcher import Dispatcher
 from notifications.transports import LogTransport
 from tests.security.world import NOW, World, build_world, csrf_of, sign_in
+from tracker.services.delivery import REACTIONS
 from tracker.settings import get_settings
 from tracker.vocab import Role
 from tracker.web.app import create_app
@@ -183,7 +184,9 @@ def test_no_identity_reaches_any_log_line(env: tuple[World, TestClient, Capture]
     run_digest_job(60.0, clock=lambda: LATER)
 
     # SMS: the worker sends everything queued above through the log transport.
-    dispatcher = Dispatcher(transport=LogTransport(), clock=lambda: LATER)
+    dispatcher = Dispatcher(
+        settings=get_settings(), reactions=REACTIONS, transport=LogTransport(), clock=lambda: LATER
+    )
     try:
         stats = dispatcher.run(once=True)
     finally:
@@ -192,8 +195,8 @@ def test_no_identity_reaches_any_log_line(env: tuple[World, TestClient, Capture]
 
     # Inbound replies from the family's phone, signed as Twilio signs them.
     base = get_settings().base_url
-    for body in ("STATUS", f"hola soy {CONTACT} {FAMILY}"):
-        params = {"MessageSid": "SM" + "7" * 32, "From": PHONE, "To": "+12025550100",
+    for n, body in enumerate(("STATUS", f"hola soy {CONTACT} {FAMILY}")):
+        params = {"MessageSid": f"SM{n:032d}", "From": PHONE, "To": "+12025550100",
                   "Body": body, "AccountSid": "AC" + "0" * 32}  # fmt: skip
         signature = RequestValidator(AUTH_TOKEN).compute_signature(
             base + "/webhooks/twilio/sms", params
