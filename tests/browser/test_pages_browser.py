@@ -141,7 +141,7 @@ def test_intake_to_decision_at_phone_width(server: Server, browser: Any) -> None
         # A request, its denial, and the 48-hour documentation window appears.
         if not page.is_visible("form[data-form=new-request]"):
             page.click("summary:has-text('New request')")
-        page.select_option("select[name=kind]", "stay_of_removal")
+        page.select_option("form[data-form=new-request] select[name=kind]", "stay_of_removal")
         page.fill("form[data-form=new-request] input[name=filed_at]", _facility_local(server, -2))
         page.click("button:has-text('Add request')")
         page.wait_for_selector("text=Request added.")
