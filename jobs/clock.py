@@ -23,7 +23,7 @@ from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from jobs import digest, heartbeat
+from jobs import digest, heartbeat, oncall
 from jobs.sweeps import SWEEPS, sweep
 from tracker import db
 from tracker.retention import run_purge_job
@@ -114,6 +114,14 @@ def jobs(settings: Settings) -> list[Job]:
             (DIGEST_INTERVAL_SECONDS,),
             timedelta(seconds=DIGEST_INTERVAL_SECONDS),
             int(DIGEST_INTERVAL_SECONDS * 4),
+        ),
+        Job(
+            oncall.SHIFT_START_JOB,
+            "on-call shift start (one SMS to whoever comes on shift)",
+            oncall.run_shift_start_job,
+            (oncall.INTERVAL_SECONDS,),
+            timedelta(seconds=oncall.INTERVAL_SECONDS),
+            int(oncall.INTERVAL_SECONDS * 4),
         ),
         Job(
             "retention.purge",

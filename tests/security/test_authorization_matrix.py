@@ -175,6 +175,19 @@ EXPECTED: dict[tuple[str, str], Expectation] = {
         body=lambda: {"name": f"Matrix Facility {next(_SEQ)}", "time_zone": "America/Chicago"},
     ),
     ("GET", "/api/cases/{id}/audit"): Api(OVERSIGHT, resource="case"),
+    # --- on-call shifts (issue 15): everyone sees who is on call, admins plan ---
+    ("GET", "/api/on-call-shifts"): Api(ALL),
+    ("POST", "/api/on-call-shifts"): Api(
+        ADMIN,
+        201,
+        body=lambda: {
+            "name": "Matrix Volunteer",
+            "phone": "+12025550114",
+            "starts_at": _iso(timedelta(hours=1)),
+            "ends_at": _iso(timedelta(hours=9)),
+        },
+    ),
+    ("DELETE", "/api/on-call-shifts/{id}"): Api(ADMIN, 204, resource="on_call_shift"),
     # --- calendar feeds (issue 6): the feed is keyed by a secret token, unknown → 404 ---
     ("GET", "/api/me/calendar"): Api(ALL),
     ("POST", "/api/me/calendar/rotate"): Api(ALL, body=lambda: {}),
