@@ -234,6 +234,9 @@ EXPECTED: dict[tuple[str, str], Expectation] = {
     # Field offices are shared reference data: no organisation owns one. The liaison a POST
     # sets is the poster's organisation's own (tests/web/test_field_office_liaisons.py).
     ("POST", "/admin/field-offices/{office_id}"): Page(ADMIN, resource="field_office", shared=True),
+    ("GET", "/admin/on-call"): Page(ADMIN),
+    ("POST", "/admin/on-call"): Page(ADMIN, form={}),
+    ("POST", "/admin/on-call/{shift_id}/delete"): Page(ADMIN, resource="on_call_shift"),
     ("GET", "/admin/settings"): Page(ADMIN),
     ("GET", "/admin/health"): Page(ADMIN),
     ("POST", "/admin/settings"): Page(ADMIN, form={}),

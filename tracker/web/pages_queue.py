@@ -26,6 +26,7 @@ from tracker.rules import evaluate
 from tracker.vocab import FlagKind
 from tracker.web import api_queue
 from tracker.web.errors import ApiError
+from tracker.web.pages_oncall import who_is_on_call
 from tracker.web.pages_render import Badge, PageContext, badges, page
 
 PAGE_SIZE = 50
@@ -152,6 +153,7 @@ def queue_page(ctx: PageContext) -> Response:
             "flag_kinds": list(FlagKind),
             "offices": offices,
             "attorneys": attorneys,
+            "on_call": who_is_on_call(ctx),
         },
     )
 
