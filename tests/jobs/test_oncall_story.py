@@ -142,3 +142,20 @@ def test_bad_shifts_name_the_field_and_write_nothing(session: Session) -> None:
         ShiftCreate(name="N", phone="+18005550199", starts_at=T0, ends_at=T0 + H)
     assert invalid.value.errors()[0]["loc"] == ("phone",)
     assert session.scalar(select(func.count()).select_from(OnCallShift)) == 0
+
+
+def test_the_shift_start_job_beats_and_queues_through_its_own_transaction(
+    session: Session,
+) -> None:
+    from jobs.heartbeat import PREFIX
+    from jobs.oncall import SHIFT_START_JOB, run_shift_start_job
+    from tracker.models import Heartbeat
+
+    w = world(session)
+    _volunteers(session, w)
+    session.commit()
+    for _clock in range(2):  # two clocks started by mistake
+        run_shift_start_job(60.0, clock=lambda: T0 - 2 * H)
+    session.expire_all()
+    assert [m.to_phone for m in sms(session, kind="shift_start")] == [ANA]
+    assert session.get(Heartbeat, f"{PREFIX}{SHIFT_START_JOB}") is not None
