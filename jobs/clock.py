@@ -33,7 +33,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from jobs import digest, heartbeat
+from jobs import digest, heartbeat, oncall
 from jobs.next_due import next_due
 from jobs.sweeps import SWEEPS, PolicyGroups, counts, sweep, sweep_all
 from tracker import db, wakeups
@@ -128,6 +128,14 @@ def jobs(settings: Settings) -> list[Job]:
             (DIGEST_INTERVAL_SECONDS,),
             timedelta(seconds=DIGEST_INTERVAL_SECONDS),
             int(DIGEST_INTERVAL_SECONDS * 4),
+        ),
+        Job(
+            oncall.SHIFT_START_JOB,
+            "on-call shift start (one SMS to whoever comes on shift)",
+            oncall.run_shift_start_job,
+            (oncall.INTERVAL_SECONDS,),
+            timedelta(seconds=oncall.INTERVAL_SECONDS),
+            int(oncall.INTERVAL_SECONDS * 4),
         ),
         Job(
             "retention.purge",

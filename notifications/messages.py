@@ -121,6 +121,15 @@ COUNSEL_TEMPLATES: Mapping[str, str] = {
         "counsel. Please follow up now. Reply OK to acknowledge."
     ),
     "digest": N_("Amparo daily summary: {count} open alerts. {summary}"),
+    # On-call shifts (issue 15): no case, no name of a detained person.
+    "shift_start": N_(
+        "Amparo: your on-call shift has started. {count} alerts are open; "
+        "escalations come to this phone. Reply OK to an escalation to take it."
+    ),
+    "ack_taken": N_(
+        "Amparo: {taker} took the escalated {alert_kind} alert (replied OK). "
+        "No action needed from you."
+    ),
 }
 
 # Family messages: written for a lock screen, in the family's language, first name only.

@@ -188,6 +188,33 @@ class FieldOffice(Base):
     time_zone: Mapped[str] = mapped_column(String(64))
 
 
+class OnCallShift(Base):
+    """A person on call for an organisation from ``starts_at`` to ``ends_at``, repeating
+    weekly in the organisation's zone when ``weekly`` (the rule: ``tracker.oncall``).
+
+    The person is a user of the organisation (``user_id``: their phone and language are read
+    at send time) or someone named with a phone (``name``, ``phone``, encrypted).
+    """
+
+    __tablename__ = "on_call_shifts"
+
+    id: Mapped[uuid.UUID] = _id()
+    organization_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
+    )
+    user_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str | None] = mapped_column(EncryptedText())
+    phone: Mapped[str | None] = mapped_column(EncryptedText())
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    weekly: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = _created()
+
+    user: Mapped[User | None] = relationship(lazy="joined")
+
+
 class FieldOfficeLiaison(Base):
     """An organisation's own PD liaison at a field office, named in its escalation SMS.
 

@@ -32,6 +32,9 @@ PERMISSIONS: Mapping[str, frozenset[Role]] = {
     "alert.ack": frozenset({Role.admin, Role.attorney, Role.hotline}),
     "reference.read": ALL_ROLES,
     "reference.write": frozenset({Role.admin}),
+    # Every role sees who is on call; admins plan the shifts (issue 15).
+    "oncall.read": ALL_ROLES,
+    "oncall.write": frozenset({Role.admin}),
     "audit.read": frozenset({Role.admin, Role.coordinator}),
     "report.read": frozenset({Role.admin, Role.coordinator, Role.attorney}),
     # Each user's own calendar-feed URL.

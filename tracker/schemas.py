@@ -193,3 +193,17 @@ def not_after(value: datetime | None, now: datetime, what: str) -> None:
     """Raise when a recorded event is in the future (a typo, usually a wrong year)."""
     if value is not None and value > now:
         raise ValueError(f"{what} is in the future")
+
+
+MobilePhone = Annotated[str, _run(validators.mobile_phone)]
+
+
+class ShiftCreate(_In):
+    """An on-call shift: a user of the organisation, or a name and a mobile phone."""
+
+    user_id: uuid.UUID | None = None
+    name: Name | None = None
+    phone: MobilePhone | None = None
+    starts_at: Moment
+    ends_at: Moment
+    weekly: bool = Field(False, description="repeat every week at the same local times")

@@ -258,3 +258,27 @@ class ErrorOut(BaseModel):
     """The one error shape of the API."""
 
     error: ErrorDetail
+
+
+class ShiftOut(BaseModel):
+    id: uuid.UUID
+    user_id: uuid.UUID | None
+    name: str
+    phone: str = Field(description="masked")
+    starts_at: datetime = Field(description="the first occurrence")
+    ends_at: datetime
+    weekly: bool
+
+
+class OnCallOut(BaseModel):
+    shift_id: uuid.UUID
+    name: str
+    phone: str = Field(description="masked")
+    until: datetime = Field(description="end of the current occurrence")
+
+
+class ShiftList(BaseModel):
+    items: list[ShiftOut]
+    on_call_now: list[OnCallOut] = Field(
+        description="who escalations go to now; empty: the organisation's on-call number"
+    )

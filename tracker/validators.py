@@ -63,6 +63,22 @@ def phone(raw: str, region: str = "US") -> str:
     return str(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164))
 
 
+_MOBILE_TYPES = frozenset(
+    {phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE}
+)
+
+
+def mobile_phone(raw: str, region: str = "US") -> str:
+    """``phone``, refusing numbers that cannot receive SMS (landline, toll-free, pager…).
+
+    US and Canadian numbers are "fixed line or mobile" to ``phonenumbers``: accepted.
+    """
+    e164 = phone(raw, region)
+    if phonenumbers.number_type(phonenumbers.parse(e164)) not in _MOBILE_TYPES:
+        raise ValueError("not a mobile number: it cannot receive SMS")
+    return e164
+
+
 def phone_hash(e164: str) -> str:
     return crypto.blind_index("phone", e164)
 

@@ -16,7 +16,11 @@ def test_the_job_list_covers_every_sweep_the_digest_and_the_purge() -> None:
     settings = dataclasses.replace(get_settings(), sweep_interval_seconds=7.0)
     jobs = {job.id: job for job in clock.jobs(settings)}
     assert {i.removeprefix("sweep.") for i in jobs if i.startswith("sweep.")} == set(SWEEPS)
-    assert set(jobs) - {f"sweep.{s}" for s in SWEEPS} == {"digest", "retention.purge"}
+    assert set(jobs) - {f"sweep.{s}" for s in SWEEPS} == {
+        "digest",
+        "oncall.shift_start",
+        "retention.purge",
+    }
     assert jobs["sweep.removal"].args == ("removal", 7.0)
     assert jobs["sweep.removal"].every.total_seconds() == 7.0
     # The purge is a function, not a "module:function" string, and waits a day to run.

@@ -182,6 +182,19 @@ EXPECTED: dict[tuple[str, str], Expectation] = {
         body=lambda: {"name": f"Matrix Facility {next(_SEQ)}", "time_zone": "America/Chicago"},
     ),
     ("GET", "/api/cases/{id}/audit"): Api(OVERSIGHT, resource="case"),
+    # --- on-call shifts (issue 15): everyone sees who is on call, admins plan ---
+    ("GET", "/api/on-call-shifts"): Api(ALL),
+    ("POST", "/api/on-call-shifts"): Api(
+        ADMIN,
+        201,
+        body=lambda: {
+            "name": "Matrix Volunteer",
+            "phone": "+12025550114",
+            "starts_at": _iso(timedelta(hours=1)),
+            "ends_at": _iso(timedelta(hours=9)),
+        },
+    ),
+    ("DELETE", "/api/on-call-shifts/{id}"): Api(ADMIN, 204, resource="on_call_shift"),
     # --- calendar feeds (issue 6): the feed is keyed by a secret token, unknown → 404 ---
     ("GET", "/api/me/calendar"): Api(ALL),
     ("POST", "/api/me/calendar/rotate"): Api(ALL, body=lambda: {}),
@@ -229,6 +242,9 @@ EXPECTED: dict[tuple[str, str], Expectation] = {
     # Field offices are shared reference data: no organisation owns one. The liaison a POST
     # sets is the poster's organisation's own (tests/web/test_field_office_liaisons.py).
     ("POST", "/admin/field-offices/{office_id}"): Page(ADMIN, resource="field_office", shared=True),
+    ("GET", "/admin/on-call"): Page(ADMIN),
+    ("POST", "/admin/on-call"): Page(ADMIN, form={}),
+    ("POST", "/admin/on-call/{shift_id}/delete"): Page(ADMIN, resource="on_call_shift"),
     ("GET", "/admin/settings"): Page(ADMIN),
     ("GET", "/admin/health"): Page(ADMIN),
     ("POST", "/admin/settings"): Page(ADMIN, form={}),

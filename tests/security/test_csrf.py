@@ -16,7 +16,7 @@ from starlette.testclient import TestClient
 from tests.security.test_authorization_matrix import fill, route_keys
 from tests.security.world import NOW, build_world, sign_in
 from tracker import db
-from tracker.models import AuditEntry, Case, Contact, Request, User
+from tracker.models import AuditEntry, Case, Contact, OnCallShift, Request, User
 from tracker.vocab import Role
 from tracker.web.app import create_app
 
@@ -26,6 +26,7 @@ KIND_OF_PARAM = {
     "request_id": "filed_request",
     "alert_id": "alert",
     "office_id": "field_office",
+    "shift_id": "on_call_shift",
 }
 
 
@@ -41,7 +42,7 @@ def _counts() -> tuple[int, ...]:
     with db.session_scope() as session:
         return tuple(
             session.scalar(select(func.count()).select_from(model)) or 0
-            for model in (AuditEntry, Case, Contact, Request, User)
+            for model in (AuditEntry, Case, Contact, Request, User, OnCallShift)
         )
 
 

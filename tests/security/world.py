@@ -20,10 +20,11 @@ from tests import factories
 from tests.world import NOW, PASSWORD, facility, field_office
 from tracker import db
 from tracker.models import Alert, Notification, Organization, User
-from tracker.schemas import CaseCreate, ContactCreate, DeterminationIn, RequestCreate
+from tracker.schemas import CaseCreate, ContactCreate, DeterminationIn, RequestCreate, ShiftCreate
 from tracker.services import Actor
 from tracker.services import cases as case_service
 from tracker.services import contacts as contact_service
+from tracker.services import oncall as oncall_service
 from tracker.services import requests as request_service
 from tracker.services.orgs import create_token
 from tracker.vocab import ContactRole, RequestKind, RequestStatus, Role
@@ -139,6 +140,17 @@ class World:
                 DeterminationIn(outcome="denied", decided_at=NOW - timedelta(hours=5)),
                 NOW,
             )
+            shift = oncall_service.create_shift(
+                session,
+                actor,
+                ShiftCreate(
+                    name="Matrix Volunteer",
+                    phone="+12025550113",
+                    starts_at=NOW,
+                    ends_at=NOW + timedelta(hours=8),
+                ),
+                NOW,
+            )
             session.flush()
             alert = session.scalar(select(Alert).where(Alert.case_id == case.id).limit(1))
             notification = session.scalar(
@@ -157,6 +169,7 @@ class World:
                     "denied_request": decided.id,
                     "alert": alert.id,
                     "notification": notification.id,
+                    "on_call_shift": shift.id,
                     "facility": self.facility_id,
                     "field_office": self.field_office_id,
                 }

@@ -14,7 +14,7 @@ from starlette.testclient import TestClient
 from notifications import outbox
 from tests.web.conftest import NOW, Org
 from tracker import db
-from tracker.models import Alert, ApiToken
+from tracker.models import Alert, ApiToken, OnCallShift
 from tracker.permissions import PERMISSIONS
 from tracker.schemas import CaseCreate, ContactCreate, DeterminationIn, RequestCreate
 from tracker.services import cases as case_service
@@ -123,8 +123,17 @@ def world(orgs: tuple[Org, Org]) -> dict[str, Any]:
             contact_id=family.id,
             now=at,
         )
+        shift = OnCallShift(
+            organization_id=north.org.id,
+            name="Volunteer",
+            phone="+12025550177",
+            starts_at=NOW,
+            ends_at=NOW + timedelta(hours=8),
+        )
+        session.add(shift)
         session.flush()
         return {
+            "shift": shift.id,
             "case": case.id,
             "contact": family.id,
             "spare_contact": spare.id,
@@ -175,6 +184,24 @@ CALLS: dict[str, tuple[str | None, dict[str, Any] | None, int]] = {
     "field_office_report_json": (None, None, 200),
     "my_calendar": (None, None, 200),
     "rotate_calendar": (None, None, 200),
+    "list_custody_events": ("case", None, 200),
+    "create_custody_event": (
+        "case",
+        {"kind": "whereabouts_unknown", "at": (NOW - timedelta(hours=1)).isoformat()},
+        201,
+    ),
+    "list_shifts": (None, None, 200),
+    "create_shift": (
+        None,
+        {
+            "name": "Volunteer",
+            "phone": "202-555-0177",
+            "starts_at": NOW.isoformat(),
+            "ends_at": (NOW + timedelta(hours=8)).isoformat(),
+        },
+        201,
+    ),
+    "delete_shift": ("shift", None, 204),
 }
 
 

@@ -36,7 +36,7 @@ from tracker.models import (
     User,
 )
 from tracker.presentation import case_zone, flag_phrase
-from tracker.services import Actor, NotFound, ServiceError, audit, liaisons, timeline
+from tracker.services import Actor, NotFound, ServiceError, audit, liaisons, oncall, timeline
 from tracker.timefmt import local_label
 from tracker.vocab import (
     ContactRole,
@@ -551,8 +551,12 @@ def acknowledge(
     return alert
 
 
-def escalation_recipients(session: Session, org: Organization) -> list[Recipient]:
-    """The on-call number; without one, the organisation's active admins with a phone."""
+def escalation_recipients(session: Session, org: Organization, now: datetime) -> list[Recipient]:
+    """Everyone on shift at ``now`` (services.oncall); in a gap, the on-call number; without
+    one, the organisation's active admins with a phone."""
+    on_shift = oncall.on_call_now(session, org, now)
+    if on_shift:
+        return [Recipient(p.phone, p.language, user_id=p.user_id) for p in on_shift]
     if org.oncall_phone:
         return [Recipient(org.oncall_phone, "en")]
     admins = session.scalars(
@@ -587,7 +591,7 @@ def escalate(session: Session, alert: Alert, now: datetime) -> bool:
         return False
     session.expire(alert)
     case = alert.case
-    recipients = escalation_recipients(session, case.organization)
+    recipients = escalation_recipients(session, case.organization, now)
     if not recipients:
         log.error("alert %s: no on-call number and no admin phone; escalation not sent", alert.id)
     for recipient in recipients:

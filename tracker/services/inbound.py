@@ -48,6 +48,7 @@ from tracker.models import (
 from tracker.services import Actor, timeline
 from tracker.services import alerts as alert_service
 from tracker.services import contacts as contact_service
+from tracker.services import oncall as oncall_service
 from tracker.vocab import ContactRole
 
 log = logging.getLogger("amparo.sms.inbound")
@@ -360,6 +361,9 @@ def _acknowledge(
         role=user.role if user else None,
     )
     alert_service.acknowledge(session, actor, alert, now, via="sms")
+    oncall_service.tell_others_taken(
+        session, alert, now, user=user, phone=counsel[0].phone if counsel else None
+    )
     text = messages.translate(
         language,
         messages.TEMPLATES["ack_done"],

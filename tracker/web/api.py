@@ -43,6 +43,7 @@ from tracker.schemas import (
     FacilityCreate,
     RequestCreate,
     RequestUpdate,
+    ShiftCreate,
 )
 from tracker.schemas_out import (
     AlertList,
@@ -62,7 +63,10 @@ from tracker.schemas_out import (
     FlagOut,
     NotificationList,
     NotificationOut,
+    OnCallOut,
     RequestOut,
+    ShiftList,
+    ShiftOut,
     StayOut,
 )
 from tracker.services import Actor, audit, liaisons
@@ -71,6 +75,7 @@ from tracker.services import cases as case_service
 from tracker.services import contacts as contact_service
 from tracker.services import custody as custody_service
 from tracker.services import facilities as facility_service
+from tracker.services import oncall as oncall_service
 from tracker.services import requests as request_service
 from tracker.validators import mask_phone
 from tracker.vocab import FacilityKind, FlagKind
@@ -481,6 +486,44 @@ def create_facility(ctx: Context) -> FacilityOut:
 
 
 # ---------------------------------------------------------------------------------------------
+# On-call shifts (issue 15)
+
+
+def _shift_out(shift: Any) -> ShiftOut:
+    name, phone, _language = oncall_service.person(shift)
+    return ShiftOut(
+        id=shift.id,
+        user_id=shift.user_id,
+        name=name,
+        phone=mask_phone(phone) if phone else "",
+        starts_at=shift.starts_at,
+        ends_at=shift.ends_at,
+        weekly=shift.weekly,
+    )
+
+
+def list_shifts(ctx: Context) -> ShiftList:
+    org = ctx.session.get(Organization, ctx.actor.organization_id)
+    assert org is not None
+    return ShiftList(
+        items=[_shift_out(s) for s in oncall_service.shifts_of(ctx.session, org.id)],
+        on_call_now=[
+            OnCallOut(shift_id=p.shift_id, name=p.name, phone=mask_phone(p.phone), until=p.until)
+            for p in oncall_service.on_call_now(ctx.session, org, ctx.now)
+        ],
+    )
+
+
+def create_shift(ctx: Context) -> ShiftOut:
+    return _shift_out(oncall_service.create_shift(ctx.session, ctx.actor, ctx.body, ctx.now))
+
+
+def delete_shift(ctx: Context) -> None:
+    shift = oncall_service.get_shift(ctx.session, ctx.actor, _id(ctx))
+    oncall_service.delete_shift(ctx.session, ctx.actor, shift, ctx.now)
+
+
+# ---------------------------------------------------------------------------------------------
 # Audit
 
 
@@ -756,6 +799,36 @@ OPERATIONS: tuple[Operation, ...] = (
         status=201,
         body=FacilityCreate,
         tags=("reference",),
+    ),
+    Operation(
+        "GET",
+        "/api/on-call-shifts",
+        list_shifts,
+        "oncall.read",
+        "On-call shifts of the organisation and who is on call now",
+        ShiftList,
+        tags=("on-call",),
+    ),
+    Operation(
+        "POST",
+        "/api/on-call-shifts",
+        create_shift,
+        "oncall.write",
+        "Add an on-call shift: user_id, or name and mobile phone; weekly repeats (admin)",
+        ShiftOut,
+        status=201,
+        body=ShiftCreate,
+        tags=("on-call",),
+    ),
+    Operation(
+        "DELETE",
+        f"/api/on-call-shifts/{_UUID}",
+        delete_shift,
+        "oncall.write",
+        "Remove an on-call shift (admin)",
+        None,
+        status=204,
+        tags=("on-call",),
     ),
     Operation(
         "GET",

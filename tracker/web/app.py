@@ -32,6 +32,7 @@ from tracker.web import (
     outbox_page,
     pages_admin,
     pages_case,
+    pages_oncall,
     pages_queue,
     reports_routes,
     security_headers,
@@ -67,6 +68,7 @@ def routes() -> list[BaseRoute]:
         *pages_queue.routes,
         *pages_case.routes,
         *pages_admin.routes,
+        *pages_oncall.routes,
         Route(
             "/reports", page(reports_routes.reports_page, READERS), methods=["GET"], name="reports"
         ),

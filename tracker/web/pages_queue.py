@@ -26,6 +26,7 @@ from tracker.rules import RequestFacts, evaluate, protecting_stay
 from tracker.vocab import FlagKind
 from tracker.web import api_queue
 from tracker.web.errors import ApiError
+from tracker.web.pages_oncall import who_is_on_call
 from tracker.web.pages_render import Badge, PageContext, badges, page
 
 PAGE_SIZE = 50
@@ -163,6 +164,7 @@ def queue_page(ctx: PageContext) -> Response:
             "offices": offices,
             "attorneys": attorneys,
             "forums": STAY_FORUM_LABELS,
+            "on_call": who_is_on_call(ctx),
         },
     )
 
