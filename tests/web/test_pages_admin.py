@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 from sqlalchemy import select
@@ -251,3 +252,10 @@ def test_settings_set_the_organisations_own_sender_once(
         assert org is not None
         assert (org.messaging_service_sid, org.sms_from_number) == (service, "+12025550178")
     assert f'value="{service}"' in client.get("/admin/settings").text
+    # The deployment's shared sender is nobody's own: claimed, it would take every reply on it.
+    shared = client.app.state.settings.twilio_messaging_service_sid or "MG" + "d" * 32
+    client.app.state.settings = dataclasses.replace(
+        client.app.state.settings, twilio_messaging_service_sid=shared
+    )
+    claimed = client.post("/admin/settings", data={**form, "messaging_service_sid": shared})
+    assert claimed.status_code == 422 and 'id="messaging_service_sid-error"' in claimed.text

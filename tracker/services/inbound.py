@@ -177,12 +177,13 @@ def handle(
                 session, phone, now, source="sms", organization_ids=_stop_scope(session, where)
             )
         return Reply("stop", messages.translate(language, messages.TEMPLATES["stopped"]), org_id)
+    # START undoes STOP over the same reach, whichever organisation the routing picked.
+    if whole in START_WORDS and phone:
+        contact_service.opt_in(session, phone, now, organization_ids=_stop_scope(session, where))
+        return Reply("start", messages.translate(language, messages.TEMPLATES["started"]), org_id)
     if org is None or (not contacts and user is None):
         return Reply("unknown", messages.translate("en", messages.TEMPLATES["help_unknown"]))
     assert phone is not None
-    if whole in START_WORDS:
-        contact_service.opt_in(session, phone, now, organization_ids=_stop_scope(session, where))
-        return Reply("start", messages.translate(language, messages.TEMPLATES["started"]), org_id)
     if first in HELP_WORDS:
         return Reply("help", _help(org, language), org_id)
     counsel = [c for c in contacts if c.role is ContactRole.counsel]

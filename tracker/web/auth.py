@@ -229,7 +229,10 @@ def _safe_next(raw: str | None) -> str:
     """Only a local path: never redirect a fresh login to another site."""
     if not raw:
         return "/"
-    parts = urlsplit(raw)
+    try:
+        parts = urlsplit(raw)
+    except ValueError:  # e.g. "//[": not a URL at all
+        return "/"
     if parts.scheme or parts.netloc or not raw.startswith("/") or raw.startswith("//"):
         return "/"
     if "\\" in raw:

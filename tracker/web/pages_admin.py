@@ -459,9 +459,15 @@ def settings_submit(ctx: PageContext) -> Response:
 def _sender_taken(ctx: PageContext, data: OrgSettingsIn) -> dict[str, str]:
     """A sender routes inbound replies to one organisation: it cannot be two's."""
     errors: dict[str, str] = {}
+    settings = ctx.request.app.state.settings
+    # The deployment's own sender is every organisation's: claiming it would route every reply
+    # on it (and every STOP) to this organisation alone.
+    shared = {settings.twilio_from_number, settings.twilio_messaging_service_sid} - {""}
     for name in ("sms_from_number", "messaging_service_sid"):
         value = getattr(data, name)
-        if value and ctx.db.scalar(
+        if value and value in shared:
+            errors[name] = "this is the deployment's shared sender, not an organisation's own"
+        elif value and ctx.db.scalar(
             select(Organization.id).where(
                 getattr(Organization, name) == value, Organization.id != ctx.org.id
             )
