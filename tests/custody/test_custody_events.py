@@ -241,3 +241,31 @@ def test_queue_filter_by_an_event_alert_kind_answers_an_empty_page(
     client.post("/api/cases", json={"given_name": "Ana"}, headers=north.headers())
     r = client.get("/api/cases?flag=transferred", headers=north.headers())
     assert r.status_code == 200 and r.json()["items"] == []
+
+
+def test_a_backfilled_earlier_event_neither_moves_the_case_nor_texts(
+    client: TestClient, orgs: tuple[Org, Org]
+) -> None:
+    north, _ = orgs
+    a, b = _places()
+    case_id = client.post(
+        "/api/cases", json={"given_name": "Test", "facility_id": a}, headers=north.headers()
+    ).json()["id"]
+    family = {"role": "family", "phone": "+1 202 555 0132", "language": "en", "sms_consent": True}
+    assert (
+        client.post(
+            f"/api/cases/{case_id}/contacts", json=family, headers=north.headers()
+        ).status_code
+        == 201
+    )
+    url = f"/api/cases/{case_id}/custody-events"
+    now_at_b = {"kind": "transferred", "at": (NOW - 2 * H).isoformat(), "facility_id": b}
+    assert client.post(url, json=now_at_b, headers=north.headers()).status_code == 201
+    earlier = {"kind": "transferred", "at": (NOW - 30 * H).isoformat(), "facility_id": a}
+    assert client.post(url, json=earlier, headers=north.headers()).status_code == 201
+    with db.session_scope() as session:
+        case = session.get(Case, uuid.UUID(case_id))
+        assert case is not None and str(case.facility_id) == b
+    texts = Notification.case_id == uuid.UUID(case_id), Notification.kind == "transferred_family"
+    assert _count(Notification, *texts) == 1
+    assert _count(CustodyEvent, CustodyEvent.case_id == uuid.UUID(case_id)) == 2

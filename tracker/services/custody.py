@@ -13,7 +13,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from notifications.events import notify_family
@@ -82,6 +82,12 @@ def record_event(
 ) -> CustodyEvent:
     facility = _check(session, data, case, now)
     before = case.facility
+    # An event typed in after a later one (a backfilled history) is recorded, but it neither
+    # moves the case back nor alerts or texts anyone: where the person is now is the newest news.
+    newest = session.scalar(
+        select(func.max(CustodyEvent.at)).where(CustodyEvent.case_id == case.id)
+    )
+    current = newest is None or data.at >= newest
     event = CustodyEvent(
         id=uuid.uuid4(),
         case_id=case.id,
@@ -119,10 +125,10 @@ def record_event(
         "field_office_id": case.field_office_id,
         "custody_status": case.custody_status,
     }
-    status = CUSTODY_AFTER.get(data.kind)
+    status = CUSTODY_AFTER.get(data.kind) if current else None
     if status is not None:
         case.custody_status = status
-    if facility is not None and facility.id != case.facility_id:
+    if current and facility is not None and facility.id != case.facility_id:
         case.facility_id = facility.id
         case.facility_since = data.at
         if facility.field_office_id is not None:
@@ -143,7 +149,7 @@ def record_event(
     label = CUSTODY_EVENT_LABELS[data.kind]
     if data.kind is CustodyEventKind.transferred:
         office = case.field_office
-        summary = f"Transferred from {_place(before)} to {_place(case.facility)}" + (
+        summary = f"Transferred from {_place(before)} to {_place(facility)}" + (
             f", now under the {office.name} field office" if office is not None else ""
         )
     elif facility is not None:
@@ -152,6 +158,8 @@ def record_event(
         summary = label
     if data.source:
         summary += f" (source: {data.source})"
+    if not current:
+        summary += " (recorded after a later event: the case stays where it is)"
     timeline.add(
         session,
         case.id,
@@ -161,9 +169,9 @@ def record_event(
         {"custody_event_id": str(event.id)},
         now=now,
     )
-    if data.kind is CustodyEventKind.transferred:
+    if current and data.kind is CustodyEventKind.transferred:
         _alert_transfer(session, actor, case, event, now)
-    if data.kind is CustodyEventKind.released:
+    if current and data.kind is CustodyEventKind.released:
         notify_family(session, case, "released", f"{case.id}:{event.id}", now)
     alert_service.sync_case(session, case, now)
     return event
