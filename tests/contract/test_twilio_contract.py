@@ -13,9 +13,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import socket
 import subprocess
-import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -32,6 +30,7 @@ from notifications import outbox
 from notifications.events import notify_family
 from notifications.transports import Outgoing
 from notifications.twilio import TwilioTransport
+from tests import prism as prism_mock
 from tests.notifications import helpers
 from tests.notifications.helpers import ACCOUNT_SID, AUTH_TOKEN, NOON, StandIn
 from tracker import db
@@ -177,42 +176,11 @@ def _prism_binary() -> Path:
     return _npm_provides(PRISM)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def prism(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
-    binary = _prism_binary()
-    port = _free_port()
     log_path = tmp_path_factory.mktemp("prism") / "prism.log"
-    with log_path.open("w") as log_file:
-        proc = subprocess.Popen(
-            [str(binary), "mock", "-h", "127.0.0.1", "-p", str(port), str(spec_path())],
-            cwd=ROOT,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline:
-                if proc.poll() is not None:
-                    pytest.fail(f"Prism exited: {log_path.read_text()[-2000:]}")
-                with socket.socket() as s:
-                    if s.connect_ex(("127.0.0.1", port)) == 0:
-                        break
-                time.sleep(0.2)
-            else:
-                pytest.fail("Prism did not start within 60 s")
-            yield f"http://127.0.0.1:{port}", log_path
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+    with prism_mock.running(_prism_binary(), spec_path(), log_path, 60) as url:
+        yield url, log_path
 
 
 @pytest.mark.slow

@@ -5,17 +5,15 @@ none as invalid), and it reads Twilio-shaped answers into the right verdicts."""
 from __future__ import annotations
 
 import dataclasses
-import socket
-import subprocess
-import time
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
 
+from tests import prism
 from tests.ops.twilio_fake import ACCOUNT_SID, AUTH_TOKEN, ROOT, twilio_spec
 from tracker.doctor import Result, Status, twilio_checks
 from tracker.settings import get_settings
@@ -25,42 +23,6 @@ NOW = datetime(2026, 3, 10, 16, 0, tzinfo=UTC)
 EXAMPLE_NUMBER = "+18089255327"
 EXAMPLE_SERVICE = "MG" + "a" * 32
 PRISM = ROOT / "node_modules" / ".bin" / "prism"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextmanager
-def _prism(spec: Path, log: Path) -> Iterator[str]:
-    port = _free_port()
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [str(PRISM), "mock", "-h", "127.0.0.1", "-p", str(port), str(spec)],
-            cwd=ROOT,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                pytest.fail(f"Prism exited: {log.read_text()[-2000:]}")
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            time.sleep(0.2)
-        else:
-            pytest.fail("Prism did not start within 90 s")
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 @pytest.fixture(scope="module")
@@ -73,8 +35,10 @@ def prisms(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str,
     )
     logs = tmp_path_factory.mktemp("prism")
     with ExitStack() as stack:
-        api = stack.enter_context(_prism(api_spec, logs / "api.log"))
-        messaging = stack.enter_context(_prism(messaging_spec, logs / "messaging.log"))
+        api = stack.enter_context(prism.running(PRISM, api_spec, logs / "api.log", 90))
+        messaging = stack.enter_context(
+            prism.running(PRISM, messaging_spec, logs / "messaging.log", 90)
+        )
         yield api, messaging, [logs / "api.log", logs / "messaging.log"]
 
 

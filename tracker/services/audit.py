@@ -81,3 +81,21 @@ def record(
     )
     session.add(entry)
     return entry
+
+
+def created(
+    session: Session,
+    actor: Actor,
+    row: Any,
+    entity: str,
+    changes: Mapping[str, Any],
+    *,
+    organization_id: uuid.UUID | None = None,
+    now: datetime | None = None,
+) -> AuditEntry:
+    """Insert ``row`` (flushed, so it has its id) and audit its creation."""
+    session.add(row)
+    session.flush()
+    return record(
+        session, actor, "create", entity, row.id, changes, organization_id=organization_id, now=now
+    )

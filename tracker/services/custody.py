@@ -100,13 +100,11 @@ def record_event(
         actor_id=actor.user_id,
         created_at=now,
     )
-    session.add(event)
-    audit.record(
+    audit.created(
         session,
         actor,
-        "create",
+        event,
         "custody_event",
-        event.id,
         audit.diff(
             {},
             {

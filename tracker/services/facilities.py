@@ -52,15 +52,5 @@ def create_facility(
         kind=data.kind,
         created_at=now,
     )
-    session.add(facility)
-    session.flush()
-    audit.record(
-        session,
-        actor,
-        "create",
-        "facility",
-        facility.id,
-        audit.diff({}, data.model_dump()),
-        now=now,
-    )
+    audit.created(session, actor, facility, "facility", audit.diff({}, data.model_dump()), now=now)
     return facility

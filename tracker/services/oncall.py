@@ -123,16 +123,8 @@ def create_shift(session: Session, actor: Actor, data: ShiftCreate, now: datetim
         weekly=data.weekly,
         created_at=now,
     )
-    session.add(shift)
-    session.flush()
-    audit.record(
-        session,
-        actor,
-        "create",
-        "on_call_shift",
-        shift.id,
-        audit.diff({}, data.model_dump()),
-        now=now,
+    audit.created(
+        session, actor, shift, "on_call_shift", audit.diff({}, data.model_dump()), now=now
     )
     return shift
 

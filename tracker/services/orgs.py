@@ -6,7 +6,6 @@ import hashlib
 import secrets
 import uuid
 from datetime import datetime
-from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -55,30 +54,6 @@ def find_org(session: Session, ref: str) -> Organization | None:
     return session.scalar(select(Organization).where(Organization.name == ref))
 
 
-def _insert_audited(
-    session: Session,
-    actor: Actor,
-    record: Organization | User,
-    entity: str,
-    changes: dict[str, list[Any]],
-    organization_id: uuid.UUID,
-    now: datetime,
-) -> None:
-    """Insert ``record`` (flushed, so it has its id) and audit its creation."""
-    session.add(record)
-    session.flush()
-    audit.record(
-        session,
-        actor,
-        "create",
-        entity,
-        record.id,
-        changes,
-        organization_id=organization_id,
-        now=now,
-    )
-
-
 def create_org(session: Session, actor: Actor, name: str, now: datetime) -> Organization:
     name = name.strip()
     if not name:
@@ -86,7 +61,9 @@ def create_org(session: Session, actor: Actor, name: str, now: datetime) -> Orga
     if session.scalar(select(Organization).where(Organization.name == name)):
         raise ServiceError("an organisation with that name exists", {"name": "already taken"})
     org = Organization(id=uuid.uuid4(), name=name, created_at=now, updated_at=now)
-    _insert_audited(session, actor, org, "organization", {"name": [None, name]}, org.id, now)
+    audit.created(
+        session, actor, org, "organization", {"name": [None, name]}, organization_id=org.id, now=now
+    )
     return org
 
 
@@ -127,7 +104,7 @@ def create_user(
         updated_at=now,
     )
     changes = {"email": [None, user.email], "role": [None, user.role.value]}
-    _insert_audited(session, actor, user, "user", changes, org.id, now)
+    audit.created(session, actor, user, "user", changes, organization_id=org.id, now=now)
     return user, password
 
 
