@@ -1,10 +1,13 @@
-"""Stoplight Prism mocking one of Twilio's OpenAPI descriptions on a free loopback port.
+"""Twilio's OpenAPI descriptions and Stoplight Prism mocking them on a free loopback port.
 
-Prism answers a valid request as Twilio's description does and logs every request it finds
-invalid, so tests read its log for violations."""
+Both come from the repository's own npm development dependencies (package.json: the
+descriptions from ``@twilio-alpha/mcp``, Prism from ``@stoplight/prism-cli``), installed on
+first use. Prism answers a valid request as Twilio's description does and logs every request
+it finds invalid, so tests read its log for violations."""
 
 from __future__ import annotations
 
+import shutil
 import socket
 import subprocess
 import time
@@ -15,6 +18,38 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+NODE_MODULES = ROOT / "node_modules"
+SPECS = NODE_MODULES / "@twilio-alpha" / "mcp" / "twilio-oai" / "spec" / "json"
+PRISM = NODE_MODULES / ".bin" / "prism"
+
+
+def npm_provides(wanted: Path) -> Path:
+    """``wanted`` from the repository's own npm development dependencies, installing them once."""
+    if wanted.exists():
+        return wanted
+    npm = shutil.which("npm")
+    if npm is None:
+        pytest.skip(
+            f"npm is not installed: cannot install {wanted.relative_to(ROOT)} (package.json)"
+        )
+    subprocess.run(
+        [npm, "ci", "--no-audit", "--no-fund"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
+    assert wanted.exists(), f"npm ci did not provide {wanted.relative_to(ROOT)}: see package.json"
+    return wanted
+
+
+def twilio_spec(name: str = "twilio_api_v2010.json") -> Path:
+    """Twilio's OpenAPI description ``name`` (e.g. ``twilio_messaging_v1.json``)."""
+    return npm_provides(SPECS / name)
+
+
+def prism_binary() -> Path:
+    return npm_provides(PRISM)
 
 
 def free_port() -> int:

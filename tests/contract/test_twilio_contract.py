@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
-import subprocess
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -37,44 +35,12 @@ from tracker import db
 from tracker.models import Notification
 from tracker.vocab import NotificationStatus
 
-ROOT = Path(__file__).resolve().parents[2]
-NODE_MODULES = ROOT / "node_modules"
-SPEC = (
-    NODE_MODULES
-    / "@twilio-alpha"
-    / "mcp"
-    / "twilio-oai"
-    / "spec"
-    / "json"
-    / "twilio_api_v2010.json"
-)
-PRISM = NODE_MODULES / ".bin" / "prism"
 MESSAGES_PATH = "/2010-04-01/Accounts/{AccountSid}/Messages.json"
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 
 
-def _npm_provides(wanted: Path) -> Path:
-    """``wanted`` from the repository's own npm development dependencies, installing them once."""
-    if wanted.exists():
-        return wanted
-    npm = shutil.which("npm")
-    if npm is None:
-        pytest.skip(
-            f"npm is not installed: cannot install {wanted.relative_to(ROOT)} (package.json)"
-        )
-    subprocess.run(
-        [npm, "ci", "--no-audit", "--no-fund"],
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-        timeout=600,
-    )
-    assert wanted.exists(), f"npm ci did not provide {wanted.relative_to(ROOT)}: see package.json"
-    return wanted
-
-
 def spec_path() -> Path:
-    return _npm_provides(SPEC)
+    return prism_mock.twilio_spec()
 
 
 def create_message_schema() -> dict[str, Any]:
@@ -172,14 +138,10 @@ def test_the_contract_check_has_teeth() -> None:
 # --- Prism ---------------------------------------------------------------------------
 
 
-def _prism_binary() -> Path:
-    return _npm_provides(PRISM)
-
-
 @pytest.fixture(scope="module")
 def prism(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     log_path = tmp_path_factory.mktemp("prism") / "prism.log"
-    with prism_mock.running(_prism_binary(), spec_path(), log_path, 60) as url:
+    with prism_mock.running(prism_mock.prism_binary(), spec_path(), log_path, 60) as url:
         yield url, log_path
 
 

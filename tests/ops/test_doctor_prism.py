@@ -14,7 +14,8 @@ import httpx
 import pytest
 
 from tests import prism
-from tests.ops.twilio_fake import ACCOUNT_SID, AUTH_TOKEN, ROOT, twilio_spec
+from tests.ops.twilio_fake import ACCOUNT_SID, AUTH_TOKEN
+from tests.prism import twilio_spec
 from tracker.doctor import Result, Status, twilio_checks
 from tracker.settings import get_settings
 
@@ -22,22 +23,20 @@ NOW = datetime(2026, 3, 10, 16, 0, tzinfo=UTC)
 # The first examples in Twilio's description, which Prism answers with.
 EXAMPLE_NUMBER = "+18089255327"
 EXAMPLE_SERVICE = "MG" + "a" * 32
-PRISM = ROOT / "node_modules" / ".bin" / "prism"
 
 
 @pytest.fixture(scope="module")
 def prisms(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str, list[Path]]]:
-    if not PRISM.exists():
-        pytest.skip("node_modules/.bin/prism missing: run `npm ci`")
+    binary = prism.prism_binary()
     api_spec, messaging_spec = (
         twilio_spec("twilio_api_v2010.json"),
         twilio_spec("twilio_messaging_v1.json"),
     )
     logs = tmp_path_factory.mktemp("prism")
     with ExitStack() as stack:
-        api = stack.enter_context(prism.running(PRISM, api_spec, logs / "api.log", 90))
+        api = stack.enter_context(prism.running(binary, api_spec, logs / "api.log", 90))
         messaging = stack.enter_context(
-            prism.running(PRISM, messaging_spec, logs / "messaging.log", 90)
+            prism.running(binary, messaging_spec, logs / "messaging.log", 90)
         )
         yield api, messaging, [logs / "api.log", logs / "messaging.log"]
 

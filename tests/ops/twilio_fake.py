@@ -13,28 +13,18 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import httpx
-import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.prism import twilio_spec
+
 ACCOUNT_SID = "AC" + "0" * 31 + "1"
 AUTH_TOKEN = "test-auth-token-0123456789abcdef"
 SERVICE_SID = "MG" + "0" * 31 + "2"
 NUMBER = "+12025550100"
 PUBLIC = "https://amparo.example.org"
-
-
-def twilio_spec(name: str) -> Path:
-    """Twilio's OpenAPI description ``name`` (e.g. ``twilio_api_v2010.json``), from the npm
-    package that ships it inside this tree. The one place that knows where the specs live."""
-    path = ROOT / "node_modules" / "@twilio-alpha" / "mcp" / "twilio-oai" / "spec" / "json" / name
-    if not path.exists():
-        pytest.skip(f"{path.relative_to(ROOT)} missing: run `npm ci` (package @twilio-alpha/mcp)")
-    return path
 
 
 @dataclass
