@@ -6,6 +6,7 @@ import dataclasses
 import itertools
 import json
 import threading
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -20,7 +21,7 @@ from notifications.twilio import TwilioTransport
 from tests import factories
 from tests.world import NOON_NEW_YORK
 from tracker import db
-from tracker.models import Case, Contact, Organization, User
+from tracker.models import Alert, Case, Contact, Organization, User
 from tracker.schemas import ContactCreate, FacilityCreate
 from tracker.services import Actor
 from tracker.services import contacts as contact_service
@@ -171,3 +172,19 @@ def dispatcher(
         session_factory=db.get_sessionmaker(),
         clock=clock or Clock(),
     )
+
+
+def open_alert(session: Session, w: World, raised_at: datetime) -> Alert:
+    """An open 24-hour removal alert on ``w``'s case."""
+    alert = Alert(
+        organization_id=w.org.id,
+        case_id=w.case.id,
+        kind="removal_imminent",
+        rung=24,
+        due_at=NOON + timedelta(hours=24),
+        dedupe_key=f"test:{uuid.uuid4()}",
+        raised_at=raised_at,
+    )
+    session.add(alert)
+    session.flush()
+    return alert

@@ -129,21 +129,6 @@ def texted(
     return ident
 
 
-def open_alert(session: Session, w: helpers.World, raised_at: datetime) -> Alert:
-    alert = Alert(
-        organization_id=w.org.id,
-        case_id=w.case.id,
-        kind="removal_imminent",
-        rung=24,
-        due_at=NOON + timedelta(hours=24),
-        dedupe_key=f"test:{uuid.uuid4()}",
-        raised_at=raised_at,
-    )
-    session.add(alert)
-    session.flush()
-    return alert
-
-
 def received_on(case_id: uuid.UUID) -> list[str]:
     with db.get_sessionmaker()() as s:
         return list(
@@ -216,10 +201,10 @@ def test_ok_acknowledges_only_the_alert_texted_to_that_phone_in_that_organisatio
         )
         for w in (a, b)
     )
-    a_alert = open_alert(session, a, NOON - timedelta(hours=3))
+    a_alert = helpers.open_alert(session, a, NOON - timedelta(hours=3))
     # Org B's alert is open on a case this phone is counsel on, and newer, but was never
     # texted to it: an "OK" from the phone is not about it.
-    b_alert = open_alert(session, b, NOON - timedelta(hours=1))
+    b_alert = helpers.open_alert(session, b, NOON - timedelta(hours=1))
     texted(
         session,
         a.org.id,
@@ -254,9 +239,9 @@ def test_an_attorneys_ok_does_not_reach_another_organisations_alert(
         ContactCreate(role="counsel", phone=phone, language="en"),
         NOON - timedelta(days=1),
     )
-    b_alert = open_alert(session, b, NOON - timedelta(hours=3))
+    b_alert = helpers.open_alert(session, b, NOON - timedelta(hours=3))
     texted(session, b.org.id, phone, NOON - timedelta(hours=3), alert_id=b_alert.id)
-    a_alert = open_alert(session, a, NOON - timedelta(hours=1))
+    a_alert = helpers.open_alert(session, a, NOON - timedelta(hours=1))
     texted(
         session,
         a.org.id,
@@ -320,8 +305,8 @@ def test_two_concurrent_deliveries_of_one_sid_act_once(session: Session) -> None
 def test_a_replayed_ok_acknowledges_once(client: TestClient, session: Session) -> None:
     w = helpers.world(session)
     phone = w.attorney.phone or ""
-    first = open_alert(session, w, NOON - timedelta(hours=2))
-    second = open_alert(session, w, NOON - timedelta(hours=1))
+    first = helpers.open_alert(session, w, NOON - timedelta(hours=2))
+    second = helpers.open_alert(session, w, NOON - timedelta(hours=1))
     for alert, hours in ((first, 2), (second, 1)):
         texted(
             session,

@@ -187,17 +187,7 @@ def test_counsel_ok_acknowledges_their_most_recent_open_alert(
     client: TestClient, session: Session
 ) -> None:
     w, _ = _queued_family(session)
-    alert = Alert(
-        organization_id=w.org.id,
-        case_id=w.case.id,
-        kind="removal_imminent",
-        rung=24,
-        due_at=NOON + timedelta(hours=24),
-        dedupe_key=f"test:{uuid.uuid4()}",
-        raised_at=NOON,
-    )
-    session.add(alert)
-    session.flush()
+    alert = helpers.open_alert(session, w, NOON)
     outbox.enqueue(
         session,
         organization_id=w.org.id,
