@@ -34,6 +34,7 @@ from tracker.vocab import (
     CustodyEventKind,
     CustodyStatus,
     FacilityKind,
+    MessageDirection,
     NotificationStatus,
     RequestKind,
     RequestStatus,
@@ -591,6 +592,48 @@ class InboundMessage(Base):
     action: Mapped[str] = mapped_column(String(16), default="received")
 
 
+class ConversationMessage(Base):
+    """One text of a two-way conversation with a case's contact (issue 15): a free-text SMS
+    from them (``in``) or a reply from the app (``out``, sent through ``notification_id``,
+    whose row carries the delivery status). The text is encrypted like notes."""
+
+    __tablename__ = "conversation_messages"
+
+    id: Mapped[uuid.UUID] = _id()
+    organization_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE")
+    )
+    case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
+    # Kept when the contact is removed: the conversation stays part of the case's record.
+    contact_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("contacts.id", ondelete="SET NULL"), index=True
+    )
+    direction: Mapped[MessageDirection] = mapped_column(
+        _enum(MessageDirection, "message_direction")
+    )
+    # How it travelled (``services.conversations.channel_for``): "sms" for now.
+    channel: Mapped[str] = mapped_column(String(16), default="sms", server_default="sms")
+    body: Mapped[str] = mapped_column(EncryptedText())
+    read_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    notification_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("notifications.id", ondelete="SET NULL"), index=True
+    )
+    author_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = _created()
+
+    __table_args__ = (
+        Index("ix_conversation_messages_case_created", "case_id", "created_at"),
+        Index("ix_conversation_messages_org_created", "organization_id", "created_at"),
+        # The navigation's unread count on every page: only the unread inbound rows.
+        Index(
+            "ix_conversation_messages_unread",
+            "organization_id",
+            postgresql_where=text("direction = 'in' AND read_at IS NULL"),
+            sqlite_where=text("direction = 'in' AND read_at IS NULL"),
+        ),
+    )
+
+
 class TimelineEvent(Base):
     """A case's history, shown on the case page. Summaries carry no A-number."""
 
@@ -660,6 +703,7 @@ __all__ = [
     "Case",
     "CaseNameToken",
     "Contact",
+    "ConversationMessage",
     "CustodyEvent",
     "Facility",
     "FieldOffice",

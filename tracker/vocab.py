@@ -135,3 +135,10 @@ ETHNICITIES: dict[str, str] = {
     "not_hispanic_or_latino": "Not Hispanic or Latino",
     "prefer_not_to_say": "Prefer not to say",
 }
+
+
+class MessageDirection(StrEnum):
+    """Of a conversation message (issue 15): from the contact, or answered from the app."""
+
+    inbound = "in"
+    outbound = "out"
