@@ -61,6 +61,18 @@ def segment_count(body: str) -> tuple[str, int]:
     return "UCS-2", 1 if units <= 70 else -(-units // 67)
 
 
+def conversation_text(body: str) -> Rendered:
+    """A reply typed by a person, as it is sent and counted (mirrored by ``amparo.js``).
+
+    Typographic quotes and dashes are straightened (phones type them, and one alone would
+    make the whole text UCS-2); nothing else changes: no accent is dropped from a person's
+    words. Segments: GSM-7 160 a text or 153 a part, UCS-2 70 or 67 (``segment_count``).
+    """
+    text = body.translate(_LOOKALIKES)
+    encoding, segments = segment_count(text)
+    return Rendered(text, encoding, segments)
+
+
 def gsm_fold(body: str) -> str:
     """Drop the accents GSM-7 cannot carry (``á`` → ``a``) and keep those it can (``é``, ``ñ``)."""
     out: list[str] = []
@@ -130,6 +142,11 @@ COUNSEL_TEMPLATES: Mapping[str, str] = {
         "Amparo: {taker} took the escalated {alert_kind} alert (replied OK). "
         "No action needed from you."
     ),
+    # Two-way inbox (issue 15): that a family or counsel texted, never what or who.
+    "conversation_new": N_(
+        "Amparo: a new message arrived on one of your cases. Open the Amparo inbox to read "
+        "and answer it."
+    ),
 }
 
 # Family messages: written for a lock screen, in the family's language, first name only.
@@ -184,7 +201,10 @@ REPLY_TEMPLATES: Mapping[str, str] = {
 
 TEMPLATES: Mapping[str, str] = {**COUNSEL_TEMPLATES, **FAMILY_TEMPLATES, **REPLY_TEMPLATES}
 
-FAMILY_KINDS = frozenset(FAMILY_TEMPLATES)
+# A reply typed in the inbox (issue 15): its text is the person's own, never a template
+# (``conversation_text``), and like every text to a family it waits out quiet hours.
+CONVERSATION_REPLY = "conversation_reply"
+FAMILY_KINDS = frozenset(FAMILY_TEMPLATES) | {CONVERSATION_REPLY}
 COUNSEL_KINDS = frozenset(COUNSEL_TEMPLATES)
 
 FALLBACK_TEMPLATE = N_("Amparo: there is an update for {first_name}.")

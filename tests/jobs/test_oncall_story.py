@@ -13,7 +13,8 @@ from sqlalchemy.orm import Session
 
 from tests import factories
 from tests.jobs.world import ONCALL, T0, World, sms, world
-from tracker.models import Alert, OnCallShift
+from notifications import outbox
+from tracker.models import Alert, Notification, OnCallShift
 from tracker.schemas import CaseCreate, ShiftCreate
 from tracker.services import ServiceError, inbound
 from tracker.services import cases as case_service
@@ -48,6 +49,14 @@ def _escalated_case(session: Session, w: World, now: datetime) -> None:
     )
 
 
+def _sent(session: Session, notifications: list[Notification], at: datetime) -> None:
+    """What the dispatcher records once the provider accepted each SMS."""
+    for n in notifications:
+        outbox.mark_sent(session, n.id, f"SM{n.id.hex}", "log", at)
+    session.flush()
+    session.expire_all()
+
+
 def test_overlapping_volunteers_both_get_the_escalation_and_one_ok_takes_it_for_both(
     session: Session,
 ) -> None:
@@ -58,22 +67,104 @@ def test_overlapping_volunteers_both_get_the_escalation_and_one_ok_takes_it_for_
     assert sorted(m.to_phone for m in escalations) == [ANA, BEN]
     assert all("Fictitia" not in m.body for m in escalations)
     [alert] = {m.alert_id for m in escalations}
+    _sent(session, escalations, T0 + timedelta(minutes=1))
 
     reply = inbound.handle(session, ANA, "OK", T0 + 5 * timedelta(minutes=1))
     assert reply.action == "ack"
     session.flush()
     taken = session.get(Alert, alert)
     assert taken is not None and taken.acknowledged_at is not None
-    # Ben's queued escalation is withdrawn and Ben is told who took it; Ana is told nothing.
-    assert {m.status for m in sms(session, kind="escalation") if m.to_phone == BEN} == {
-        NotificationStatus.suppressed
-    }
+    # Ben, whose escalation reached him, is told who took it; Ana is told nothing.
     [notice] = sms(session, kind="ack_taken")
     assert notice.to_phone == BEN and notice.alert_id == alert
     assert "Ana" in notice.body and "Volunteer" not in notice.body and "Rosa" not in notice.body
     # A second OK from Ben finds nothing left to acknowledge and tells nobody again.
     inbound.handle(session, BEN, "OK", T0 + 6 * timedelta(minutes=1))
     assert len(sms(session, kind="ack_taken")) == 1
+
+
+def test_a_volunteer_whose_escalation_never_went_out_is_not_told_it_was_taken(
+    session: Session,
+) -> None:
+    w = world(session)
+    _volunteers(session, w)
+    _escalated_case(session, w, T0)
+    escalations = sms(session, kind="escalation")
+    # Ana's escalation was sent; Ben's is still queued when Ana answers.
+    _sent(session, [m for m in escalations if m.to_phone == ANA], T0 + timedelta(minutes=1))
+
+    assert inbound.handle(session, ANA, "OK", T0 + 5 * timedelta(minutes=1)).action == "ack"
+    session.flush()
+    # Ben's escalation is withdrawn before it goes out, and he hears nothing of an alert
+    # he never saw.
+    assert {m.status for m in sms(session, kind="escalation") if m.to_phone == BEN} == {
+        NotificationStatus.suppressed
+    }
+    assert sms(session, kind="ack_taken") == []
+
+
+def _named_shift(session: Session, w: World, phone: str, start: datetime, end: datetime) -> None:
+    admin = factories.actor_for(factories.user(session, w.org, T0, role=Role.admin))
+    oncall_service.create_shift(
+        session, admin, ShiftCreate(name="Nora Night", phone=phone, starts_at=start, ends_at=end), T0
+    )
+
+
+def test_ok_from_an_on_call_phone_of_no_user_acknowledges(session: Session) -> None:
+    """A shift named with a phone (no user account) takes the escalation by texting OK."""
+    w = world(session)
+    _named_shift(session, w, ANA, T0 - H, T0 + 4 * H)
+    _escalated_case(session, w, T0)
+    [escalation] = sms(session, kind="escalation")
+    assert escalation.to_phone == ANA
+    _sent(session, [escalation], T0 + timedelta(minutes=1))
+
+    reply = inbound.handle(session, ANA, "OK", T0 + 5 * timedelta(minutes=1))
+    assert reply.action == "ack" and reply.organization_id == w.org.id
+    session.flush()
+    alert = session.get(Alert, escalation.alert_id)
+    assert alert is not None and alert.acknowledged_at is not None
+    assert alert.acknowledged_via == "sms" and alert.acknowledged_by_id is None
+
+
+def test_ok_from_the_organisations_on_call_number_acknowledges(session: Session) -> None:
+    w = world(session)  # nobody on shift: escalations go to the organisation's number
+    _escalated_case(session, w, T0)
+    [escalation] = sms(session, kind="escalation")
+    assert escalation.to_phone == ONCALL
+    _sent(session, [escalation], T0 + timedelta(minutes=1))
+    assert inbound.handle(session, ONCALL, "OK", T0 + 2 * H).action == "ack"
+    session.flush()
+    alert = session.get(Alert, escalation.alert_id)
+    assert alert is not None and alert.acknowledged_at is not None
+
+
+def test_ok_from_a_phone_whose_shift_ended_or_of_another_organisation_acknowledges_nothing(
+    session: Session,
+) -> None:
+    w = world(session)
+    _named_shift(session, w, ANA, T0 - H, T0 + H)
+    _escalated_case(session, w, T0)
+    [escalation] = sms(session, kind="escalation")
+    _sent(session, [escalation], T0 + timedelta(minutes=1))
+    # Another organisation's volunteer, on shift there, takes only that organisation's alert.
+    other = world(session)
+    _named_shift(session, other, BEN, T0 - H, T0 + 4 * H)
+    _escalated_case(session, other, T0)
+    [theirs] = [m for m in sms(session, kind="escalation") if m.to_phone == BEN]
+    _sent(session, [theirs], T0 + timedelta(minutes=1))
+    reply = inbound.handle(session, BEN, "OK", T0 + 30 * timedelta(minutes=1))
+    assert reply.action == "ack" and reply.organization_id == other.org.id
+    session.flush()
+    taken = session.get(Alert, theirs.alert_id)
+    assert taken is not None and taken.acknowledged_at is not None
+    ours = session.get(Alert, escalation.alert_id)
+    assert ours is not None and ours.acknowledged_at is None
+    # Ana's shift is over: her OK is no longer an on-call answer.
+    assert inbound.handle(session, ANA, "OK", T0 + 2 * H).action == "unknown"
+    session.flush()
+    alert = session.get(Alert, escalation.alert_id)
+    assert alert is not None and alert.acknowledged_at is None
 
 
 def test_the_on_call_number_is_the_fallback_when_nobody_is_on_shift(session: Session) -> None:

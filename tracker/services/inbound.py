@@ -45,7 +45,7 @@ from tracker.models import (
     Organization,
     User,
 )
-from tracker.services import Actor, timeline
+from tracker.services import Actor, conversations, timeline
 from tracker.services import alerts as alert_service
 from tracker.services import contacts as contact_service
 from tracker.services import oncall as oncall_service
@@ -181,14 +181,21 @@ def handle(
     if whole in START_WORDS and phone:
         contact_service.opt_in(session, phone, now, organization_ids=_stop_scope(session, where))
         return Reply("start", messages.translate(language, messages.TEMPLATES["started"]), org_id)
-    if org is None or (not contacts and user is None):
+    # Someone on call who is no user (a shift's name and phone, or the organisation's on-call
+    # number) can still take an escalation with OK; nothing else is theirs to do by SMS.
+    on_call = (
+        _on_call_name(session, org, phone, now)
+        if first in ACK_WORDS and org is not None and phone and user is None
+        else None
+    )
+    if org is None or (not contacts and user is None and on_call is None):
         return Reply("unknown", messages.translate("en", messages.TEMPLATES["help_unknown"]))
     assert phone is not None
     if first in HELP_WORDS:
         return Reply("help", _help(org, language), org_id)
     counsel = [c for c in contacts if c.role is ContactRole.counsel]
-    if first in ACK_WORDS and (counsel or user is not None):
-        return _acknowledge(session, org, phone, counsel, user, language, now)
+    if first in ACK_WORDS and (counsel or user is not None or on_call is not None):
+        return _acknowledge(session, org, phone, counsel, user, language, now, on_call)
     family = [
         c
         for c in contacts
@@ -199,6 +206,8 @@ def handle(
     if contacts:
         text = " ".join(body.split())[:MAX_FORWARDED]
         for contact in _addressed(session, org, phone, contacts):
+            # The two-way inbox: the message itself, for the case team to read and answer.
+            conversations.receive(session, contact, body, now)
             timeline.add(
                 session,
                 contact.case_id,
@@ -351,19 +360,27 @@ def _acknowledge(
     user: User | None,
     language: str,
     now: datetime,
+    on_call: str | None = None,
 ) -> Reply:
     alert = _latest_open_alert(session, org, phone, counsel, user)
     if alert is None:
         return Reply("ack", messages.translate(language, messages.TEMPLATES["ack_none"]), org.id)
+    who = "counsel" if counsel else "on-call"
+    label = f"sms:{user.email}" if user is not None else f"sms:{who}"
     actor = Actor(
-        label=f"sms:{user.email}" if user else "sms:counsel",
+        label=label,
         organization_id=org.id,
         user_id=user.id if user else None,
         role=user.role if user else None,
     )
     alert_service.acknowledge(session, actor, alert, now, via="sms")
     oncall_service.tell_others_taken(
-        session, alert, now, user=user, phone=counsel[0].phone if counsel else None
+        session,
+        alert,
+        now,
+        user=user,
+        phone=phone if user is None else None,
+        name=on_call if not counsel else None,
     )
     text = messages.translate(
         language,
@@ -371,6 +388,17 @@ def _acknowledge(
         {"alert_kind": alert.kind, "first_name": alert.case.given_name},
     )
     return Reply("ack", text, org.id)
+
+
+def _on_call_name(session: Session, org: Organization, phone: str, now: datetime) -> str | None:
+    """The first name of whoever holds ``phone`` on the organisation's shift now ("on call"
+    for its on-call number), or None when the phone is not on call there."""
+    for person in oncall_service.on_call_now(session, org, now):
+        if person.phone == phone:
+            return person.name.split()[0] if person.name.strip() else "on call"
+    if org.oncall_phone == phone:
+        return "the on-call phone"
+    return None
 
 
 def _latest_open_alert(

@@ -207,17 +207,23 @@ def tell_others_taken(
     now: datetime,
     user: User | None = None,
     phone: str | None = None,
+    name: str | None = None,
 ) -> int:
-    """After an OK from ``user`` (or from ``phone``, a counsel contact's): tell the others the
-    alert's escalation went to that someone took it; the number of notices queued.
+    """After an OK from ``user`` (or from ``phone``: a counsel contact's, or an on-call phone
+    of no user, whose first ``name`` is given): tell the others the alert's escalation reached
+    that someone took it; the number of notices queued.
 
+    Only those whose escalation was actually sent: one still queued (quiet hours) or
+    suppressed never reached them, so "X took it" would be news of an alert they never saw.
     Runs in the acknowledging transaction; one notice per (alert, phone).
     """
     taker_phone = (user.phone if user is not None else None) or phone
-    taker_name = _first_name(user.name or "") if user is not None else ""
+    taker_name = _first_name(user.name or "") if user is not None else (name or "")
     escalated = session.scalars(
         select(Notification).where(
-            Notification.alert_id == alert.id, Notification.kind == "escalation"
+            Notification.alert_id == alert.id,
+            Notification.kind == "escalation",
+            Notification.sent_at.is_not(None),
         )
     )
     queued = 0
