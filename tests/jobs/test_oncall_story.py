@@ -11,9 +11,9 @@ from pydantic import ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from notifications import outbox
 from tests import factories
 from tests.jobs.world import ONCALL, T0, World, sms, world
-from notifications import outbox
 from tracker.models import Alert, Notification, OnCallShift
 from tracker.schemas import CaseCreate, ShiftCreate
 from tracker.services import ServiceError, inbound
@@ -106,7 +106,10 @@ def test_a_volunteer_whose_escalation_never_went_out_is_not_told_it_was_taken(
 def _named_shift(session: Session, w: World, phone: str, start: datetime, end: datetime) -> None:
     admin = factories.actor_for(factories.user(session, w.org, T0, role=Role.admin))
     oncall_service.create_shift(
-        session, admin, ShiftCreate(name="Nora Night", phone=phone, starts_at=start, ends_at=end), T0
+        session,
+        admin,
+        ShiftCreate(name="Nora Night", phone=phone, starts_at=start, ends_at=end),
+        T0,
     )
 
 
