@@ -35,6 +35,10 @@ PERMISSIONS: Mapping[str, frozenset[Role]] = {
     # Every role sees who is on call; admins plan the shifts (issue 15).
     "oncall.read": ALL_ROLES,
     "oncall.write": frozenset({Role.admin}),
+    # The two-way inbox (issue 15): everyone reads the organisation's conversations; those
+    # who work cases answer them (coordinators only read).
+    "conversation.read": ALL_ROLES,
+    "conversation.reply": frozenset({Role.admin, Role.attorney, Role.hotline}),
     "audit.read": frozenset({Role.admin, Role.coordinator}),
     "report.read": frozenset({Role.admin, Role.coordinator, Role.attorney}),
     # Each user's own calendar-feed URL.

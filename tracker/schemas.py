@@ -207,3 +207,14 @@ class ShiftCreate(_In):
     starts_at: Moment
     ends_at: Moment
     weekly: bool = Field(False, description="repeat every week at the same local times")
+
+
+class ReplyIn(_In):
+    """A reply from the app to a contact of the case (issue 15)."""
+
+    contact_id: uuid.UUID
+    # Bounded here only so that no request body is unbounded; the reply's own limits (1,600
+    # characters, 10 SMS segments) are checked by ``services.conversations`` with reasons.
+    body: Annotated[str, StringConstraints(max_length=10_000)] = Field(
+        description="the text, at most 1,600 characters and 10 SMS segments"
+    )

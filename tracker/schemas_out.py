@@ -21,6 +21,7 @@ from tracker.vocab import (
     CustodyStatus,
     FacilityKind,
     FlagKind,
+    MessageDirection,
     NotificationStatus,
     RequestKind,
     RequestStatus,
@@ -282,3 +283,44 @@ class ShiftList(BaseModel):
     on_call_now: list[OnCallOut] = Field(
         description="who escalations go to now; empty: the organisation's on-call number"
     )
+
+
+class ConversationOut(BaseModel):
+    """One conversation of the inbox: a case and one of its contacts."""
+
+    case_id: uuid.UUID
+    contact_id: uuid.UUID | None = Field(description="null: the contact was removed")
+    first_name: str = Field(description="first name of the person the case is about")
+    contact_role: str
+    contact_phone: str = Field(description="masked")
+    unread: int = Field(description="inbound messages not yet read")
+    last_at: datetime
+    last_direction: MessageDirection
+
+
+class InboxList(BaseModel):
+    items: list[ConversationOut]
+    unread: int = Field(description="unread inbound messages of the organisation")
+    next_cursor: str | None = Field(None, description="pass as cursor for the next page")
+
+
+class ConversationMessageOut(BaseModel):
+    id: uuid.UUID
+    case_id: uuid.UUID
+    contact_id: uuid.UUID | None
+    direction: MessageDirection
+    channel: str
+    body: str
+    created_at: datetime
+    read_at: datetime | None
+    status: str = Field(
+        description="in: received; out: the SMS's delivery status "
+        "(queued, sending, sent, delivered, failed, suppressed)"
+    )
+    segments: int | None = Field(None, description="out: SMS segments sent")
+    notification_id: uuid.UUID | None
+    author_id: uuid.UUID | None
+
+
+class ConversationMessageList(BaseModel):
+    items: list[ConversationMessageOut]

@@ -195,6 +195,21 @@ EXPECTED: dict[tuple[str, str], Expectation] = {
         },
     ),
     ("DELETE", "/api/on-call-shifts/{id}"): Api(ADMIN, 204, resource="on_call_shift"),
+    # --- the two-way inbox (issue 15): everyone reads, those who work cases reply ---
+    ("GET", "/api/inbox"): Api(ALL, query="?limit=10"),
+    ("GET", "/api/cases/{id}/messages"): Api(ALL, resource="case"),
+    # The body names no contact of the case (ids are per world): the allowed roles reach the
+    # reply's own checks (422); a sent reply is tests/web/test_api_matrix.py's and the inbox
+    # story's (tests/notifications/test_inbox.py).
+    ("POST", "/api/cases/{id}/messages"): Api(
+        INTAKE,
+        422,
+        resource="case",
+        body=lambda: {"contact_id": "00000000-0000-4000-8000-000000000000", "body": "Matrix"},
+    ),
+    ("GET", "/inbox"): Page(),
+    ("GET", "/inbox/{case_id}"): Page(resource="case"),
+    ("POST", "/cases/{case_id}/messages"): Page(INTAKE, resource="case", form={}),
     # --- calendar feeds (issue 6): the feed is keyed by a secret token, unknown → 404 ---
     ("GET", "/api/me/calendar"): Api(ALL),
     ("POST", "/api/me/calendar/rotate"): Api(ALL, body=lambda: {}),

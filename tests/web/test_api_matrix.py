@@ -202,7 +202,20 @@ CALLS: dict[str, tuple[str | None, dict[str, Any] | None, int]] = {
         201,
     ),
     "delete_shift": ("shift", None, 204),
+    "list_inbox": (None, None, 200),
+    "list_case_messages": ("case", None, 200),
+    # "{contact}": the world's resource of that name (filled in by ``_body``).
+    "reply_to_case": ("case", {"contact_id": "{contact}", "body": "We are on it."}, 201),
 }
+
+
+def _body(body: dict[str, Any] | None, world: dict[str, Any]) -> dict[str, Any] | None:
+    if body is None:
+        return None
+    return {
+        k: str(world[v[1:-1]]) if isinstance(v, str) and v.startswith("{") else v
+        for k, v in body.items()
+    }
 
 
 def test_the_table_covers_every_operation() -> None:
@@ -218,6 +231,7 @@ def test_other_organisation_ids_answer_404_like_missing_ones(
         if resource is None:
             continue
         url = _url(op.path, world[resource])
+        body = _body(body, world)
         kwargs: dict[str, Any] = {"json": body} if body is not None else {}
         # The other organisation first (its answer must not depend on, nor change, the state).
         other = client.request(op.method, url, headers=south.headers(Role.admin), **kwargs)
@@ -229,6 +243,7 @@ def test_other_organisation_ids_answer_404_like_missing_ones(
     for op in OPERATIONS:
         resource, body, own_status = CALLS[op.operation_id]
         url = _url(op.path, world[resource]) if resource else op.path
+        body = _body(body, world)
         kwargs = {"json": body} if body is not None else {}
         own = client.request(op.method, url, headers=north.headers(Role.admin), **kwargs)
         assert own.status_code == own_status, (op.method, op.path, own.text)

@@ -28,7 +28,16 @@ NOT_JSON: dict[tuple[str, str], str] = {
     ("GET", "/static"): "files",
     ("GET", "/openapi.json"): "the document itself",
 }
-PAGE_PREFIXES = ("/login", "/logout", "/admin", "/cases", "/requests", "/alerts", "/reports")
+PAGE_PREFIXES = (
+    "/login",
+    "/logout",
+    "/admin",
+    "/cases",
+    "/requests",
+    "/alerts",
+    "/reports",
+    "/inbox",
+)
 PAGES = {"/", "/import", "/outbox", "/password"}
 
 

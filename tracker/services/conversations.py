@@ -350,6 +350,7 @@ class ThreadItem:
     message: ConversationMessage
     status: str  # inbound: "received"; outbound: the outbox row's status
     author: str
+    segments: int | None = None
 
 
 def thread(
@@ -357,7 +358,7 @@ def thread(
 ) -> list[ThreadItem]:
     """The case's conversation (or with one contact), oldest first, with delivery status."""
     stmt = (
-        select(M, Notification.status, User.name, User.email)
+        select(M, Notification.status, Notification.segments, User.name, User.email)
         .outerjoin(Notification, Notification.id == M.notification_id)
         .outerjoin(User, User.id == M.author_id)
         .where(M.case_id == case_id)
@@ -366,10 +367,11 @@ def thread(
     if contact_id is not None:
         stmt = stmt.where(M.contact_id == contact_id)
     items: list[ThreadItem] = []
-    for message, status, name, email in session.execute(stmt):
+    for message, status, segments, name, email in session.execute(stmt):
         if message.direction is MessageDirection.inbound:
             shown = "received"
         else:
             shown = status.value if status is not None else "unknown"
-        items.append(ThreadItem(message, shown, (name or email or "") if message.author_id else ""))
+        author = (name or email or "") if message.author_id else ""
+        items.append(ThreadItem(message, shown, author, segments))
     return items

@@ -41,6 +41,7 @@ from tracker.schemas import (
     DeterminationIn,
     DocumentationIn,
     FacilityCreate,
+    ReplyIn,
     RequestCreate,
     RequestUpdate,
     ShiftCreate,
@@ -54,6 +55,9 @@ from tracker.schemas_out import (
     CaseList,
     CaseOut,
     ContactOut,
+    ConversationMessageList,
+    ConversationMessageOut,
+    ConversationOut,
     CustodyEventList,
     CustodyEventOut,
     FacilityList,
@@ -61,6 +65,7 @@ from tracker.schemas_out import (
     FieldOfficeList,
     FieldOfficeOut,
     FlagOut,
+    InboxList,
     NotificationList,
     NotificationOut,
     OnCallOut,
@@ -69,7 +74,7 @@ from tracker.schemas_out import (
     ShiftOut,
     StayOut,
 )
-from tracker.services import Actor, audit, liaisons
+from tracker.services import Actor, audit, conversations, liaisons
 from tracker.services import alerts as alert_service
 from tracker.services import cases as case_service
 from tracker.services import contacts as contact_service
@@ -117,6 +122,11 @@ class AlertListQuery(_Query):
 
 class NotificationListQuery(_Query):
     limit: int = Field(100, ge=1, le=500)
+
+
+class InboxQuery(_Query):
+    limit: int = Field(50, ge=1, le=200)
+    cursor: Cursor | None = Field(None, description="next_cursor of the previous page")
 
 
 class AuditListQuery(_Query):
@@ -524,6 +534,67 @@ def delete_shift(ctx: Context) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
+# The two-way inbox (issue 15)
+
+
+def _offset(cursor: str | None) -> int:
+    if cursor is None:
+        return 0
+    if not cursor.isdigit() or len(cursor) > 9:
+        raise ApiError(422, "invalid", "the cursor is not valid", {"cursor": "not valid"})
+    return int(cursor)
+
+
+def list_inbox(ctx: Context) -> InboxList:
+    q: InboxQuery = ctx.query
+    assert ctx.actor.organization_id is not None
+    offset = _offset(q.cursor)
+    rows, more = conversations.inbox(ctx.session, ctx.actor.organization_id, q.limit, offset)
+    return InboxList(
+        items=[ConversationOut(**vars(r)) for r in rows],
+        unread=conversations.unread_count(ctx.session, ctx.actor.organization_id),
+        next_cursor=str(offset + len(rows)) if more else None,
+    )
+
+
+def _message_out(item: conversations.ThreadItem) -> ConversationMessageOut:
+    m = item.message
+    return ConversationMessageOut(
+        id=m.id,
+        case_id=m.case_id,
+        contact_id=m.contact_id,
+        direction=m.direction,
+        channel=m.channel,
+        body=m.body,
+        created_at=m.created_at,
+        read_at=m.read_at,
+        status=item.status,
+        segments=item.segments,
+        notification_id=m.notification_id,
+        author_id=m.author_id,
+    )
+
+
+def list_case_messages(ctx: Context) -> ConversationMessageList:
+    case = case_service.get_case(ctx.session, ctx.actor, _id(ctx))
+    # Opening the conversation reads it: marked read and audited.
+    conversations.mark_read(ctx.session, ctx.actor, case.id, None, ctx.now)
+    ctx.session.flush()
+    return ConversationMessageList(
+        items=[_message_out(i) for i in conversations.thread(ctx.session, case.id)]
+    )
+
+
+def reply_to_case(ctx: Context) -> ConversationMessageOut:
+    case = case_service.get_case(ctx.session, ctx.actor, _id(ctx))
+    data: ReplyIn = ctx.body
+    message = conversations.reply(ctx.session, ctx.actor, case, data.contact_id, data.body, ctx.now)
+    ctx.session.flush()
+    [item] = [i for i in conversations.thread(ctx.session, case.id) if i.message.id == message.id]
+    return _message_out(item)
+
+
+# ---------------------------------------------------------------------------------------------
 # Audit
 
 
@@ -770,6 +841,37 @@ OPERATIONS: tuple[Operation, ...] = (
         NotificationList,
         query=NotificationListQuery,
         tags=("notifications",),
+    ),
+    Operation(
+        "GET",
+        "/api/inbox",
+        list_inbox,
+        "conversation.read",
+        "Conversations with families and counsel: unread first, then latest (no texts here)",
+        InboxList,
+        query=InboxQuery,
+        tags=("inbox",),
+    ),
+    Operation(
+        "GET",
+        f"/api/cases/{_UUID}/messages",
+        list_case_messages,
+        "conversation.read",
+        "The case's conversation, both directions with delivery status; marks it read (audited)",
+        ConversationMessageList,
+        tags=("inbox",),
+    ),
+    Operation(
+        "POST",
+        f"/api/cases/{_UUID}/messages",
+        reply_to_case,
+        "conversation.reply",
+        "Reply to a contact of the case by SMS through the outbox (at most 1,600 characters "
+        "and 10 segments; not to an opted-out or unconsented contact)",
+        ConversationMessageOut,
+        status=201,
+        body=ReplyIn,
+        tags=("inbox",),
     ),
     Operation(
         "GET",

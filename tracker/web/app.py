@@ -32,6 +32,7 @@ from tracker.web import (
     outbox_page,
     pages_admin,
     pages_case,
+    pages_inbox,
     pages_oncall,
     pages_queue,
     reports_routes,
@@ -69,6 +70,7 @@ def routes() -> list[BaseRoute]:
         *pages_case.routes,
         *pages_admin.routes,
         *pages_oncall.routes,
+        *pages_inbox.routes,
         Route(
             "/reports", page(reports_routes.reports_page, READERS), methods=["GET"], name="reports"
         ),

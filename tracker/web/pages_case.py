@@ -40,7 +40,7 @@ from tracker.schemas import (
     RequestCreate,
     RequestUpdate,
 )
-from tracker.services import Actor, NotFound, ServiceError, audit, liaisons
+from tracker.services import Actor, NotFound, ServiceError, audit, conversations, liaisons
 from tracker.services import alerts as alert_service
 from tracker.services import cases as case_service
 from tracker.services import contacts as contact_service
@@ -55,6 +55,7 @@ from tracker.vocab import (
     Role,
     StayForum,
 )
+from tracker.web import pages_inbox
 from tracker.web.pages_forms import LANGUAGES, checkbox, parse_local, validation_errors
 from tracker.web.pages_render import PageContext, badges, flash, not_found, page, redirect
 
@@ -244,6 +245,9 @@ def render_case(
     form_errors: dict[str, dict[str, str]] | None = None,
     form_values: dict[str, dict[str, Any]] | None = None,
     status: int = 200,
+    *,
+    reply_errors: dict[str, str] | None = None,
+    reply_values: dict[str, str] | None = None,
 ) -> Response:
     org = ctx.org
     zone = ctx.zone(case)
@@ -283,9 +287,12 @@ def render_case(
         )
     )
     audit.record(ctx.db, ctx.actor, "read", "case", case.id, now=ctx.now)
+    # The conversation is on the page: shown is read (issue 15).
+    conversations.mark_read(ctx.db, ctx.actor, case.id, None, ctx.now)
     return ctx.render(
         "case.html",
         {
+            **pages_inbox.conversation_context(ctx, case, reply_errors, reply_values),
             "title": "Case",
             "case": case,
             "zone": zone,
@@ -314,7 +321,7 @@ def render_case(
             "users": _org_users(ctx),
             "facilities": _facilities(ctx),
         },
-        status,
+        422 if reply_errors else status,
     )
 
 

@@ -88,8 +88,13 @@ def _base_context(request: Request) -> dict[str, Any]:
         health.clock_warning(session, now, health.own_clock(request)) if user and session else None
     )
     from tracker.permissions import PERMISSIONS
+    from tracker.services import conversations
 
     return {
+        # The navigation's unread count: one count over a partial index (issue 15).
+        "inbox_unread": (
+            conversations.unread_count(session, user.organization_id) if user and session else 0
+        ),
         # The permissions of the API's role policy this user holds: pages offer only those.
         "can": {name for name, roles in PERMISSIONS.items() if user and user.role in roles},
         "csrf_token": csrf_token(request),
