@@ -16,6 +16,7 @@ from tracker.models import (
     Case,
     CaseNameToken,
     Contact,
+    ConversationMessage,
     Notification,
     Organization,
     Request,
@@ -23,12 +24,20 @@ from tracker.models import (
 )
 from tracker.retention import purge_expired
 from tracker.schemas import CaseUpdate, ContactCreate, RequestCreate
-from tracker.services import Actor
+from tracker.services import Actor, conversations
 from tracker.services import cases as case_service
 from tracker.services import contacts as contact_service
 from tracker.services import requests as request_service
 
-DEPENDENTS = (Contact, Request, Alert, Notification, TimelineEvent, CaseNameToken)
+DEPENDENTS = (
+    Contact,
+    Request,
+    Alert,
+    Notification,
+    TimelineEvent,
+    CaseNameToken,
+    ConversationMessage,
+)
 
 
 def _full_case(session: Session, actor: Actor, opened: datetime, closed: datetime | None) -> Case:
@@ -42,13 +51,16 @@ def _full_case(session: Session, actor: Actor, opened: datetime, closed: datetim
         a_number=f"{uuid.uuid4().int % 10**9:09d}",
         removal_scheduled_at=opened + timedelta(hours=10),
     )
-    contact_service.add_contact(
+    family = contact_service.add_contact(
         session,
         actor,
         case,
         ContactCreate(role="family", phone="+12025550161", language="es", sms_consent=True),
         opened,
     )
+    # The two-way inbox: a family's question and the reply (issue 15).
+    conversations.receive(session, family, "Where is he now?", opened)
+    conversations.reply(session, actor, case, family.id, "Still at the same centre.", opened)
     request_service.create_request(
         session, actor, case, RequestCreate(kind="release", filed_at=opened), opened
     )
@@ -86,6 +98,12 @@ def test_purge_removes_expired_closed_cases_with_everything_hanging_off_them(
     old_id = old.id
     kept_ids = [c.id for c in (recent, still_open, kept_elsewhere)]
     before = _rows(session, old_id)
+    old_messages = [
+        str(i)
+        for i in session.scalars(
+            select(ConversationMessage.id).where(ConversationMessage.case_id == old_id)
+        )
+    ]
     assert all(before.values()), before  # every kind of dependent row exists
 
     dry = purge_expired(session, NOW, dry_run=True)
@@ -94,6 +112,7 @@ def test_purge_removes_expired_closed_cases_with_everything_hanging_off_them(
     counts = dry.organizations[0].counts
     assert counts["cases"] == 1 and counts["contacts"] == 1 and counts["requests"] == 1
     assert counts["notifications"] == before["Notification"]
+    assert counts["conversation_messages"] == 2
     assert counts["audit_entries"] >= 3  # case created and closed, contact, request
     assert session.get(Case, old_id) is not None
     assert "would purge" in dry.lines()[0]
@@ -113,6 +132,9 @@ def test_purge_removes_expired_closed_cases_with_everything_hanging_off_them(
             select(func.count()).select_from(AuditEntry).where(AuditEntry.entity_id == str(old_id))
         )
         == 0
+    )
+    assert not session.scalar(
+        select(func.count()).select_from(AuditEntry).where(AuditEntry.entity_id.in_(old_messages))
     )
     entry = session.scalar(select(AuditEntry).where(AuditEntry.action == "purge"))
     assert entry is not None and entry.organization_id == org.id

@@ -26,6 +26,7 @@ from tracker.models import (
     Case,
     CaseNameToken,
     Contact,
+    ConversationMessage,
     Notification,
     Organization,
     Request,
@@ -42,6 +43,7 @@ COUNTED = (
     "requests",
     "alerts",
     "notifications",
+    "conversation_messages",
     "timeline_events",
     "name_tokens",
     "audit_entries",
@@ -90,6 +92,9 @@ def _counts(session: Session, case_ids: Sequence[uuid.UUID]) -> dict[str, int]:
         "requests": _count(session, Request, Request.case_id.in_(case_ids)),
         "alerts": _count(session, Alert, Alert.case_id.in_(case_ids)),
         "notifications": _count(session, Notification, Notification.case_id.in_(case_ids)),
+        "conversation_messages": _count(
+            session, ConversationMessage, ConversationMessage.case_id.in_(case_ids)
+        ),
         "timeline_events": _count(session, TimelineEvent, TimelineEvent.case_id.in_(case_ids)),
         "name_tokens": _count(session, CaseNameToken, CaseNameToken.case_id.in_(case_ids)),
         "audit_entries": _count(session, AuditEntry, _audit_about(session, case_ids)),
@@ -103,7 +108,9 @@ def _audit_about(session: Session, case_ids: Sequence[uuid.UUID]) -> ColumnEleme
     are fetched and rendered here rather than cast in SQL.
     """
 
-    def ids_of(model: type[Contact] | type[Request] | type[Alert]) -> list[str]:
+    def ids_of(
+        model: type[Contact] | type[Request] | type[Alert] | type[ConversationMessage],
+    ) -> list[str]:
         return [
             str(i) for i in session.scalars(select(model.id).where(model.case_id.in_(case_ids)))
         ]
@@ -113,6 +120,11 @@ def _audit_about(session: Session, case_ids: Sequence[uuid.UUID]) -> ColumnEleme
         (AuditEntry.entity == "contact") & AuditEntry.entity_id.in_(ids_of(Contact)),
         (AuditEntry.entity == "request") & AuditEntry.entity_id.in_(ids_of(Request)),
         (AuditEntry.entity == "alert") & AuditEntry.entity_id.in_(ids_of(Alert)),
+        # The two-way inbox: replies sent, and conversations opened (audited by case id).
+        (AuditEntry.entity == "conversation_message")
+        & AuditEntry.entity_id.in_(ids_of(ConversationMessage)),
+        (AuditEntry.entity == "conversation")
+        & AuditEntry.entity_id.in_([str(i) for i in case_ids]),
     )
 
 
