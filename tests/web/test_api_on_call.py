@@ -64,6 +64,7 @@ def test_admin_adds_a_shift_everyone_sees_who_is_on_call_masked(
     [
         ({"ends_at": (NOW - 2 * H).isoformat()}, "ends_at"),
         ({"phone": "+1 800 555 0199"}, "phone"),  # toll-free: cannot receive SMS
+        ({"phone": "+44 20 7946 0000"}, "phone"),  # a London landline: no SMS either
         ({"phone": "not a phone"}, "phone"),
         (
             {"name": None, "phone": None, "user_id": "00000000-0000-4000-8000-000000000000"},
