@@ -244,9 +244,11 @@ def mark_read(
     now: datetime,
     *,
     audited: bool = True,
+    audit_empty: bool = True,
 ) -> int:
     """Mark the case's (or one contact's) unread inbound messages read; audited as a read of
-    the conversation. Returns how many were unread."""
+    the conversation (``audit_empty=False``: only when something was unread, for the case
+    page, whose read is audited as the case's). Returns how many were unread."""
     where = [M.case_id == case_id, _UNREAD]
     if contact_id is not None:
         where.append(M.contact_id == contact_id)
@@ -255,7 +257,7 @@ def mark_read(
         execution_options={"synchronize_session": False},
     )
     marked = int(result.rowcount)  # type: ignore[attr-defined]
-    if audited:
+    if audited and (marked or audit_empty):
         audit.record(
             session,
             actor,

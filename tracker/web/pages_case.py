@@ -288,7 +288,7 @@ def render_case(
     )
     audit.record(ctx.db, ctx.actor, "read", "case", case.id, now=ctx.now)
     # The conversation is on the page: shown is read (issue 15).
-    conversations.mark_read(ctx.db, ctx.actor, case.id, None, ctx.now)
+    conversations.mark_read(ctx.db, ctx.actor, case.id, None, ctx.now, audit_empty=False)
     return ctx.render(
         "case.html",
         {
