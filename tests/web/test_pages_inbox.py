@@ -32,6 +32,14 @@ def _asked(org: Org, question: str = "Where is he?") -> tuple[uuid.UUID, uuid.UU
     actor = org.actor(Role.attorney)
     with db.session_scope() as s:
         case = factories.case(s, actor, NOW - timedelta(days=1), given_name="Lucía Test")
+        # Counsel first: the reply box must still answer the family, who wrote.
+        contact_service.add_contact(
+            s,
+            actor,
+            case,
+            ContactCreate(role="counsel", phone="+12025550149"),
+            NOW - timedelta(days=2),
+        )
         family = contact_service.add_contact(
             s,
             actor,
@@ -76,6 +84,8 @@ def test_a_reply_from_the_inbox_and_from_the_case_page(
     token = signed_in(client, north.users[Role.hotline].email)
     page = client.get(f"/inbox/{case_id}").text
     assert 'data-sms-counter="reply-count"' in page and "SMS segment" in page
+    # The reply answers whoever wrote (not the case's first contact).
+    assert f'<option value="{family}"  selected>' in page
     r = client.post(
         f"/cases/{case_id}/messages",
         data={"csrf_token": token, "contact_id": str(family), "body": "Está en Krome."},

@@ -53,10 +53,16 @@ def conversation_context(
     values: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """What ``_conversation.html`` shows: the thread, the reply form and its count."""
-    values = values or {}
+    values = dict(values or {})
     counted = conversations.count(values.get("body", ""))
+    thread = conversations.thread(ctx.db, case.id)
+    if not values.get("contact_id"):
+        # The reply answers whoever wrote last.
+        latest = [i.message.contact_id for i in thread if i.message.direction.value == "in"]
+        if latest and latest[-1] is not None:
+            values["contact_id"] = str(latest[-1])
     return {
-        "thread": conversations.thread(ctx.db, case.id),
+        "thread": thread,
         "reply_contacts": reply_contacts(case),
         "reply_errors": errors or {},
         "reply_values": values,
