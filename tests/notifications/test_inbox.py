@@ -344,3 +344,35 @@ def test_the_longest_gsm_reply_allowed_is_1530_characters(session: Session) -> N
     with pytest.raises(ServiceError) as refused:
         conversations.check_reply(session, w.case, w.family.id, "a" * 1531)
     assert "11" in refused.value.fields["body"]
+
+
+def test_the_inbox_lists_unread_first_and_pages(client: TestClient, session: Session) -> None:
+    s = _story(session)
+    actor = factories.actor_for(s.w.attorney)
+    # An older conversation, answered (read; the last word is ours)...
+    case = session.merge(s.w.case)
+    family = session.merge(s.w.family)
+    conversations.receive(session, family, "Gracias", NOON - timedelta(hours=2))
+    conversations.reply(session, actor, case, family.id, "De nada", NOON - timedelta(hours=1))
+    # ...and a newer case whose family is still waiting, and a later one also answered.
+    waiting = factories.case(session, actor, NOON, given_name="Waiting Person")
+    waiting_family = contact_service.add_contact(
+        session,
+        actor,
+        waiting,
+        ContactCreate(role="family", phone=helpers.next_phone(), sms_consent=True),
+        NOON,
+    )
+    conversations.receive(session, waiting_family, "Hola?", NOON - timedelta(hours=3))
+    session.commit()
+
+    first = client.get("/api/inbox?limit=1", headers=s.headers).json()
+    assert [r["case_id"] for r in first["items"]] == [str(waiting.id)]
+    assert first["items"][0]["unread"] == 1 and first["unread"] == 1
+    assert first["next_cursor"] == "1"
+    second = client.get("/api/inbox?limit=1&cursor=1", headers=s.headers).json()
+    [answered] = second["items"]
+    assert answered["case_id"] == str(s.case_id) and answered["unread"] == 0
+    assert answered["last_direction"] == "out" and second["next_cursor"] is None
+    bad = client.get("/api/inbox?cursor=x1", headers=s.headers)
+    assert bad.status_code == 422 and "cursor" in bad.json()["error"]["fields"]

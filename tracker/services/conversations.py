@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import and_, case, func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from notifications import messages, outbox
 from tracker import validators
@@ -304,8 +304,21 @@ def inbox(
     follow this page."""
     unread = func.sum(case((_UNREAD, 1), else_=0)).label("unread")
     last_at = func.max(M.created_at).label("last_at")
+    latest = aliased(M)
+    last_direction = (
+        select(latest.direction)
+        .where(
+            latest.case_id == M.case_id,
+            latest.contact_id.is_not_distinct_from(M.contact_id),
+        )
+        .order_by(latest.created_at.desc(), latest.id.desc())
+        .limit(1)
+        .correlate(M)
+        .scalar_subquery()
+        .label("last_direction")
+    )
     rows = session.execute(
-        select(M.case_id, M.contact_id, unread, last_at)
+        select(M.case_id, M.contact_id, unread, last_at, last_direction)
         .where(M.organization_id == organization_id)
         .group_by(M.case_id, M.contact_id)
         .order_by(case((unread > 0, 0), else_=1), last_at.desc(), M.case_id, M.contact_id)
@@ -325,12 +338,6 @@ def inbox(
     }
     out: list[Conversation] = []
     for row in rows:
-        last = session.scalar(
-            select(M.direction)
-            .where(M.case_id == row.case_id, M.contact_id == row.contact_id)
-            .order_by(M.created_at.desc())
-            .limit(1)
-        )
         contact = contacts.get(row.contact_id) if row.contact_id else None
         out.append(
             Conversation(
@@ -341,7 +348,7 @@ def inbox(
                 contact_phone=validators.mask_phone(contact.phone) if contact else "",
                 unread=int(row.unread or 0),
                 last_at=row.last_at,
-                last_direction=MessageDirection(last or MessageDirection.inbound),
+                last_direction=MessageDirection(row.last_direction or MessageDirection.inbound),
             )
         )
     return out, more
