@@ -244,3 +244,12 @@ def test_api_flags_and_queue_filter(client: TestClient, orgs: tuple[Org, Org]) -
     assert located.status_code == 201, located.text
     queue = client.get("/api/cases?flag=whereabouts_unknown", headers=north.headers()).json()
     assert queue["items"] == []
+
+
+def test_a_later_report_does_not_restart_a_running_clock(session: Session) -> None:
+    w = world(session)
+    case = nowhere_case(session, w)
+    event(session, w, case, CustodyEventKind.whereabouts_unknown, T0 + 20 * H)
+    session.commit()
+    assert case.location_unknown_since == T0
+    assert run_sweeps(session, T0 + DAY) == {"whereabouts_unknown": 1}

@@ -28,7 +28,7 @@ from tracker.vocab import CustodyEventKind, CustodyStatus, FlagKind
 # Kinds that name a facility (a transfer must; a confirmation may); the others must not.
 NEEDS_FACILITY = frozenset({CustodyEventKind.transferred})
 MAY_NAME_FACILITY = frozenset({CustodyEventKind.transferred, CustodyEventKind.located})
-# The kinds that confirm where the person is, and the one that says nobody knows.
+# The kinds that confirm where the person is (``whereabouts_unknown`` says nobody knows).
 CONFIRMS_LOCATION = frozenset({CustodyEventKind.transferred, CustodyEventKind.located})
 CUSTODY_AFTER = {
     CustodyEventKind.transferred: CustodyStatus.detained,
@@ -128,7 +128,9 @@ def record_event(
     }
     status = CUSTODY_AFTER.get(data.kind) if current else None
     if current and data.kind is CustodyEventKind.whereabouts_unknown:
-        case.location_unknown_since = data.at
+        # Already unknown since earlier (opened with no facility, say): that clock keeps running.
+        since = case.location_unknown_since
+        case.location_unknown_since = data.at if since is None else min(since, data.at)
     elif current and data.kind in CONFIRMS_LOCATION:
         case.location_unknown_since = None
     if status is not None:
