@@ -120,6 +120,7 @@ def jobs(settings: Settings) -> list[Job]:
         sweep_job("unanswered", "unanswered-request sweep"),
         sweep_job("stay_expiry", "stay-expiry sweep"),
         sweep_job("staging", "staging sweep (detained at a staging facility, no stay)"),
+        sweep_job("whereabouts", "whereabouts sweep (detained, no confirmed location for N h)"),
         sweep_job("escalation", "escalation sweep (unacknowledged alerts to the on-call number)"),
         Job(
             DIGEST_JOB,

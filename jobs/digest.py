@@ -1,5 +1,8 @@
 """The morning digest: at 07:00 in each attorney's zone, one SMS listing their open alerts.
 
+Transfers are news rather than deadlines (their alerts stay open until the case closes): the
+digest counts those of the last day, so "1 transferred" says someone moved since yesterday.
+
 The job runs every minute and sends during a morning window, so a clock that was down at
 07:00 still sends the day's digest when it comes back (late, not never); the dedupe key
 (attorney, local date) makes it once a day however often it runs and however many clocks run.
@@ -10,23 +13,25 @@ from __future__ import annotations
 
 import logging
 from collections import Counter, defaultdict
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from notifications import outbox
 from tracker import db
 from tracker.models import Alert, Case, Notification, User
 from tracker.presentation import flag_phrase
-from tracker.vocab import Role
+from tracker.vocab import FlagKind, Role
 
 log = logging.getLogger(__name__)
 
 DIGEST_AT = time(7, 0)
 # Until when a missed digest is still worth sending that morning.
 DIGEST_UNTIL = time(12, 0)
+# How far back the digest reports transfers: since the previous morning.
+TRANSFERS_SINCE = timedelta(hours=24)
 
 
 def _zone(name: str | None, default: str) -> ZoneInfo:
@@ -82,6 +87,10 @@ def send_digests(session: Session, now: datetime) -> int:
             Case.attorney_id.in_(ids),
             Case.closed_at.is_(None),
             Alert.resolved_at.is_(None),
+            or_(
+                Alert.kind != FlagKind.transferred.value,
+                Alert.raised_at > now - TRANSFERS_SINCE,
+            ),
         )
         .group_by(Case.attorney_id, Alert.kind)
     ):

@@ -2,7 +2,8 @@
 
 One statement of scalar subqueries, one (or one per policy group / rung) per kind, each a
 ``min`` over a range of the partial indexes the sweeps use: removal − rung, decided + 48 h,
-filed + N days, stay expiry − rung, raised + escalation delay. Each asks only for moments
+filed + N days, stay expiry − rung, location unknown since + whereabouts hours, raised +
+escalation delay. Each asks only for moments
 strictly after ``after`` (what is already due is the sweep's business), so a moment that
 needs no alert (a case with an active stay, say) costs one empty sweep, never a busy loop.
 """
@@ -18,7 +19,7 @@ from sqlalchemy.orm import Session
 from jobs.sweeps import PolicyGroups, _org_filter
 from tracker import rules
 from tracker.models import Alert, Case, Organization, Request
-from tracker.vocab import RequestStatus
+from tracker.vocab import CustodyStatus, RequestStatus
 
 
 def _candidates(groups: PolicyGroups, after: datetime) -> list[tuple[Any, timedelta]]:
@@ -83,6 +84,22 @@ def _candidates(groups: PolicyGroups, after: datetime) -> list[tuple[Any, timede
                     wait,
                 )
             )
+    for hours, org_ids in groups.by_whereabouts.items():
+        wait = timedelta(hours=hours)
+        since = Case.location_unknown_since
+        out.append(
+            (
+                select(func.min(since))
+                .where(
+                    Case.closed_at.is_(None),
+                    since > after - wait,
+                    Case.custody_status == CustodyStatus.detained,
+                    *_org_filter(Case.organization_id, len(groups.by_whereabouts), org_ids),
+                )
+                .scalar_subquery(),
+                wait,
+            )
+        )
     for minutes in groups.escalation_delays:
         delay = timedelta(minutes=minutes)
         out.append(

@@ -59,6 +59,8 @@ class PolicyGroups:
     min_escalation_minutes: int | None
     # Every organisation's escalation delay, once each (the clock's next-moment query).
     escalation_delays: tuple[int, ...] = ()
+    # Organisations by their ``whereabouts_hours``.
+    by_whereabouts: dict[int, list[uuid.UUID]] = field(default_factory=dict)
 
     @classmethod
     def load(cls, session: Session) -> PolicyGroups:
@@ -68,6 +70,7 @@ class PolicyGroups:
             list
         )
         delays: list[int] = []
+        by_whereabouts: dict[int, list[uuid.UUID]] = defaultdict(list)
         for org in session.scalars(select(Organization)):
             policy = facts.policy_for(org)
             policies[org.id] = policy
@@ -75,12 +78,14 @@ class PolicyGroups:
             key = (tuple(sorted(policy.unanswered_days.items())), policy.default_unanswered_days)
             by_unanswered[key].append(org.id)
             delays.append(org.escalation_delay_minutes)
+            by_whereabouts[policy.whereabouts_hours].append(org.id)
         return cls(
             policies,
             dict(by_ladder),
             dict(by_unanswered),
             min(delays, default=None),
             tuple(sorted(set(delays))),
+            dict(by_whereabouts),
         )
 
 
@@ -204,6 +209,25 @@ def staging_queries(groups: PolicyGroups, now: datetime) -> list[Select[uuid.UUI
     ]
 
 
+def whereabouts_queries(groups: PolicyGroups, now: datetime) -> list[Select[uuid.UUID]]:
+    """Detained cases whose location has been unknown for their organisation's hours, with no
+    open ``whereabouts_unknown`` alert: a range on the partial ``ix_cases_location_unknown``."""
+    queries = []
+    for hours, org_ids in groups.by_whereabouts.items():
+        since = Case.location_unknown_since
+        queries.append(
+            select(Case.id).where(
+                Case.closed_at.is_(None),
+                since.is_not(None),
+                since <= now - timedelta(hours=hours),
+                Case.custody_status == CustodyStatus.detained,
+                *_org_filter(Case.organization_id, len(groups.by_whereabouts), org_ids),
+                ~_open_alert(FlagKind.whereabouts_unknown, Alert.case_id == Case.id),
+            )
+        )
+    return queries
+
+
 def escalation_query(
     groups: PolicyGroups, now: datetime
 ) -> Select[uuid.UUID, datetime, int] | None:
@@ -320,6 +344,7 @@ RAISING_SWEEPS: dict[str, tuple[QueryBuilder, FlagKind]] = {
     "unanswered": (unanswered_queries, FlagKind.unanswered),
     "stay_expiry": (stay_queries, FlagKind.stay_expiring),
     "staging": (staging_queries, FlagKind.removal_likely),
+    "whereabouts": (whereabouts_queries, FlagKind.whereabouts_unknown),
 }
 SWEEPS: tuple[str, ...] = (*RAISING_SWEEPS, "escalation")
 

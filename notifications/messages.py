@@ -128,6 +128,10 @@ COUNSEL_TEMPLATES: Mapping[str, str] = {
         "Amparo: {first_name} was moved from {from_facility} to {to_facility}, now under field "
         "office {field_office}. Reply OK to acknowledge."
     ),
+    "whereabouts_unknown": N_(
+        "Amparo URGENT: where {first_name} is held was still not confirmed at {local_time}. "
+        "Check the ICE locator and the last facility. Reply OK to acknowledge."
+    ),
     "escalation": N_(
         "Amparo ESCALATION: the {alert_kind} alert for {first_name} was not acknowledged by "
         "counsel. Please follow up now. Reply OK to acknowledge."

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session, selectinload
 from tracker import db, rules
 from tracker.facts import case_facts, policy_for
 from tracker.models import AuditEntry, Case, User
-from tracker.presentation import REQUEST_KIND_SHORT, zone_of
+from tracker.presentation import REQUEST_KIND_SHORT, STAY_FORUM_LABELS, zone_of
 from tracker.services import Actor, audit
 from tracker.settings import Settings
 from tracker.vocab import FlagKind
@@ -185,9 +185,12 @@ def _case_deadlines(case: Case, now: datetime, default_zone: str) -> list[Deadli
             f"Unanswered if no decision: {who}, {label} request{office}",
             (timedelta(0),),
         )
+        # A temporary (administrative) stay ends when its forum rules or at its date, whichever
+        # first: counsel must see which one lapses, not just "a stay".
+        stay = "Temporary stay" if r.temporary else "Stay"
         add(
             rules.stay_expiry_flag(case.id, r, _END_OF_TIME, policy),
-            f"Stay expires: {who}{office}",
+            f"{stay} expires ({STAY_FORUM_LABELS[r.forum]}): {who}{office}",
             ladder,
         )
     return out

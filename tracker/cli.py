@@ -191,6 +191,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--skip-invalid", action="store_true", help="write the valid rows, report the others"
     )
+    p = command(
+        imports,
+        "custody",
+        data_commands.cmd_import_custody,
+        "record custody events from a CSV file, all or nothing (columns: see README)",
+    )
+    p.add_argument("file", help="CSV file, UTF-8, header row first")
+    p.add_argument("--org", required=True, help="organisation id or exact name")
+    p.add_argument("--dry-run", action="store_true", help="validate only; write nothing")
 
     p = command(
         sub,

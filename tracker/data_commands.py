@@ -1,5 +1,5 @@
-"""Data commands: ``amparo report``, ``import cases``, ``purge`` and ``rotate-keys`` (their
-arguments are in ``tracker.cli``)."""
+"""Data commands: ``amparo report``, ``import cases``, ``import custody``, ``purge`` and
+``rotate-keys`` (their arguments are in ``tracker.cli``)."""
 
 from __future__ import annotations
 
@@ -182,6 +182,33 @@ def cmd_import_cases(args: argparse.Namespace, settings: Settings) -> int:
                 raise CommandError(f"{path.name}: nothing imported") from exc
         if report.errors and not args.skip_invalid:
             # Nothing was added; roll back anyway so that not even a facility is left.
+            session.rollback()
+    for error in report.errors:
+        print(str(error), file=sys.stderr)
+    print(report.summary())
+    return 1 if report.errors else 0
+
+
+def cmd_import_custody(args: argparse.Namespace, settings: Settings) -> int:
+    from tracker import importer
+
+    path = Path(args.file)
+    try:
+        source = path.read_bytes()
+    except OSError as exc:
+        raise CommandError(f"cannot read {path}: {exc.strerror}") from exc
+    with db.session_scope() as session:
+        org = _org(session, args.org)
+        actor = Actor(label=CLI_ACTOR.label, organization_id=org.id)
+        try:
+            report = importer.import_custody(
+                session, actor, org, source, utcnow(), dry_run=args.dry_run
+            )
+        except importer.ImportFailed as exc:
+            for error in exc.errors:
+                print(str(error), file=sys.stderr)
+            raise CommandError(f"{path.name}: nothing imported") from exc
+        if report.errors:
             session.rollback()
     for error in report.errors:
         print(str(error), file=sys.stderr)

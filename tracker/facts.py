@@ -15,6 +15,7 @@ def policy_for(org: Organization) -> Policy:
         ladder_hours=tuple(int(h) for h in (org.alert_ladder_hours or [72, 24, 6])),
         unanswered_days={str(k): int(v) for k, v in (org.unanswered_days or {}).items()},
         default_unanswered_days=org.default_unanswered_days or 14,
+        whereabouts_hours=org.whereabouts_hours or 24,
     )
 
 
@@ -61,4 +62,5 @@ def case_facts(case: Case) -> CaseFacts:
         unreachable_since=min(unreachable) if unreachable else None,
         facility_kind=facility.kind if facility is not None else None,
         facility_since=(case.facility_since or case.created_at) if facility is not None else None,
+        location_unknown_since=case.location_unknown_since,
     )

@@ -1,4 +1,5 @@
-"""Bulk import of cases from a CSV file (the command line and the upload page share it).
+"""Bulk import of cases from a CSV file (the command line and the upload page share it), and of
+custody events (``amparo import custody``: the lists a hotline receives).
 
 Every row is validated with the same pydantic models as the API (``tracker.schemas``) and
 written through the services (``tracker.services``: audit, timeline and alerts in the same
@@ -37,13 +38,14 @@ from tracker.models import (
     User,
 )
 from tracker.presentation import zone_of
-from tracker.schemas import CaseCreate, ContactCreate, FacilityCreate
-from tracker.services import Actor, audit
+from tracker.schemas import CaseCreate, ContactCreate, CustodyEventIn, FacilityCreate
+from tracker.services import Actor, ServiceError, audit
 from tracker.services import alerts as alert_service
 from tracker.services import cases as case_service
 from tracker.services import contacts as contact_service
+from tracker.services import custody as custody_service
 from tracker.services.facilities import create_facility, may_create
-from tracker.vocab import ContactRole
+from tracker.vocab import ContactRole, CustodyEventKind
 
 # The documented columns (README, "Importing cases"). Only given_name is required.
 COLUMNS: Mapping[str, str] = {
@@ -497,6 +499,8 @@ def _write_batch(
             if values["field_office_id"] is None:
                 values["field_office_id"] = facility.field_office_id
         case_id = row.case_id
+        # As create_case: no facility at intake, no confirmed location yet.
+        values["location_unknown_since"] = None if values["facility_id"] else now
         case = Case(id=case_id, organization_id=actor.organization_id, **values)
         cases.append(
             {
@@ -593,6 +597,221 @@ def _create_facilities(
     return made
 
 
+# --- custody events (``amparo import custody``) ------------------------------------------
+
+# The documented columns (README, "Importing custody events"): a case (by A-number, as the case
+# import knows cases, or by its id), then the event as the API takes it.
+CUSTODY_COLUMNS: Mapping[str, str] = {
+    "a_number": "the case's A-number, any separators (or give case_id)",
+    "case_id": "the case's id, as the API and the case page show it (or give a_number)",
+    "kind": "transferred, located, released, removed or whereabouts_unknown (required)",
+    "at": (
+        "when it happened (required), ISO 8601; without an offset, read in the case's zone "
+        "(its facility's, else its field office's, else the organisation's)"
+    ),
+    "facility": "facility name: required for transferred, optional for located, else empty",
+    "source": "where the news came from (family call, ICE eFile notice, locator…)",
+    "notes": "free text",
+}
+CUSTODY_REQUIRED = ("kind", "at")
+# The event field a column feeds, where the names differ (for error messages).
+_EVENT_FIELD_COLUMN = {"facility_id": "facility"}
+
+
+@dataclass
+class CustodyImportReport:
+    rows: int = 0
+    recorded: int = 0
+    moved: int = 0
+    errors: list[RowError] = field(default_factory=list)
+    dry_run: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def summary(self) -> str:
+        if self.errors:
+            return f"nothing imported: {len(self.errors)} error(s) in {self.rows} rows"
+        if self.dry_run:
+            return f"dry run: all {self.rows} rows valid; nothing written"
+        return f"recorded {self.recorded} custody events ({self.moved} transfers)"
+
+
+@dataclass(frozen=True)
+class _CustodyRow:
+    row: int
+    case_id: uuid.UUID
+    event: CustodyEventIn
+
+
+def _custody_header(reader: csv.DictReader[str]) -> None:
+    header = [h.strip() for h in (reader.fieldnames or [])]
+    reader.fieldnames = header
+    problems = [
+        RowError(1, h or "(empty)", "unknown column") for h in header if h not in CUSTODY_COLUMNS
+    ]
+    problems += [
+        RowError(1, c, "required column is missing") for c in CUSTODY_REQUIRED if c not in header
+    ]
+    if "a_number" not in header and "case_id" not in header:
+        problems.append(RowError(1, "a_number", "name the case: an a_number or case_id column"))
+    duplicates = {h for h in header if header.count(h) > 1}
+    problems += [RowError(1, h, "column appears twice") for h in sorted(duplicates)]
+    if problems:
+        raise ImportFailed(problems)
+
+
+def _custody_case(
+    session: Session, org: Organization, cells: Mapping[str, str]
+) -> tuple[Case | None, tuple[str, str] | None]:
+    """The organisation's case a row names, or (column, reason)."""
+    if "case_id" in cells and "a_number" in cells:
+        return None, ("case_id", "give a_number or case_id, not both")
+    if "case_id" in cells:
+        try:
+            case_id = uuid.UUID(cells["case_id"])
+        except ValueError:
+            return None, ("case_id", "not a case id")
+        case = session.get(Case, case_id)
+        if case is None or case.organization_id != org.id:
+            return None, ("case_id", "no such case in this organisation")
+        return case, None
+    if "a_number" in cells:
+        try:
+            digits = validators.a_number(cells["a_number"])
+        except ValueError as exc:
+            return None, ("a_number", str(exc))
+        found = list(
+            session.scalars(
+                select(Case).where(
+                    Case.organization_id == org.id,
+                    Case.a_number_hash == validators.a_number_hash(digits),
+                )
+            )
+        )
+        if len(found) > 1:
+            return None, ("a_number", "several cases have this A-number: give case_id")
+        if not found:
+            return None, ("a_number", "no case in this organisation has this A-number")
+        return found[0], None
+    return None, ("a_number", "required (or case_id)")
+
+
+def _parse_custody_row(
+    session: Session,
+    org: Organization,
+    number: int,
+    raw: Mapping[str, str],
+    facilities: Mapping[str, Facility],
+) -> tuple[_CustodyRow | None, list[RowError]]:
+    cells = {k: v.strip() for k, v in raw.items() if k and v is not None and v.strip()}
+    errors: list[RowError] = []
+    case, problem = _custody_case(session, org, cells)
+    if problem is not None:
+        errors.append(RowError(number, *problem))
+    values: dict[str, Any] = {k: cells[k] for k in ("kind", "source", "notes") if k in cells}
+    if "facility" in cells:
+        known = facilities.get(cells["facility"].casefold())
+        if known is None:
+            errors.append(RowError(number, "facility", "unknown facility (add it first)"))
+        else:
+            values["facility_id"] = known.id
+    if "at" in cells:
+        zone = zone_of(
+            org.time_zone,
+            facility=case.facility if case is not None else None,
+            field_office=case.field_office if case is not None else None,
+        )
+        try:
+            values["at"] = _parse_time(cells["at"], zone)
+        except ValueError as exc:
+            errors.append(RowError(number, "at", str(exc)))
+    try:
+        event = CustodyEventIn.model_validate(values)
+    except ValidationError as exc:
+        reported = {e.column for e in errors}
+        for name, reason in _reasons(exc):
+            column = _EVENT_FIELD_COLUMN.get(name, name)
+            if column not in reported:
+                errors.append(RowError(number, column, reason))
+        return None, errors
+    if errors or case is None:
+        return None, errors
+    return _CustodyRow(number, case.id, event), []
+
+
+def import_custody(
+    session: Session,
+    actor: Actor,
+    org: Organization,
+    source: bytes | str,
+    now: datetime,
+    *,
+    dry_run: bool = False,
+) -> CustodyImportReport:
+    """Record the custody events of a CSV, all or nothing, in file order.
+
+    Each row goes through ``services.custody.record_event``, the API's own path (audit,
+    timeline, the case's new place, transfer alerts and texts), inside a savepoint: when any row
+    is bad, or on a dry run, the savepoint is rolled back and nothing is left in the session.
+    Raises ``ImportFailed`` when the file itself is unreadable.
+    """
+    if isinstance(source, bytes) and len(source) > MAX_BYTES:
+        raise ImportFailed([RowError(1, "file", f"larger than {MAX_BYTES // 2**20} MB")])
+    reader = csv.DictReader(io.StringIO(_text(source), newline=""))
+    _custody_header(reader)
+    facilities = {f.name.casefold(): f for f in session.scalars(select(Facility))}
+    report = CustodyImportReport(dry_run=dry_run)
+    rows: list[_CustodyRow] = []
+    for raw in reader:
+        number = reader.line_num
+        if None in raw:
+            report.rows += 1
+            report.errors.append(RowError(number, "row", "more cells than columns"))
+            continue
+        if not any((v or "").strip() for v in raw.values()):
+            continue
+        report.rows += 1
+        parsed, errors = _parse_custody_row(session, org, number, raw, facilities)
+        report.errors.extend(errors)
+        if parsed is not None:
+            rows.append(parsed)
+    # The rows that parsed are applied even when others did not, so that one run reports every
+    # error (the service's own checks included); the savepoint then undoes them all.
+    actor = Actor(actor.label, org.id, actor.user_id, actor.role)
+    savepoint = session.begin_nested()
+    for row in rows:
+        case = session.get(Case, row.case_id)
+        assert case is not None  # found while parsing, in this transaction
+        try:
+            custody_service.record_event(session, actor, case, row.event, now)
+        except ServiceError as exc:
+            for name, reason in (exc.fields or {"row": exc.message}).items():
+                report.errors.append(RowError(row.row, _EVENT_FIELD_COLUMN.get(name, name), reason))
+            continue
+        report.recorded += 1
+        report.moved += row.event.kind is CustodyEventKind.transferred
+    if report.errors or dry_run:
+        savepoint.rollback()
+        report.recorded = report.moved = 0
+        report.errors.sort()
+        return report
+    audit.record(
+        session,
+        actor,
+        "import",
+        "custody_event",
+        None,
+        {"rows": [None, report.rows], "recorded": [None, report.recorded]},
+        organization_id=org.id,
+        now=now,
+    )
+    savepoint.commit()
+    session.flush()
+    return report
+
+
 def template_csv() -> str:
     """A header line with every column, for the upload page's download link."""
     return ",".join(COLUMNS) + "\n"
@@ -604,10 +823,13 @@ def columns_help() -> Iterable[tuple[str, str]]:
 
 __all__ = [
     "COLUMNS",
+    "CUSTODY_COLUMNS",
+    "CustodyImportReport",
     "ImportFailed",
     "ImportReport",
     "RowError",
     "import_cases",
+    "import_custody",
     "parse",
     "template_csv",
 ]

@@ -96,6 +96,10 @@ class Organization(Base):
     unanswered_days: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     default_unanswered_days: Mapped[int] = mapped_column(Integer, default=14)
     escalation_delay_minutes: Mapped[int] = mapped_column(Integer, default=60)
+    # A detained case with no confirmed location this long is flagged ``whereabouts_unknown``.
+    # The default is the server's alone, so that rows written as older revisions had them
+    # (the migration tests) still insert.
+    whereabouts_hours: Mapped[int] = mapped_column(Integer, server_default=text("24"))
     retention_days: Mapped[int] = mapped_column(Integer, default=365)
     # "21:00-08:00", "off", or NULL to use the QUIET_HOURS setting.
     quiet_hours: Mapped[str | None] = mapped_column(String(32))
@@ -291,6 +295,10 @@ class Case(Base):
     facility_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("facilities.id"), index=True)
     # When the person was last placed at ``facility_id`` (NULL: since the case was opened).
     facility_since: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Since when nobody has confirmed where the person is held (NULL: ``facility_id`` is
+    # confirmed): set at intake with no facility and by a ``whereabouts_unknown`` custody event,
+    # cleared by ``located`` / ``transferred`` or by entering a facility.
+    location_unknown_since: Mapped[datetime | None] = mapped_column(UTCDateTime())
     field_office_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("field_offices.id"), index=True
     )
@@ -326,6 +334,13 @@ class Case(Base):
             sqlite_where=text("closed_at IS NULL AND removal_scheduled_at IS NOT NULL"),
         ),
         Index("ix_cases_org_closed", "organization_id", "closed_at"),
+        # The whereabouts sweep: the few open cases whose location is unknown, by since when.
+        Index(
+            "ix_cases_location_unknown",
+            "location_unknown_since",
+            postgresql_where=text("closed_at IS NULL AND location_unknown_since IS NOT NULL"),
+            sqlite_where=text("closed_at IS NULL AND location_unknown_since IS NOT NULL"),
+        ),
         # The API's urgency queue: an organisation's open cases with a removal date, by date
         # (``flag=removal_imminent`` reads a few hundred rows instead of the whole org).
         Index(

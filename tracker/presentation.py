@@ -46,6 +46,9 @@ FLAGS: Mapping[FlagKind, FlagText] = {
     ),
     FlagKind.transferred: FlagText("Transferred", "transferred", "transfer"),
     FlagKind.unreachable: FlagText("Family unreachable", "unreachable", "family unreachable"),
+    FlagKind.whereabouts_unknown: FlagText(
+        "Whereabouts unknown", "whereabouts unknown", "whereabouts unknown"
+    ),
 }
 
 REQUEST_KINDS: Mapping[RequestKind, RequestKindText] = {

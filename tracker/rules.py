@@ -14,6 +14,10 @@ Boundaries, stated once:
   any forum included).
 - removal_likely: detained at a staging facility with no stay in force, due from the placement
   there (``facility_since``), with or without a removal date.
+- whereabouts_unknown: detained, with no confirmed location since ``location_unknown_since``
+  (opened with no facility, or a ``whereabouts_unknown`` custody event), flagged from
+  ``location_unknown_since + whereabouts_hours`` inclusive. A stay does not suppress it: a stay
+  protects no one whose whereabouts nobody knows.
 - a stay protects: granted, from any forum, and ``now < stay_expires_at`` (strictly; at the
   expiry instant it no longer protects). While one protects, no removal flag is raised.
 """
@@ -37,6 +41,7 @@ from tracker.vocab import (
 DOCUMENTATION_WINDOW = timedelta(hours=48)
 DEFAULT_LADDER_HOURS: tuple[int, ...] = (72, 24, 6)
 DEFAULT_UNANSWERED_DAYS = 14
+DEFAULT_WHEREABOUTS_HOURS = 24
 
 # Successor kinds: a flag that time turns into another (used to state "flags never vanish").
 SUCCESSOR: Mapping[FlagKind, FlagKind] = {
@@ -52,6 +57,7 @@ ALERTING_KINDS = frozenset(
         FlagKind.stay_expiring,
         FlagKind.removal_likely,
         FlagKind.transferred,
+        FlagKind.whereabouts_unknown,
     }
 )
 # Alerts raised by an event rather than by time: the rules neither raise nor clear them.
@@ -81,8 +87,11 @@ class Policy:
     ladder_hours: tuple[int, ...] = DEFAULT_LADDER_HOURS
     unanswered_days: Mapping[str, int] = field(default_factory=dict)
     default_unanswered_days: int = DEFAULT_UNANSWERED_DAYS
+    whereabouts_hours: int = DEFAULT_WHEREABOUTS_HOURS
 
     def __post_init__(self) -> None:
+        if self.whereabouts_hours <= 0:
+            raise ValueError("whereabouts_hours must be a positive number of hours")
         ladder = tuple(sorted({int(h) for h in self.ladder_hours}, reverse=True))
         if not ladder or ladder[-1] <= 0:
             raise ValueError("the alert ladder needs at least one positive number of hours")
@@ -95,6 +104,10 @@ class Policy:
 
     def unanswered_after(self, kind: str) -> timedelta:
         return timedelta(days=self.unanswered_days.get(kind, self.default_unanswered_days))
+
+    @property
+    def whereabouts_after(self) -> timedelta:
+        return timedelta(hours=self.whereabouts_hours)
 
     @property
     def max_unanswered_after(self) -> timedelta:
@@ -145,6 +158,8 @@ class CaseFacts:
     # The kind of the current facility, and since when the person is held there.
     facility_kind: FacilityKind | None = None
     facility_since: datetime | None = None
+    # Since when no location is confirmed (None: the current facility is confirmed).
+    location_unknown_since: datetime | None = None
 
     def __post_init__(self) -> None:
         _utc_fields(self)
@@ -225,6 +240,19 @@ def removal_likely_flag(case: CaseFacts, now: datetime) -> Flag | None:
     return Flag(case.facility_since, FlagKind.removal_likely, case.id)
 
 
+def whereabouts_flag(case: CaseFacts, now: datetime, policy: Policy) -> Flag | None:
+    """Detained and nobody has confirmed where for ``policy.whereabouts_hours``: due then.
+
+    Not suppressed by a stay (a stay protects no one whose whereabouts nobody knows).
+    """
+    if case.location_unknown_since is None or case.custody_status is not CustodyStatus.detained:
+        return None
+    due = case.location_unknown_since + policy.whereabouts_after
+    if now < due:
+        return None
+    return Flag(due, FlagKind.whereabouts_unknown, case.id)
+
+
 def documentation_flag(case_id: UUID, request: RequestFacts, now: datetime) -> Flag | None:
     if request.decided_at is None or request.documentation_received_at is not None:
         return None
@@ -265,7 +293,11 @@ def evaluate(case: CaseFacts, now: datetime, policy: Policy | None = None) -> li
         return []
     now = now.astimezone(UTC)
     policy = policy or Policy()
-    flags: list[Flag | None] = [removal_flag(case, now, policy), removal_likely_flag(case, now)]
+    flags: list[Flag | None] = [
+        removal_flag(case, now, policy),
+        removal_likely_flag(case, now),
+        whereabouts_flag(case, now, policy),
+    ]
     for request in case.requests:
         flags.append(documentation_flag(case.id, request, now))
         flags.append(unanswered_flag(case.id, request, now, policy))

@@ -82,6 +82,8 @@ class FlagKind(StrEnum):
     # Raised by a custody event (a transfer), not by time: see rules.EVENT_KINDS.
     transferred = "transferred"
     unreachable = "unreachable"
+    # Detained with no confirmed location for the organisation's ``whereabouts_hours``.
+    whereabouts_unknown = "whereabouts_unknown"
 
 
 class NotificationStatus(StrEnum):

@@ -66,7 +66,10 @@ def test_next_due_finds_the_next_rung_decision_window_and_filing(session: Sessio
     now = utcnow()
     w = world(session, now)
     removal = now + timedelta(hours=200)
-    case = factories.case(session, w.actor, now, attorney_id=w.attorney.id)
+    # At a facility: a case opened nowhere would first fall due as whereabouts unknown (24 h).
+    case = factories.case(
+        session, w.actor, now, attorney_id=w.attorney.id, facility_id=w.facility.id
+    )
     case.removal_scheduled_at = removal
     session.commit()
     groups = PolicyGroups.load(session)

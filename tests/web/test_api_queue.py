@@ -1,5 +1,9 @@
 """The queue's SQL mirrors tracker.rules: on varied cases its order and membership equal the
-order computed from the rules' own flags (rules.evaluate → soonest due, removal, creation)."""
+order computed from the rules' own flags (rules.evaluate → soonest due, removal, creation).
+
+Most cases are opened at a facility, as real ones are: a detained case opened with no facility
+is (rightly) flagged whereabouts_unknown a day later, so the few without one, and the few whose
+whereabouts became unknown later or were confirmed again, exercise that flag."""
 
 from __future__ import annotations
 
@@ -11,32 +15,63 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from tests.web.conftest import NOW, Org
+from tests.world import facility
 from tracker import db, facts, rules
 from tracker.models import Case, Contact
-from tracker.schemas import AppealIn, CaseCreate, DeterminationIn, RequestCreate
+from tracker.schemas import AppealIn, CaseCreate, CustodyEventIn, DeterminationIn, RequestCreate
 from tracker.services import cases as case_service
+from tracker.services import custody as custody_service
 from tracker.services import requests as request_service
-from tracker.vocab import RequestKind
+from tracker.vocab import CustodyEventKind, CustodyStatus, RequestKind
 from tracker.web import api_queue
 
 
 def test_sql_order_equals_the_rules_order(orgs: tuple[Org, Org]) -> None:
     north, _ = orgs
     rng = random.Random(3)
+    # Where each person is held draws from its own stream: the request shapes above stay as
+    # they were (some combinations of them cannot be recorded).
+    where = random.Random(11)
     actor = north.actor()
     with db.session_scope() as session:
+        held = facility(session, "Queue Test Detention Center")
         for i in range(40):
             at = NOW - timedelta(days=30) + timedelta(minutes=i)
             removal = NOW + timedelta(hours=rng.choice([-5, 2, 5, 23, 30, 70, 100, 500]))
+            place = where.random()
             case = case_service.create_case(
                 session,
                 actor,
                 CaseCreate(
                     given_name="Test",
                     removal_scheduled_at=removal if rng.random() < 0.7 else None,
+                    facility_id=held.id if place >= 0.2 else None,
+                    custody_status=(
+                        CustodyStatus.released if place < 0.05 else CustodyStatus.detained
+                    ),
                 ),
                 at,
             )
+            if 0.2 <= place < 0.35:
+                # Whereabouts unknown since a while ago (flagged) or only since this morning.
+                hours = where.choice([3, 23, 25, 60])
+                custody_service.record_event(
+                    session,
+                    actor,
+                    case,
+                    CustodyEventIn(
+                        kind=CustodyEventKind.whereabouts_unknown, at=NOW - timedelta(hours=hours)
+                    ),
+                    NOW,
+                )
+                if where.random() < 0.3:
+                    custody_service.record_event(
+                        session,
+                        actor,
+                        case,
+                        CustodyEventIn(kind=CustodyEventKind.located, at=NOW - timedelta(hours=1)),
+                        NOW,
+                    )
             shape = rng.randrange(6)
             if shape == 0:
                 continue
@@ -88,6 +123,13 @@ def test_sql_order_equals_the_rules_order(orgs: tuple[Org, Org]) -> None:
             c.id for c in sorted(cases, key=lambda c: api_queue.ordering_key(flags[c.id], c))
         ]
         assert any(flags.values()) and not all(flags.values())
+        raised = {f.kind for fl in flags.values() for f in fl}
+        assert rules.FlagKind.whereabouts_unknown in raised
+        unknown = [c for c in cases if c.location_unknown_since is not None]
+        assert any(
+            not any(f.kind is rules.FlagKind.whereabouts_unknown for f in flags[c.id])
+            for c in unknown
+        ), "some case's whereabouts are unknown but not for long enough (or it was released)"
         query = api_queue.CaseQuery(organization_id=north.org.id)
         got: list[uuid.UUID] = []
         cursor = None

@@ -178,6 +178,7 @@ def test_settings_validate_save_and_audit(client: TestClient, orgs: tuple[Org, O
         "default_unanswered_days": "10",
         "unanswered_days_prosecutorial_discretion": "21",
         "escalation_delay_minutes": "30",
+        "whereabouts_hours": "12",
         "quiet_hours": "22:00-07:00",
         "retention_days": "400",
         "time_zone": "America/Chicago",
@@ -196,6 +197,7 @@ def test_settings_validate_save_and_audit(client: TestClient, orgs: tuple[Org, O
         assert org.alert_ladder_hours == [48, 12, 2]
         assert org.unanswered_days == {"prosecutorial_discretion": 21}
         assert (org.default_unanswered_days, org.escalation_delay_minutes) == (10, 30)
+        assert org.whereabouts_hours == 12
         assert (org.quiet_hours, org.retention_days, org.time_zone) == (
             "22:00-07:00",
             400,

@@ -412,6 +412,10 @@ def _clear_reason(alert: Alert, case: Case, now: datetime) -> str:
         if case.facility is None or case.facility.kind is not FacilityKind.staging:
             return "moved"
         return "stay_granted"
+    if kind == FlagKind.whereabouts_unknown:
+        if case.custody_status is not CustodyStatus.detained:
+            return case.custody_status.value
+        return "located" if case.location_unknown_since is None else "dates_changed"
     if kind == FlagKind.removal_imminent:
         if case.custody_status is CustodyStatus.removed:
             return "removed"

@@ -28,6 +28,7 @@ AUDITED_FIELDS = (
     "facility_id",
     "field_office_id",
     "removal_scheduled_at",
+    "location_unknown_since",
     "attorney_id",
     "factors",
     "closed_at",
@@ -94,6 +95,9 @@ def create_case(session: Session, actor: Actor, data: CaseCreate, now: datetime)
     )
     if case.facility_id is not None:
         case.facility_since = now
+    else:
+        # No facility at intake: nobody has confirmed where the person is held yet.
+        case.location_unknown_since = now
     if case.field_office_id is None and case.facility_id is not None:
         facility = session.get(Facility, case.facility_id)
         case.field_office_id = facility.field_office_id if facility else None
@@ -119,8 +123,15 @@ def update_case(
             raise ServiceError(f"{name} cannot be null", {name: "cannot be null"})
     _check_references(session, actor, values)
     before = snapshot(case)
+    facility_before = case.facility_id
     for name, value in values.items():
         setattr(case, name, value)
+    if case.facility_id != facility_before:
+        # A facility entered is a confirmed location; one removed leaves the location unknown.
+        if case.facility_id is not None:
+            case.location_unknown_since = None
+        elif case.location_unknown_since is None:
+            case.location_unknown_since = now
     if closed is True and case.closed_at is None:
         case.closed_at = now
     elif closed is False:

@@ -28,6 +28,8 @@ from tracker.vocab import CustodyEventKind, CustodyStatus, FlagKind
 # Kinds that name a facility (a transfer must; a confirmation may); the others must not.
 NEEDS_FACILITY = frozenset({CustodyEventKind.transferred})
 MAY_NAME_FACILITY = frozenset({CustodyEventKind.transferred, CustodyEventKind.located})
+# The kinds that confirm where the person is (``whereabouts_unknown`` says nobody knows).
+CONFIRMS_LOCATION = frozenset({CustodyEventKind.transferred, CustodyEventKind.located})
 CUSTODY_AFTER = {
     CustodyEventKind.transferred: CustodyStatus.detained,
     CustodyEventKind.located: CustodyStatus.detained,
@@ -122,8 +124,15 @@ def record_event(
         "facility_id": case.facility_id,
         "field_office_id": case.field_office_id,
         "custody_status": case.custody_status,
+        "location_unknown_since": case.location_unknown_since,
     }
     status = CUSTODY_AFTER.get(data.kind) if current else None
+    if current and data.kind is CustodyEventKind.whereabouts_unknown:
+        # Already unknown since earlier (opened with no facility, say): that clock keeps running.
+        since = case.location_unknown_since
+        case.location_unknown_since = data.at if since is None else min(since, data.at)
+    elif current and data.kind in CONFIRMS_LOCATION:
+        case.location_unknown_since = None
     if status is not None:
         case.custody_status = status
     if current and facility is not None and facility.id != case.facility_id:
@@ -137,6 +146,7 @@ def record_event(
             "facility_id": case.facility_id,
             "field_office_id": case.field_office_id,
             "custody_status": case.custody_status,
+            "location_unknown_since": case.location_unknown_since,
         },
     )
     if changes:

@@ -259,6 +259,7 @@ class _RulesView:
     closed_at: datetime | None
     facility_since: datetime | None
     created_at: datetime
+    location_unknown_since: datetime | None
     facility: Any = None
     requests: list[_RequestRow] = field(default_factory=list)
     contacts: list[Any] = field(default_factory=list)
@@ -275,6 +276,7 @@ def _page_flags(
             c.closed_at,
             c.facility_since,
             c.created_at,
+            c.location_unknown_since,
         )
         for c in cases
     }

@@ -4,7 +4,8 @@ Two segments, in this order:
 
 1. **Flagged**: each flag the rules can raise has a due time that SQL can compute from indexed
    columns (the removal time; decision + 48 h; filing + the policy's unanswered days for the
-   kind; the stay's expiry; since when a contact is unreachable). The database finds, per case,
+   kind; the stay's expiry; since when a contact is unreachable; since when the location is
+   unknown + the policy's whereabouts hours). The database finds, per case,
    the soonest of these — the ``flag_due`` — and orders by (flag_due, removal, created_at, id).
    The SQL mirrors ``tracker.rules`` condition for condition; the flags answered for the page are
    then computed by the rules themselves (``tests/web/test_api_queue.py`` holds the two equal).
@@ -296,6 +297,19 @@ def _due_rows(query: CaseQuery, now: datetime, policy: Policy, kind: FlagKind | 
                 Facility.kind == FacilityKind.staging,
                 Case.custody_status == CustodyStatus.detained,
                 ~_active_stay(now),
+            )
+        )
+    if want(FlagKind.whereabouts_unknown):
+        wait = policy.whereabouts_after
+        since = Case.location_unknown_since
+        parts.append(
+            select(
+                Case.id.label("case_id"), (epoch(since) + wait.total_seconds()).label("due")
+            ).where(
+                *base,
+                Case.custody_status == CustodyStatus.detained,
+                since.is_not(None),
+                since <= now - wait,
             )
         )
     if want(FlagKind.unreachable):

@@ -23,7 +23,7 @@ from sqlalchemy import select
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from tracker import validators
+from tracker import rules, validators
 from tracker.models import ApiToken, Facility, FieldOffice, Organization, User
 from tracker.presentation import FACILITY_KIND_LABELS, REQUEST_KIND_LABELS
 from tracker.schemas import FacilityCreate, UserCreate
@@ -297,6 +297,7 @@ class OrgSettingsIn(BaseModel):
     default_unanswered_days: int = Field(ge=1, le=365)
     unanswered_days: dict[str, int] = Field(default_factory=dict)
     escalation_delay_minutes: int = Field(ge=1, le=24 * 60)
+    whereabouts_hours: int = Field(ge=1, le=24 * 30)
     quiet_hours: str | None = None
     retention_days: int = Field(ge=30, le=3650)
     time_zone: str
@@ -351,6 +352,7 @@ SETTINGS_FIELDS = (
     "default_unanswered_days",
     "unanswered_days",
     "escalation_delay_minutes",
+    "whereabouts_hours",
     "quiet_hours",
     "retention_days",
     "time_zone",
@@ -366,6 +368,7 @@ def _settings_values(ctx: PageContext) -> dict[str, str]:
         "alert_ladder_hours": ", ".join(str(h) for h in org.alert_ladder_hours or []),
         "default_unanswered_days": str(org.default_unanswered_days),
         "escalation_delay_minutes": str(org.escalation_delay_minutes),
+        "whereabouts_hours": str(org.whereabouts_hours),
         "quiet_hours": org.quiet_hours or "",
         "retention_days": str(org.retention_days),
         "time_zone": org.time_zone,
@@ -414,6 +417,9 @@ def settings_submit(ctx: PageContext) -> Response:
                 "default_unanswered_days": values["default_unanswered_days"],
                 "unanswered_days": per_kind,
                 "escalation_delay_minutes": values["escalation_delay_minutes"],
+                # Left blank (or posted by a form older than the field): the default.
+                "whereabouts_hours": values["whereabouts_hours"]
+                or str(rules.DEFAULT_WHEREABOUTS_HOURS),
                 "quiet_hours": values["quiet_hours"] or None,
                 "retention_days": values["retention_days"],
                 "time_zone": values["time_zone"],
