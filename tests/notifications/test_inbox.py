@@ -285,7 +285,7 @@ def test_bad_replies_are_refused_with_the_field_and_reason_and_write_nothing(
 
 def test_with_no_attorney_whoever_is_on_call_is_told(session: Session) -> None:
     w = helpers.world(session)
-    volunteer = "+12025550199"
+    volunteer = "+13125550188"
     from tracker.schemas import ShiftCreate
     from tracker.services import oncall
 
