@@ -38,12 +38,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from notifications import outbox, quiet
 from notifications.outbox import Claimed
 from notifications.throttle import SenderThrottle
-from notifications.transports import Outgoing, Transport, TransportError, make_transport
+from notifications.transports import Transport, TransportError, make_transport
 from tracker import db, wakeups
 from tracker.models import Case, Contact, Heartbeat, Notification, User
 from tracker.settings import Settings
 from tracker.types import utcnow
-from tracker.vocab import ContactRole, NotificationStatus
+from tracker.vocab import NotificationStatus
 
 log = logging.getLogger("amparo.sms.dispatcher")
 
@@ -298,9 +298,10 @@ class Dispatcher:
                     Notification.claimed_by,
                     Notification.claimed_until,
                     Contact.opted_out_at,
-                    Contact.sms_consent,
+                    Contact.consented_channels,
                     Contact.role,
                     User.active,
+                    Notification.channel,
                 )
                 .outerjoin(Contact, Contact.id == Notification.contact_id)
                 .outerjoin(User, User.id == Notification.user_id)
@@ -308,14 +309,14 @@ class Dispatcher:
             ).first()
             if current is None:
                 return "deleted"
-            status, owner, until, opted_out_at, consent, role, user_active = current
+            status, owner, until, opted_out_at, consented, role, user_active, channel = current
             if status != NotificationStatus.sending or owner != self.worker_id:
                 return "lost"
             reason = None
             if opted_out_at is not None:
                 reason = "recipient opted out (STOP)"
-            elif role == ContactRole.family and not consent:
-                reason = "no SMS consent from this family contact"
+            elif problem := outbox.consent_problem(role, consented, channel):
+                reason = problem
             elif user_active is False:
                 reason = "recipient user is deactivated"
             if reason:
@@ -365,7 +366,7 @@ class Dispatcher:
                     "SMS %s: already sent before a crash (%s); not sent again", row.id, adopted
                 )
                 return True
-        message = Outgoing(row.id, row.to_phone, row.body, row.kind, row.segments, row.sender)
+        message = outbox.outgoing(row)
         try:
             result = self.transport.send(message)
         except TransportError as exc:

@@ -233,6 +233,11 @@ def _translated_params(language: str, params: Mapping[str, Any]) -> dict[str, An
     return out
 
 
+def template_values(language: str, params: Mapping[str, Any]) -> dict[str, Any]:
+    """The parameters as a template shows them (first name only, labels translated)."""
+    return _translated_params(language, params)
+
+
 def translate(language: str, msgid: str, params: Mapping[str, Any] | None = None) -> str:
     """``msgid`` in ``language`` (English when unknown), with ``params`` filled in."""
     text = catalogs.gettext_for(language)(msgid)

@@ -102,6 +102,8 @@ class ContactOut(_Out):
     phone: str = Field(description="E.164")
     language: str
     sms_consent: bool
+    channel: str = Field(description="preferred channel: sms, whatsapp or voice")
+    consented_channels: list[str]
     opted_out: bool
     unreachable: bool
     created_at: datetime
