@@ -65,7 +65,7 @@ def apply_status(
     elif new in (NotificationStatus.undelivered, NotificationStatus.failed):
         code = (error_code or "").strip() or None
         notification.error_code = code[:16] if code else None
-        notification.error_message = failure_message(new, code)
+        notification.error_message = failure_message(new, code, raw_status)
         contact = _contact(session, notification.contact_id)
         if contact is not None:
             if code == OPTED_OUT_CODE:

@@ -33,6 +33,7 @@ from notifications.inbound import (
     START_WORDS,
     STATUS_WORDS,
     STOP_WORDS,
+    address,
     keyword,
 )
 from tracker import validators
@@ -72,8 +73,9 @@ class Route:
 
 
 def _normalise(raw: str) -> str | None:
+    """The E.164 number of a Twilio address (SMS ``+E164`` or ``whatsapp:+E164``)."""
     try:
-        return validators.phone(raw)
+        return validators.phone(address(raw)[1])
     except ValueError:
         return None
 
@@ -167,6 +169,10 @@ def handle(
     where = route(session, phone, to, messaging_service_sid)
     org = where.org
     contacts = _contacts(session, phone, org)
+    if address(from_raw)[0] == "whatsapp":
+        # The family wrote on WhatsApp: for 24 hours we may answer free-form there.
+        for contact in contacts:
+            contact.last_inbound_at = now
     user = _user(session, phone, org)
     language = contacts[0].language if contacts else (user.language if user else "en")
     org_id = org.id if org is not None else None
@@ -192,7 +198,7 @@ def handle(
     family = [
         c
         for c in contacts
-        if c.role is ContactRole.family and c.sms_consent and c.opted_out_at is None
+        if c.role is ContactRole.family and c.consented_channels and c.opted_out_at is None
     ]
     if first in STATUS_WORDS and family:
         return Reply("status", _status(family), org_id)

@@ -91,9 +91,13 @@ async def status_callback(request: Request) -> Response:
             delivery.apply_status(
                 session,
                 notification,
-                params.get("MessageStatus") or params.get("SmsStatus") or "",
+                # A call's outcome comes as CallStatus/CallSid to the same callback.
+                params.get("MessageStatus")
+                or params.get("SmsStatus")
+                or params.get("CallStatus")
+                or "",
                 now,
-                sid=params.get("MessageSid") or params.get("SmsSid"),
+                sid=params.get("MessageSid") or params.get("SmsSid") or params.get("CallSid"),
                 error_code=params.get("ErrorCode"),
             )
             return True
