@@ -126,6 +126,40 @@ def window_open(contact: Contact, at: datetime) -> bool:
     return last is not None and at < last + WHATSAPP_WINDOW
 
 
+def on_channel(
+    channel: str,
+    contact: Contact | None,
+    kind: str,
+    language: str,
+    params: Mapping[str, Any],
+    due: datetime,
+    template_config: str,
+) -> Choice:
+    """The message on this ``channel`` (a fallback's re-send), suppressed when it cannot go."""
+    if contact is None:
+        return Choice(channel)
+    found = _try(channel, contact, kind, language, params, due, template_config)
+    return found if isinstance(found, Choice) else Choice(channel, suppressed=found)
+
+
+def next_channel(contact: Contact, channels_tried: int) -> str | None:
+    """The consented channel after the contact's current one (in ``FALLBACK_ORDER``, going
+    round), while fewer than all of them have been tried since the last delivery."""
+    consented = [c for c in FALLBACK_ORDER if c in (contact.consented_channels or [])]
+    if contact.channel not in consented or channels_tried >= len(consented):
+        return None
+    at = consented.index(contact.channel)
+    following = consented[at + 1 :] + consented[:at]
+    return following[0] if following else None
+
+
+def failures_before_unreachable(contact: Contact, per_channel: int) -> int:
+    """Each consented channel gets ``per_channel`` failures before the contact is
+    unreachable: the fallback tries the next one in between."""
+    consented = [c for c in FALLBACK_ORDER if c in (contact.consented_channels or [])]
+    return per_channel * max(1, len(consented))
+
+
 def _try(
     channel: str,
     contact: Contact,

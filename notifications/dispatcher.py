@@ -64,8 +64,14 @@ class DeliveryReactions(Protocol):
     def opted_out(self, session: Session, contact_id: uuid.UUID, now: datetime) -> None:
         """The carrier says the number replied STOP (Twilio 21610)."""
 
-    def bad_number(self, session: Session, contact_id: uuid.UUID, now: datetime) -> None:
-        """The number cannot receive SMS at all."""
+    def bad_number(
+        self,
+        session: Session,
+        contact_id: uuid.UUID,
+        now: datetime,
+        notification_id: uuid.UUID | None = None,
+    ) -> None:
+        """The number cannot receive SMS at all (``notification_id``: the refused row)."""
 
 
 class ResultWriter:
@@ -457,7 +463,7 @@ class Dispatcher:
             if row.contact_id is not None and exc.opted_out:
                 self.reactions.opted_out(session, row.contact_id, now)
             elif row.contact_id is not None and exc.bad_number:
-                self.reactions.bad_number(session, row.contact_id, now)
+                self.reactions.bad_number(session, row.contact_id, now, notification_id=row.id)
 
     # --- the loop ---------------------------------------------------------------------
 

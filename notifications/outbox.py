@@ -41,6 +41,8 @@ class RowFields(TypedDict):
     now: NotRequired[datetime | None]
     # Collects why a family message did not go on the contact's preferred channel.
     notes: NotRequired[list[channels.ChannelNote] | None]
+    # This channel rather than the contact's choice (a fallback's re-send).
+    channel: NotRequired[str | None]
 
 
 def enqueue(session: Session, **fields: Unpack[RowFields]) -> uuid.UUID | None:
@@ -75,7 +77,9 @@ def build_row(
     contact = session.get(Contact, contact_id) if contact_id else None
     settings = db.settings_of(session)
     choice = (
-        channels.Choice(channel)
+        channels.on_channel(
+            channel, contact, kind, language, params or {}, due, settings.whatsapp_templates
+        )
         if channel is not None
         else channels.choose(
             contact, kind, language, params or {}, due, settings.whatsapp_templates
@@ -485,6 +489,25 @@ def mark_suppressed(
         error_message=reason[:2000],
         updated_at=now,
     )
+
+
+def move_waiting(
+    session: Session, contact_id: uuid.UUID, channel: str, reason: str, now: datetime
+) -> list[uuid.UUID]:
+    """Settle the contact's rows still waiting on ``channel`` as suppressed (``reason``);
+    their ids, for the caller to queue them again on another channel."""
+    ids = list(
+        session.scalars(
+            select(N.id).where(
+                N.contact_id == contact_id,
+                N.channel == channel,
+                N.status.in_([NotificationStatus.queued, NotificationStatus.sending]),
+            )
+        )
+    )
+    if ids:
+        _suppress_waiting(session, N.id.in_(ids), reason, now)
+    return ids
 
 
 def suppress_for_contacts(session: Session, contact_ids: list[uuid.UUID], now: datetime) -> int:

@@ -77,9 +77,7 @@ def call_twiml(body: str, language: str, kind: str, public_base_url: str) -> str
     return str(response)
 
 
-def status_menu(
-    language: str, menu: str, no_input: str, action: str, public_base_url: str
-) -> str:
+def status_menu(language: str, menu: str, no_input: str, action: str, public_base_url: str) -> str:
     """A known caller: a one-digit menu in their language (``menu``, ``no_input``: its
     translated words)."""
     response = VoiceResponse()

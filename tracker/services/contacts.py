@@ -221,13 +221,19 @@ def record_delivered(session: Session, contact: Contact, now: datetime) -> None:
 
 
 def record_failure(
-    session: Session, contact: Contact, now: datetime, *, immediately: bool = False
+    session: Session,
+    contact: Contact,
+    now: datetime,
+    *,
+    immediately: bool = False,
+    threshold: int = FAILURES_BEFORE_UNREACHABLE,
 ) -> bool:
-    """Count a failed delivery; returns True when this one made the contact unreachable."""
+    """Count a failed delivery; returns True when this one made the contact unreachable
+    (``threshold`` failures in a row: two per channel the family consented to)."""
     contact.consecutive_failures = (contact.consecutive_failures or 0) + 1
     if contact.unreachable:
         return False
-    if not immediately and contact.consecutive_failures < FAILURES_BEFORE_UNREACHABLE:
+    if not immediately and contact.consecutive_failures < threshold:
         return False
     contact.unreachable = True
     contact.unreachable_since = now
@@ -237,10 +243,11 @@ def record_failure(
         "consecutive_failures": [None, contact.consecutive_failures],
     }
     _system_update(session, SMS_ACTOR, contact, changes, now)
+    what = "SMS" if threshold == FAILURES_BEFORE_UNREACHABLE else "messages and calls"
     why = (
         "the number cannot receive SMS"
         if immediately
-        else f"{contact.consecutive_failures} SMS in a row were not delivered"
+        else f"{contact.consecutive_failures} {what} in a row were not delivered"
     )
     _sms_event(
         session,
