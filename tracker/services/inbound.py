@@ -262,6 +262,42 @@ def receive(
     return reply
 
 
+@dataclass(frozen=True)
+class Caller:
+    """Who rings the voice status line, as far as it may know: a known contact's language and
+    the status the STATUS keyword would text (None: unknown number, nothing to say)."""
+
+    known: bool
+    language: str
+    status: str | None
+    organization_id: uuid.UUID | None = None
+
+
+def voice_caller(session: Session, from_raw: str, to: str = "") -> Caller:
+    """The voice line's view of a caller, routed like an SMS (one organisation, never more).
+
+    Family contacts who consented to some channel and did not opt out hear their cases'
+    status, first name only; other contacts of that organisation hear that there is no case
+    to report; unknown numbers are known to be nobody and learn nothing."""
+    phone = _normalise(from_raw)
+    where = route(session, phone, to)
+    contacts = _contacts(session, phone, where.org)
+    if where.org is None or not contacts:
+        return Caller(False, "en", None)
+    language = contacts[0].language
+    family = [
+        c
+        for c in contacts
+        if c.role is ContactRole.family and c.consented_channels and c.opted_out_at is None
+    ]
+    text = (
+        _status(family)
+        if family
+        else messages.translate(language, messages.TEMPLATES["status_none"])
+    )
+    return Caller(True, (family or contacts)[0].language, text, where.org.id)
+
+
 def _contacts(session: Session, phone: str | None, org: Organization | None) -> list[Contact]:
     if phone is None or org is None:
         return []
