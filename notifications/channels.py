@@ -12,6 +12,7 @@ the audit log (``tracker.services.channels``).
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -23,6 +24,8 @@ from typing import Any
 from notifications import messages
 from tracker.models import Contact
 from tracker.vocab import Channel, ContactRole
+
+log = logging.getLogger("amparo.sms.channels")
 
 # Text channels first: a call is the most intrusive and the dearest.
 FALLBACK_ORDER = (Channel.sms.value, Channel.whatsapp.value, Channel.voice.value)
@@ -106,8 +109,25 @@ def _parse_templates(raw: str) -> Mapping[tuple[str, str], Template]:
 
 
 def templates(raw: str) -> Mapping[tuple[str, str], Template]:
-    """The kind × language → template mapping from the ``WHATSAPP_TEMPLATES`` setting."""
-    return _parse_templates(raw)
+    """The kind × language → template mapping from the ``WHATSAPP_TEMPLATES`` setting.
+
+    A broken setting must not make every family notification fail (and roll back the change
+    that caused it): it counts as "no templates", so WhatsApp falls back as documented, and
+    the error is logged (``check_templates`` reports it at start-up)."""
+    try:
+        return _parse_templates(raw)
+    except (TemplateConfigError, OSError, UnicodeDecodeError) as exc:
+        log.error("WHATSAPP_TEMPLATES ignored: %s", exc)
+        return {}
+
+
+def check_templates(raw: str) -> str | None:
+    """Why ``WHATSAPP_TEMPLATES`` cannot be used, or None when it can."""
+    try:
+        _parse_templates(raw)
+    except (TemplateConfigError, OSError, UnicodeDecodeError) as exc:
+        return str(exc)
+    return None
 
 
 def content_variables(template: Template, language: str, params: Mapping[str, Any]) -> str:

@@ -3,6 +3,7 @@ SMS when no template exists, and inbound WhatsApp on the SMS webhook opening the
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import uuid
 from datetime import timedelta
@@ -156,3 +157,31 @@ def test_inbound_whatsapp_status_stop_and_the_window(client: TestClient, session
         assert contact is not None and contact.opted_out_at is not None
     # An unknown WhatsApp number learns nothing.
     assert "Ana" not in _inbound(client, "whatsapp:+12025550999", "estado")
+
+
+def test_a_broken_template_setting_falls_back_instead_of_failing(session: Session) -> None:
+    from notifications import channels
+
+    assert channels.check_templates('{"released": {"es": "not-a-sid"}}')
+    assert channels.check_templates("/nonexistent/templates.json")
+    assert channels.check_templates("") is None
+    session.info["settings"] = dataclasses.replace(
+        db.settings_of(session), whatsapp_templates="{broken"
+    )
+    w = helpers.world(session, language="es", channel="whatsapp", consented=["whatsapp", "sms"])
+    w.family.introduced_at = NOON
+    assert notify_family(session, w.case, "released", "r", NOON) == 1
+    (row,) = _rows(session)
+    assert row.channel == "sms"
+
+
+def test_the_doctor_reports_a_broken_template_setting() -> None:
+    from tracker.doctor import Status, check_whatsapp_templates
+    from tracker.settings import get_settings
+
+    broken = dataclasses.replace(get_settings(), whatsapp_templates='{"released": 3}')
+    assert check_whatsapp_templates(broken).status is Status.fail
+    good = dataclasses.replace(
+        get_settings(), whatsapp_templates='{"released": {"es": "HX' + "0" * 32 + '"}}'
+    )
+    assert check_whatsapp_templates(good).status is Status.ok
