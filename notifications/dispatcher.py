@@ -350,7 +350,8 @@ class Dispatcher:
             self.writer.put((row.id, mine, row.sender or self.transport.sender()))
             self.stats.add("adopted")
             return True
-        if row.retaken_since is not None:
+        # The provider's message list can only vouch for SMS (WhatsApp and calls: at least once).
+        if row.retaken_since is not None and row.channel == "sms":
             try:
                 adopted = self._adoptable(row, row.retaken_since)
             except TransportError as exc:
