@@ -176,6 +176,7 @@ class NotificationOut(_Out):
     recipient: str = Field(description="masked, e.g. +1••••••4567")
     contact_id: uuid.UUID | None
     language: str
+    channel: str = Field(description="sms, whatsapp or voice: what it went (goes) out on")
     status: NotificationStatus
     attempts: int
     error_code: str | None
