@@ -37,6 +37,7 @@ RECORDED_CLIPS = (
     "released",
     "transferred_family",
     "menu",
+    "no_input",
     "status",
     "unknown",
 )
@@ -86,7 +87,7 @@ def status_menu(language: str, menu: str, no_input: str, action: str, public_bas
     gather = Gather(num_digits=1, action=action, method="POST", timeout=8, **extra)
     _speak(gather, menu, language, "menu", public_base_url)
     response.append(gather)
-    _speak(response, no_input, language, "menu", public_base_url)
+    _speak(response, no_input, language, "no_input", public_base_url)
     return str(response)
 
 

@@ -40,6 +40,7 @@ CLIPS = {
         "detansyon. Ekip la ap kontakte ou."
     ),
     "menu": "Peze 1 pou tande kote dosye ou ye. Peze 2 pou tande sa ankò.",
+    "no_input": "Nou pa resevwa repons. Orevwa.",
     "status": (
         "Nou jwenn dosye ou. Pou detay, voye mesaj ESTATI nan menm nimewo a, oswa rele liy èd "
         "k ap ede ou a."

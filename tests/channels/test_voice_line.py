@@ -111,3 +111,15 @@ def test_a_forged_signature_is_refused(client: TestClient, session: Session) -> 
     signature = RequestValidator("not-the-token").compute_signature(BASE + PATH, form)
     r = client.post(PATH, data=form, headers={"X-Twilio-Signature": signature})
     assert r.status_code == 403 and "Ana" not in r.text
+
+
+def test_every_recorded_clip_is_shipped() -> None:
+    from pathlib import Path
+
+    from notifications import voice
+
+    static = Path(__file__).resolve().parents[2] / "tracker" / "static" / "voice"
+    for language in voice.RECORDED:
+        for clip in voice.RECORDED_CLIPS:
+            path = static / language / f"{clip}.wav"
+            assert path.read_bytes()[:4] == b"RIFF", path
