@@ -322,13 +322,13 @@ def populate(
         for i, (cid, _) in enumerate(case_ids):
             enc, digest = phone_crypt[phones[i % 100]]
             yield [_uuid(rng), cid, "family", None, enc, digest, rng.choice(LANGUAGES[:5]),
-                   True, None, 0, False, None, None, now, now]  # fmt: skip
+                   True, ["sms"], None, 0, False, None, None, now, now]  # fmt: skip
 
     counts["contacts"] = writer.write(
         Contact.__table__,  # type: ignore[arg-type]
         ["id", "case_id", "role", "name", "phone", "phone_hash", "language", "sms_consent",
-         "opted_out_at", "consecutive_failures", "unreachable", "unreachable_since",
-         "introduced_at", "created_at", "updated_at"],
+         "consented_channels", "opted_out_at", "consecutive_failures", "unreachable",
+         "unreachable_since", "introduced_at", "created_at", "updated_at"],
         contacts(),
     )  # fmt: skip
 

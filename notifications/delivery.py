@@ -21,6 +21,21 @@ _TWILIO_STATUS = {
     "undelivered": NotificationStatus.undelivered,
     "failed": NotificationStatus.failed,
     "canceled": NotificationStatus.failed,
+    # A call's CallStatus (voice channel): answered counts as delivered; busy and no answer
+    # as undelivered, so that two in a row make the contact unreachable like two SMS.
+    "initiated": NotificationStatus.sent,
+    "ringing": NotificationStatus.sent,
+    "in-progress": NotificationStatus.sent,
+    "completed": NotificationStatus.delivered,
+    "busy": NotificationStatus.undelivered,
+    "no-answer": NotificationStatus.undelivered,
+}
+# What a call outcome means, for the people who follow up.
+CALL_OUTCOMES = {
+    "busy": "the line was busy",
+    "no-answer": "nobody answered the call",
+    "failed": "the call could not be placed",
+    "canceled": "the call was canceled",
 }
 RANK = {
     NotificationStatus.queued: 0,
@@ -57,7 +72,10 @@ def is_forward(current: NotificationStatus, new: NotificationStatus) -> bool:
     return current not in FINAL and RANK[new] > RANK[current]
 
 
-def failure_message(status: NotificationStatus, code: str | None) -> str:
+def failure_message(status: NotificationStatus, code: str | None, raw: str = "") -> str:
+    outcome = CALL_OUTCOMES.get(raw.strip().lower()) if raw else None
+    if outcome and not code:
+        return f"Twilio reported {status.value} ({outcome})"
     reason = ERROR_REASONS.get(code or "", "")
     return f"Twilio reported {status.value}" + (
         f" (error {code}: {reason})" if code and reason else f" (error {code})" if code else ""

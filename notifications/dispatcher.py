@@ -38,12 +38,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from notifications import outbox, quiet
 from notifications.outbox import Claimed
 from notifications.throttle import SenderThrottle
-from notifications.transports import Outgoing, Transport, TransportError, make_transport
+from notifications.transports import Transport, TransportError, make_transport
 from tracker import db, wakeups
 from tracker.models import Case, Contact, Heartbeat, Notification, User
 from tracker.settings import Settings
 from tracker.types import utcnow
-from tracker.vocab import ContactRole, NotificationStatus
+from tracker.vocab import NotificationStatus
 
 log = logging.getLogger("amparo.sms.dispatcher")
 
@@ -64,8 +64,14 @@ class DeliveryReactions(Protocol):
     def opted_out(self, session: Session, contact_id: uuid.UUID, now: datetime) -> None:
         """The carrier says the number replied STOP (Twilio 21610)."""
 
-    def bad_number(self, session: Session, contact_id: uuid.UUID, now: datetime) -> None:
-        """The number cannot receive SMS at all."""
+    def bad_number(
+        self,
+        session: Session,
+        contact_id: uuid.UUID,
+        now: datetime,
+        notification_id: uuid.UUID | None = None,
+    ) -> None:
+        """The number cannot receive SMS at all (``notification_id``: the refused row)."""
 
 
 class ResultWriter:
@@ -298,9 +304,10 @@ class Dispatcher:
                     Notification.claimed_by,
                     Notification.claimed_until,
                     Contact.opted_out_at,
-                    Contact.sms_consent,
+                    Contact.consented_channels,
                     Contact.role,
                     User.active,
+                    Notification.channel,
                 )
                 .outerjoin(Contact, Contact.id == Notification.contact_id)
                 .outerjoin(User, User.id == Notification.user_id)
@@ -308,14 +315,14 @@ class Dispatcher:
             ).first()
             if current is None:
                 return "deleted"
-            status, owner, until, opted_out_at, consent, role, user_active = current
+            status, owner, until, opted_out_at, consented, role, user_active, channel = current
             if status != NotificationStatus.sending or owner != self.worker_id:
                 return "lost"
             reason = None
             if opted_out_at is not None:
                 reason = "recipient opted out (STOP)"
-            elif role == ContactRole.family and not consent:
-                reason = "no SMS consent from this family contact"
+            elif problem := outbox.consent_problem(role, consented, channel):
+                reason = problem
             elif user_active is False:
                 reason = "recipient user is deactivated"
             if reason:
@@ -343,7 +350,8 @@ class Dispatcher:
             self.writer.put((row.id, mine, row.sender or self.transport.sender()))
             self.stats.add("adopted")
             return True
-        if row.retaken_since is not None:
+        # The provider's message list can only vouch for SMS (WhatsApp and calls: at least once).
+        if row.retaken_since is not None and row.channel == "sms":
             try:
                 adopted = self._adoptable(row, row.retaken_since)
             except TransportError as exc:
@@ -365,7 +373,7 @@ class Dispatcher:
                     "SMS %s: already sent before a crash (%s); not sent again", row.id, adopted
                 )
                 return True
-        message = Outgoing(row.id, row.to_phone, row.body, row.kind, row.segments, row.sender)
+        message = outbox.outgoing(row)
         try:
             result = self.transport.send(message)
         except TransportError as exc:
@@ -456,7 +464,7 @@ class Dispatcher:
             if row.contact_id is not None and exc.opted_out:
                 self.reactions.opted_out(session, row.contact_id, now)
             elif row.contact_id is not None and exc.bad_number:
-                self.reactions.bad_number(session, row.contact_id, now)
+                self.reactions.bad_number(session, row.contact_id, now, notification_id=row.id)
 
     # --- the loop ---------------------------------------------------------------------
 

@@ -23,3 +23,14 @@ def keyword(body: str) -> tuple[str, str]:
     cleaned = plain.translate(str.maketrans(string.punctuation, " " * len(string.punctuation)))
     words = cleaned.split()
     return " ".join(words), (words[0] if words else "")
+
+
+WHATSAPP_PREFIX = "whatsapp:"
+
+
+def address(raw: str) -> tuple[str, str]:
+    """(channel, number) of a Twilio ``From``/``To``: ``whatsapp:+E164`` is WhatsApp."""
+    text = raw.strip()
+    if text.lower().startswith(WHATSAPP_PREFIX):
+        return "whatsapp", text[len(WHATSAPP_PREFIX) :]
+    return "sms", text

@@ -203,6 +203,16 @@ REPLY_TEMPLATES: Mapping[str, str] = {
     "status_none": N_("Amparo: there is no open case to report on for this number."),
 }
 
+# The voice status line's own words (``notifications.voice``), spoken, never texted.
+VOICE_PROMPTS: Mapping[str, str] = {
+    "menu": N_("Press 1 to hear the status of your case. Press 2 to hear this again."),
+    "no_input": N_("We did not receive an answer. Goodbye."),
+    "unknown": N_(
+        "This line gives case updates to families a hotline works with. We could not find "
+        "your number. Please call the hotline that is helping you."
+    ),
+}
+
 TEMPLATES: Mapping[str, str] = {**COUNSEL_TEMPLATES, **FAMILY_TEMPLATES, **REPLY_TEMPLATES}
 
 # A reply typed in the inbox (issue 15): its text is the person's own, never a template
@@ -257,6 +267,11 @@ def _translated_params(language: str, params: Mapping[str, Any]) -> dict[str, An
     return out
 
 
+def template_values(language: str, params: Mapping[str, Any]) -> dict[str, Any]:
+    """The parameters as a template shows them (first name only, labels translated)."""
+    return _translated_params(language, params)
+
+
 def translate(language: str, msgid: str, params: Mapping[str, Any] | None = None) -> str:
     """``msgid`` in ``language`` (English when unknown), with ``params`` filled in."""
     text = catalogs.gettext_for(language)(msgid)
@@ -283,6 +298,7 @@ def all_msgids() -> list[str]:
         ALERT_KIND_LABELS,
         CUSTODY_LABELS,
         REQUEST_STATUS_LINES,
+        VOICE_PROMPTS,
     ]
     ids = [msgid for group in groups for msgid in group.values()]
     ids += [FALLBACK_TEMPLATE, STATUS_CASE_LINE, NO_REQUEST_LINE, LIAISON_UNKNOWN, HOTLINE_UNKNOWN]

@@ -4,6 +4,7 @@ claim due rows with a lease and record what became of each send."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -14,11 +15,12 @@ from sqlalchemy import ColumnElement, Table, bindparam, case, func, or_, select,
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from notifications import messages, quiet
+from notifications import channels, quiet
+from notifications.transports import Outgoing
 from tracker import db, validators, wakeups
 from tracker.models import Case, Contact, Notification, Organization, User
 from tracker.types import utcnow
-from tracker.vocab import ContactRole, NotificationStatus
+from tracker.vocab import Channel, ContactRole, NotificationStatus
 
 
 class RowFields(TypedDict):
@@ -37,6 +39,10 @@ class RowFields(TypedDict):
     urgent: NotRequired[bool]
     not_before: NotRequired[datetime | None]
     now: NotRequired[datetime | None]
+    # Collects why a family message did not go on the contact's preferred channel.
+    notes: NotRequired[list[channels.ChannelNote] | None]
+    # This channel rather than the contact's choice (a fallback's re-send).
+    channel: NotRequired[str | None]
 
 
 def enqueue(session: Session, **fields: Unpack[RowFields]) -> uuid.UUID | None:
@@ -61,14 +67,29 @@ def build_row(
     urgent: bool = False,
     not_before: datetime | None = None,
     now: datetime | None = None,
+    notes: list[channels.ChannelNote] | None = None,
+    channel: str | None = None,
 ) -> dict[str, Any]:
-    """The values of one outbox row (rendered body, quiet-hours hold), for ``insert_rows``."""
+    """The values of one outbox row (channel, rendered body, quiet-hours hold), for
+    ``insert_rows``. ``channel``: this one (a fallback's re-send), not the contact's choice."""
     now = now or utcnow()
-    rendered = messages.render(kind, language, params or {})
     due = max(not_before or now, now)
+    contact = session.get(Contact, contact_id) if contact_id else None
+    settings = db.settings_of(session)
+    choice = (
+        channels.on_channel(
+            channel, contact, kind, language, params or {}, due, settings.whatsapp_templates
+        )
+        if channel is not None
+        else channels.choose(
+            contact, kind, language, params or {}, due, settings.whatsapp_templates
+        )
+    )
+    if choice.channel == Channel.voice.value:
+        # A call is never placed during quiet hours, whatever the message's urgency.
+        urgent = False
     if quiet.applies(kind, urgent):
         # Held at enqueue so the worker does not claim it all night; re-checked at send time.
-        settings = db.settings_of(session)
         held = quiet.hold_until(
             session.get(Case, case_id) if case_id else None,
             kind,
@@ -78,6 +99,23 @@ def build_row(
             settings.default_time_zone,
         )
         due = held or due
+        if held and channel is None and choice.channel == Channel.whatsapp.value:
+            # Held past the window's end: choose again for the moment it will really go.
+            choice = channels.choose(
+                contact, kind, language, params or {}, due, settings.whatsapp_templates
+            )
+    rendered = channels.body_for(choice.channel, kind, language, params or {})
+    if contact is not None and notes is not None and (choice.note or choice.suppressed):
+        notes.append(
+            channels.ChannelNote(
+                contact.id,
+                case_id,
+                kind,
+                contact.channel,
+                None if choice.suppressed else choice.channel,
+                choice.suppressed or choice.note or "",
+            )
+        )
     org = session.get(Organization, organization_id)
     return {
         "id": uuid.uuid4(),
@@ -98,7 +136,12 @@ def build_row(
         "encoding": rendered.encoding,
         "urgent": urgent,
         "dedupe_key": dedupe_key,
-        "status": NotificationStatus.queued,
+        "channel": choice.channel,
+        "content_sid": choice.content_sid,
+        "content_variables": choice.content_variables,
+        "params": json.dumps(dict(params), default=str) if params else None,
+        "status": NotificationStatus.suppressed if choice.suppressed else NotificationStatus.queued,
+        "error_message": choice.suppressed,
         "attempts": 0,
         "next_attempt_at": due,
         "created_at": now,
@@ -184,6 +227,10 @@ class Claimed:
     next_attempt_at: datetime
     created_at: datetime
     sender: str | None = None
+    channel: str = "sms"
+    language: str = "en"
+    content_sid: str | None = None
+    content_variables: str | None = None
     # Set when the row was taken over from a worker whose lease ran out while it was
     # ``sending``: that worker may have posted it since this moment (see the dispatcher's
     # adoption of such a message instead of a second send).
@@ -205,6 +252,10 @@ _CLAIMED_COLUMNS = (
     N.next_attempt_at,
     N.created_at,
     N.sender,
+    N.channel,
+    N.language,
+    N.content_sid,
+    N.content_variables,
 )
 
 
@@ -440,6 +491,25 @@ def mark_suppressed(
     )
 
 
+def move_waiting(
+    session: Session, contact_id: uuid.UUID, channel: str, reason: str, now: datetime
+) -> list[uuid.UUID]:
+    """Settle the contact's rows still waiting on ``channel`` as suppressed (``reason``);
+    their ids, for the caller to queue them again on another channel."""
+    ids = list(
+        session.scalars(
+            select(N.id).where(
+                N.contact_id == contact_id,
+                N.channel == channel,
+                N.status.in_([NotificationStatus.queued, NotificationStatus.sending]),
+            )
+        )
+    )
+    if ids:
+        _suppress_waiting(session, N.id.in_(ids), reason, now)
+    return ids
+
+
 def suppress_for_contacts(session: Session, contact_ids: list[uuid.UUID], now: datetime) -> int:
     """A contact opted out: nothing still waiting for them goes out."""
     if not contact_ids:
@@ -482,21 +552,53 @@ def mark_sent_many(session: Session, sent: list[tuple[uuid.UUID, str, str]], now
     )
 
 
+def consent_problem(role: Any, consented: list[str] | None, channel: str) -> str | None:
+    """Why a family contact may not be reached on ``channel`` (None: it may)."""
+    if role != ContactRole.family or channel in (consented or []):
+        return None
+    if channel == Channel.sms.value:
+        return "no SMS consent from this family contact"
+    return f"no {channel} consent from this family contact"
+
+
+def outgoing(row: Claimed) -> Outgoing:
+    """What the transport is handed for a claimed row."""
+    return Outgoing(
+        row.id,
+        row.to_phone,
+        row.body,
+        row.kind,
+        row.segments,
+        row.sender,
+        channel=row.channel,
+        language=row.language,
+        content_sid=row.content_sid,
+        content_variables=row.content_variables,
+    )
+
+
 def suppress_unsendable(session: Session, ids: list[uuid.UUID], now: datetime) -> set[uuid.UUID]:
     """Of freshly claimed rows, settle those whose recipient opted out, withdrew consent or
     was deactivated; returns their ids."""
     if not ids:
         return set()
     reasons: dict[uuid.UUID, str] = {}
-    for nid, opted_out_at, consent, role in session.execute(
-        select(Notification.id, Contact.opted_out_at, Contact.sms_consent, Contact.role)
+    for nid, opted_out_at, consented, role, channel in session.execute(
+        select(
+            Notification.id,
+            Contact.opted_out_at,
+            Contact.consented_channels,
+            Contact.role,
+            Notification.channel,
+        )
         .join(Contact, Contact.id == Notification.contact_id)
         .where(Notification.id.in_(ids))
     ):
+        problem = consent_problem(role, consented, channel)
         if opted_out_at is not None:
             reasons[nid] = "recipient opted out (STOP)"
-        elif role == ContactRole.family and not consent:
-            reasons[nid] = "no SMS consent from this family contact"
+        elif problem:
+            reasons[nid] = problem
     for nid in session.scalars(
         select(Notification.id)
         .join(User, User.id == Notification.user_id)

@@ -28,6 +28,12 @@ class Outgoing:
     # The organisation's own sender (a Messaging Service SID "MG…" or an E.164 number);
     # None: the transport's configured one.
     sender: str | None = None
+    # sms | whatsapp | voice; the language speaks a call, the template carries WhatsApp
+    # outside its 24-hour window (``notifications.channels``).
+    channel: str = "sms"
+    language: str = "en"
+    content_sid: str | None = None
+    content_variables: str | None = None
 
 
 @dataclass(frozen=True)
@@ -99,7 +105,8 @@ class LogTransport:
 
     def send(self, message: Outgoing) -> SendResult:
         log.info(
-            "SMS %s to %s (%s, %d segment%s)",
+            "%s %s to %s (%s, %d segment%s)",
+            message.channel,
             message.notification_id,
             mask_phone(message.to),
             message.kind,

@@ -18,6 +18,7 @@ from twilio.http import HttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
 
+from notifications import voice
 from notifications.transports import Outgoing, RemoteMessage, SendResult, TransportError
 from tracker.settings import Settings
 
@@ -69,6 +70,11 @@ def classify(
         )
     # Any other 4xx: the same request will be refused again.
     return TransportError(text, permanent=True, code=code or str(status))
+
+
+def wa_address(number: str) -> str:
+    """``whatsapp:+E164``, Twilio's address of a WhatsApp user or sender."""
+    return number if number.startswith("whatsapp:") else f"whatsapp:{number}"
 
 
 def _retry_after(headers: httpx.Headers | None) -> float | None:
@@ -146,6 +152,8 @@ class TwilioTransport:
         public_base_url: str,
         messaging_service_sid: str = "",
         from_number: str = "",
+        whatsapp_from: str = "",
+        voice_from: str = "",
         timeout: float = 10.0,
         connect: float = 5.0,
         http_transport: httpx.BaseTransport | None = None,
@@ -157,6 +165,8 @@ class TwilioTransport:
         self.client.api.base_url = api_base_url.rstrip("/")
         self.messaging_service_sid = messaging_service_sid
         self.from_number = from_number
+        self.whatsapp_from = whatsapp_from
+        self.voice_from = voice_from
         self.public_base_url = public_base_url.rstrip("/")
 
     @classmethod
@@ -174,6 +184,8 @@ class TwilioTransport:
             public_base_url=settings.base_url,
             messaging_service_sid=settings.twilio_messaging_service_sid,
             from_number=settings.twilio_from_number,
+            whatsapp_from=settings.twilio_whatsapp_from,
+            voice_from=settings.twilio_voice_from,
             timeout=timeout,
             connect=connect,
             http_transport=http_transport,
@@ -186,6 +198,10 @@ class TwilioTransport:
         return f"{self.public_base_url}/webhooks/twilio/status/{message.notification_id}"
 
     def send(self, message: Outgoing) -> SendResult:
+        if message.channel == "whatsapp":
+            return self._send_whatsapp(message)
+        if message.channel == "voice":
+            return self._call_out(message)
         kwargs: dict[str, Any] = {
             "to": message.to,
             "body": message.body,
@@ -199,6 +215,74 @@ class TwilioTransport:
         created = self._call(lambda: self.client.messages.create(**kwargs))
         if not created.sid:
             raise TransportError("Twilio answered without a message SID", permanent=False)
+        return SendResult(
+            sid=str(created.sid), status=str(created.status or "queued"), sender=sender
+        )
+
+    def _whatsapp_sender(self, message: Outgoing) -> str:
+        """``TWILIO_WHATSAPP_FROM``, else the (organisation's or global) Messaging Service,
+        which must then have a WhatsApp sender in its pool."""
+        if self.whatsapp_from:
+            return wa_address(self.whatsapp_from)
+        for candidate in (message.sender, self.messaging_service_sid):
+            if candidate and candidate.startswith("MG"):
+                return candidate
+        raise TransportError(
+            "no WhatsApp sender: set TWILIO_WHATSAPP_FROM or TWILIO_MESSAGING_SERVICE_SID",
+            permanent=True,
+            code="no-sender",
+        )
+
+    def _send_whatsapp(self, message: Outgoing) -> SendResult:
+        """Messages.json to ``whatsapp:+E164``: a Content template outside WhatsApp's 24-hour
+        window, a free-form body inside it (``notifications.channels`` chose)."""
+        sender = self._whatsapp_sender(message)
+        kwargs: dict[str, Any] = {
+            "to": wa_address(message.to),
+            "status_callback": self.status_callback(message),
+        }
+        if message.content_sid:
+            kwargs["content_sid"] = message.content_sid
+            kwargs["content_variables"] = message.content_variables or "{}"
+        else:
+            kwargs["body"] = message.body
+        if sender.startswith("MG"):
+            kwargs["messaging_service_sid"] = sender
+        else:
+            kwargs["from_"] = sender
+        created = self._call(lambda: self.client.messages.create(**kwargs))
+        if not created.sid:
+            raise TransportError("Twilio answered without a message SID", permanent=False)
+        return SendResult(
+            sid=str(created.sid), status=str(created.status or "queued"), sender=sender
+        )
+
+    def _voice_sender(self, message: Outgoing) -> str:
+        """A call comes from a number: ``TWILIO_VOICE_FROM``, the organisation's own number,
+        else ``TWILIO_FROM_NUMBER`` (a Messaging Service cannot place calls)."""
+        for candidate in (self.voice_from, message.sender, self.from_number):
+            if candidate and candidate.startswith("+"):
+                return candidate
+        raise TransportError(
+            "no number to call from: set TWILIO_VOICE_FROM or TWILIO_FROM_NUMBER",
+            permanent=True,
+            code="no-sender",
+        )
+
+    def _call_out(self, message: Outgoing) -> SendResult:
+        """Calls.json: the TwiML inline, the outcome to the same status callback as an SMS."""
+        sender = self._voice_sender(message)
+        twiml = voice.call_twiml(message.body, message.language, message.kind, self.public_base_url)
+        created = self._call(
+            lambda: self.client.calls.create(
+                to=message.to,
+                from_=sender,
+                twiml=twiml,
+                status_callback=self.status_callback(message),
+            )
+        )
+        if not created.sid:
+            raise TransportError("Twilio answered without a call SID", permanent=False)
         return SendResult(
             sid=str(created.sid), status=str(created.status or "queued"), sender=sender
         )

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from twilio.base.exceptions import TwilioRestException
 from twilio.rest import Client
 
+from notifications import channels
 from tracker import canary
 from tracker.db import make_engine
 from tracker.settings import Settings
@@ -472,6 +473,16 @@ def twilio_checks(
 # --- all ---------------------------------------------------------------------------------
 
 
+def check_whatsapp_templates(settings: Settings) -> Result:
+    """A broken ``WHATSAPP_TEMPLATES`` is ignored at send time (WhatsApp falls back to SMS):
+    say so here rather than let it pass unnoticed."""
+    problem = channels.check_templates(settings.whatsapp_templates)
+    if problem:
+        return _fail("whatsapp templates", problem, "fix WHATSAPP_TEMPLATES (README, WhatsApp)")
+    count = len(channels.templates(settings.whatsapp_templates))
+    return _ok("whatsapp templates", f"{count} kind × language templates")
+
+
 def run_checks(
     settings: Settings, now: datetime, transport: httpx.BaseTransport | None = None
 ) -> list[Result]:
@@ -481,6 +492,8 @@ def run_checks(
     with httpx.Client(transport=transport, follow_redirects=False) as http:
         results += check_base_url(settings, http)
     results += twilio_checks(settings, now, transport)
+    if settings.whatsapp_templates:
+        results.append(check_whatsapp_templates(settings))
     return results
 
 

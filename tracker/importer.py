@@ -63,6 +63,11 @@ COLUMNS: Mapping[str, str] = {
     "family_phone": "family member's phone (US numbers without +1 are fine)",
     "family_language": "the family's language for SMS (default: preferred_language, else en)",
     "family_sms_consent": "yes/no: the family agreed to receive SMS (default no)",
+    "family_channel": "preferred channel: sms (default), whatsapp or voice",
+    "family_consented_channels": (
+        "channels the family agreed to, separated by spaces or ';' (sms whatsapp voice); "
+        "sms here is the same as family_sms_consent=yes"
+    ),
     "counsel_phone": "counsel's phone",
     "counsel_name": "counsel's name",
     "attorney_email": "e-mail of the attorney user in your organisation assigned to the case",
@@ -300,6 +305,18 @@ def _parse_row(
         if flag is None:
             bad("family_sms_consent", "yes or no")
         consent = bool(flag)
+    reach: dict[str, Any] = {}
+    if "family_consented_channels" in cells:
+        names = cells["family_consented_channels"].replace(";", " ").replace(",", " ").split()
+        unknown = [n for n in names if n.lower() not in ("sms", "whatsapp", "voice")]
+        if unknown:
+            bad("family_consented_channels", f"unknown {unknown[0]!r}: sms, whatsapp, voice")
+        else:
+            reach["consented_channels"] = [n.lower() for n in names]
+            if "family_sms_consent" not in cells:
+                consent = "sms" in reach["consented_channels"]
+    if "family_channel" in cells:
+        reach["channel"] = cells["family_channel"].strip().lower()
     if "family_phone" in cells:
         language = (
             cells.get("family_language")
@@ -312,13 +329,26 @@ def _parse_row(
                 phone=cells["family_phone"],
                 language=language,
                 sms_consent=consent,
+                **reach,
             )
+            contact_service.resolve_channels(None, [], family)
         except ValidationError as exc:
+            family = None
             for name, reason in _reasons(exc):
                 bad(
-                    {"phone": "family_phone", "language": "family_language"}.get(name, name), reason
+                    {
+                        "phone": "family_phone",
+                        "language": "family_language",
+                        "channel": "family_channel",
+                        "consented_channels": "family_consented_channels",
+                    }.get(name, name),
+                    reason,
                 )
-    elif "family_language" in cells or "family_sms_consent" in cells:
+        except ServiceError as exc:
+            family = None
+            for name, reason in exc.fields.items():
+                bad(f"family_{name}", reason)
+    elif reach or "family_language" in cells or "family_sms_consent" in cells:
         bad("family_phone", "required when family_language or family_sms_consent is given")
     if "counsel_phone" in cells:
         try:
@@ -524,7 +554,11 @@ def _write_batch(
         for contact in (row.family, row.counsel):
             if contact is None:
                 continue
-            data = contact.model_dump()
+            channel, consented = contact_service.resolve_channels(None, [], contact)
+            data = contact.model_dump(exclude={"channel", "consented_channels", "sms_consent"})
+            data.update(
+                channel=channel, consented_channels=consented, sms_consent="sms" in consented
+            )
             contact_id = uuid.uuid4()
             contacts.append(
                 {

@@ -380,7 +380,15 @@ class Contact(Base):
     phone: Mapped[str] = mapped_column(EncryptedText())
     phone_hash: Mapped[str] = mapped_column(String(64), index=True)
     language: Mapped[str] = mapped_column(String(35), default="en")
+    # Kept for old clients: true exactly when "sms" is in ``consented_channels``.
     sms_consent: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The preferred channel (``tracker.vocab.Channel``) and those the family agreed to.
+    channel: Mapped[str] = mapped_column(String(16), default="sms", server_default="sms")
+    consented_channels: Mapped[list[Any]] = mapped_column(
+        JSON, default=list, server_default=text("'[]'")
+    )
+    # When the contact last wrote to us (SMS or WhatsApp): WhatsApp's 24-hour window.
+    last_inbound_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     opted_out_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
     unreachable: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -556,6 +564,14 @@ class Notification(Base):
     language: Mapped[str] = mapped_column(String(35), default="en")
     kind: Mapped[str] = mapped_column(String(48))
     body: Mapped[str] = mapped_column(EncryptedText())
+    # The channel the row goes (went) out on: sms, whatsapp or voice (issue 13).
+    channel: Mapped[str] = mapped_column(String(16), default="sms", server_default="sms")
+    # WhatsApp outside the 24-hour window: the approved Content template and its variables
+    # (JSON; encrypted, it may hold a first name).
+    content_sid: Mapped[str | None] = mapped_column(String(64))
+    content_variables: Mapped[str | None] = mapped_column(EncryptedText())
+    # The template parameters (JSON, encrypted): a fallback re-renders the row for another channel.
+    params: Mapped[str | None] = mapped_column(EncryptedText())
     segments: Mapped[int] = mapped_column(Integer, default=1)
     encoding: Mapped[str] = mapped_column(String(8), default="GSM-7")
     # Urgent messages (counsel alerts) ignore quiet hours.

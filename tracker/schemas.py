@@ -25,6 +25,7 @@ from tracker.vocab import (
     ETHNICITIES,
     FACTORS,
     RACES,
+    Channel,
     ContactRole,
     CustodyEventKind,
     CustodyStatus,
@@ -106,12 +107,27 @@ class CaseUpdate(CaseFields):
     closed: bool | None = None
 
 
+def _distinct_channels(value: list[Channel] | None) -> list[Channel] | None:
+    return None if value is None else list(dict.fromkeys(value))
+
+
+Channels = Annotated[list[Channel], _run(_distinct_channels)]
+
+
 class ContactCreate(_In):
     role: ContactRole
     name: Name | None = None
     phone: Phone
     language: Language = "en"
+    # Old clients send only ``sms_consent``; it stays true exactly when "sms" is consented
+    # (``tracker.services.contacts.resolve_channels`` reconciles the two).
     sms_consent: bool = False
+    channel: Channel | None = Field(
+        default=None, description="preferred channel; default sms, or the first consented one"
+    )
+    consented_channels: Channels | None = Field(
+        default=None, description="channels the family agreed to; sms_consent mirrors 'sms'"
+    )
 
 
 class ContactUpdate(_In):
@@ -120,6 +136,8 @@ class ContactUpdate(_In):
     phone: Phone | None = None
     language: Language | None = None
     sms_consent: bool | None = None
+    channel: Channel | None = None
+    consented_channels: Channels | None = None
 
 
 class RequestCreate(_In):

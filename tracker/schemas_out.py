@@ -103,6 +103,8 @@ class ContactOut(_Out):
     phone: str = Field(description="E.164")
     language: str
     sms_consent: bool
+    channel: str = Field(description="preferred channel: sms, whatsapp or voice")
+    consented_channels: list[str]
     opted_out: bool
     unreachable: bool
     created_at: datetime
@@ -175,6 +177,7 @@ class NotificationOut(_Out):
     recipient: str = Field(description="masked, e.g. +1••••••4567")
     contact_id: uuid.UUID | None
     language: str
+    channel: str = Field(description="sms, whatsapp or voice: what it went (goes) out on")
     status: NotificationStatus
     attempts: int
     error_code: str | None

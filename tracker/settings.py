@@ -70,6 +70,13 @@ class Settings:
     twilio_messaging_service_sid: str = ""
     twilio_from_number: str = ""
     twilio_api_base_url: str = "https://api.twilio.com"
+    # WhatsApp sender ("whatsapp:+14155238886"); empty: the Messaging Service (issue 13).
+    twilio_whatsapp_from: str = ""
+    # The number outbound calls come from (E.164); empty: TWILIO_FROM_NUMBER.
+    twilio_voice_from: str = ""
+    # WhatsApp Content templates: JSON text, or the path of a JSON file, mapping
+    # kind → language → "HX…" or {"sid": "HX…", "variables": [...]} (README, WhatsApp).
+    whatsapp_templates: str = ""
     twilio_messaging_api_base_url: str = "https://messaging.twilio.com"
     sms_transport: str = "log"
     quiet_hours: str = "21:00-08:00"
@@ -146,6 +153,9 @@ def load_settings(environ: os._Environ[str] | dict[str, str] | None = None) -> S
         twilio_messaging_api_base_url=config(
             "TWILIO_MESSAGING_API_BASE_URL", default="https://messaging.twilio.com"
         ).rstrip("/"),
+        twilio_whatsapp_from=config("TWILIO_WHATSAPP_FROM", default=""),
+        twilio_voice_from=config("TWILIO_VOICE_FROM", default=""),
+        whatsapp_templates=config("WHATSAPP_TEMPLATES", default=""),
         sms_transport=transport,
         quiet_hours=config("QUIET_HOURS", default="21:00-08:00"),
         default_time_zone=config("DEFAULT_TIME_ZONE", default="America/New_York"),

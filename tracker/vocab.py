@@ -25,6 +25,14 @@ class ContactRole(StrEnum):
     other = "other"
 
 
+class Channel(StrEnum):
+    """How a contact is reached (issue 13): the preferred one and those consented to."""
+
+    sms = "sms"
+    whatsapp = "whatsapp"
+    voice = "voice"
+
+
 class RequestKind(StrEnum):
     stay_of_removal = "stay_of_removal"
     release = "release"

@@ -56,6 +56,8 @@ def world(
     language: str = "es",
     consent: bool = True,
     time_zone: str | None = None,
+    channel: str | None = None,
+    consented: list[str] | None = None,
 ) -> World:
     org = factories.org(session, now)
     attorney = factories.user(session, org, now, role=Role.attorney, phone=next_phone())
@@ -77,7 +79,14 @@ def world(
         session,
         actor,
         case,
-        ContactCreate(role="family", phone=next_phone(), language=language, sms_consent=consent),
+        ContactCreate(
+            role="family",
+            phone=next_phone(),
+            language=language,
+            sms_consent=consent if consented is None else "sms" in consented,
+            channel=channel,  # type: ignore[arg-type]
+            consented_channels=consented,  # type: ignore[arg-type]
+        ),
         now,
     )
     session.flush()
@@ -110,7 +119,9 @@ class StandIn:
             self.forms.append(form)
             self.paths.append(request.url.path)
             status, payload, headers = self.responses.pop(0) if self.responses else (201, {}, {})
-        if status == 201:
+        if status == 201 and request.url.path.endswith("/Calls.json"):
+            payload = {**call_resource(form), **payload}
+        elif status == 201:
             created = self.store.create(form, self.clock() if self.clock else None)
             payload = {**created, **payload}
         return httpx.Response(status, content=json.dumps(payload), headers=headers)
@@ -122,7 +133,22 @@ class StandIn:
         self.responses.append((status, body, headers))
 
 
-def twilio_transport(stand_in: StandIn) -> TwilioTransport:
+def call_resource(form: dict[str, str]) -> dict[str, object]:
+    """What ``POST …/Calls.json`` answers (the fields the client reads)."""
+    sid = "CA" + uuid.uuid4().hex
+    return {
+        "sid": sid,
+        "account_sid": ACCOUNT_SID,
+        "to": form.get("To"),
+        "from": form.get("From"),
+        "status": "queued",
+        "direction": "outbound-api",
+        "api_version": "2010-04-01",
+        "uri": f"/2010-04-01/Accounts/{ACCOUNT_SID}/Calls/{sid}.json",
+    }
+
+
+def twilio_transport(stand_in: StandIn, **channels: str) -> TwilioTransport:
     return TwilioTransport(
         ACCOUNT_SID,
         AUTH_TOKEN,
@@ -130,6 +156,7 @@ def twilio_transport(stand_in: StandIn) -> TwilioTransport:
         public_base_url=get_settings().base_url,
         messaging_service_sid=MESSAGING_SERVICE_SID,
         http_transport=httpx.MockTransport(stand_in.handler),
+        **channels,  # type: ignore[arg-type]
     )
 
 

@@ -266,6 +266,7 @@ EXPECTED: dict[tuple[str, str], Expectation] = {
     # --- Twilio webhooks (issue 5) ---
     ("POST", "/webhooks/twilio/status/{notification_id}"): Webhook("notification"),
     ("POST", "/webhooks/twilio/sms"): Webhook(),
+    ("POST", "/webhooks/twilio/voice"): Webhook(),
 }
 
 

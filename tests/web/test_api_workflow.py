@@ -246,6 +246,7 @@ def test_notifications_are_masked(client: TestClient, orgs: tuple[Org, Org]) -> 
     [item] = r.json()["items"]
     assert item["recipient"] == "+1••••••0142"
     assert item["status"] == "queued" and item["attempts"] == 0 and item["segments"] >= 1
+    assert item["channel"] == "sms"
     assert "2025550142" not in r.text and "body" not in item
     assert _count(AuditEntry, AuditEntry.entity == "case_notifications") == 1
 

@@ -23,6 +23,7 @@ NOT_JSON: dict[tuple[str, str], str] = {
     ("GET", "/calendar/{token}.ics"): "iCalendar",
     ("POST", "/webhooks/twilio/status/{notification_id}"): "empty (Twilio callback)",
     ("POST", "/webhooks/twilio/sms"): "TwiML",
+    ("POST", "/webhooks/twilio/voice"): "TwiML",
     ("GET", "/reports/field-offices.csv"): "CSV",
     ("GET", "/import/template.csv"): "CSV",
     ("GET", "/static"): "files",

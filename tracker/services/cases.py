@@ -162,7 +162,7 @@ def update_case(
         custody = case.custody_status.value
         _event(session, actor, case, "custody_changed", f"Custody status: {custody}", now)
         if case.custody_status is CustodyStatus.released:
-            from notifications.events import notify_family
+            from tracker.services.channels import notify_family
 
             notify_family(session, case, "released", f"{case.id}:{now.isoformat()}", now)
     if "closed_at" in changes:

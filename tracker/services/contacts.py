@@ -21,13 +21,21 @@ from notifications import outbox
 from tracker import validators
 from tracker.models import Case, Contact
 from tracker.schemas import ContactCreate, ContactUpdate
-from tracker.services import Actor, NotFound, audit, timeline
+from tracker.services import Actor, NotFound, ServiceError, audit, timeline
 from tracker.services import alerts as alert_service
-from tracker.vocab import ContactRole
+from tracker.vocab import Channel, ContactRole
 
 log = logging.getLogger("amparo.sms")
 
-AUDITED_FIELDS = ("role", "name", "phone", "language", "sms_consent")
+AUDITED_FIELDS = (
+    "role",
+    "name",
+    "phone",
+    "language",
+    "sms_consent",
+    "channel",
+    "consented_channels",
+)
 SMS_ACTOR = Actor.system("sms")
 FAILURES_BEFORE_UNREACHABLE = 2
 
@@ -72,16 +80,58 @@ def get_contact(session: Session, actor: Actor, contact_id: uuid.UUID) -> Contac
     return contact
 
 
+def resolve_channels(
+    current_channel: str | None,
+    current_consented: list[str],
+    data: ContactCreate | ContactUpdate,
+) -> tuple[str, list[str]]:
+    """(preferred channel, consented channels) after ``data``; ``sms_consent`` follows as
+    ``"sms" in consented``. Old clients send only ``sms_consent``: it adds or removes "sms".
+    Raises ``ServiceError`` naming the field when the two disagree or the preferred channel
+    was not consented to."""
+    given = data.model_fields_set
+    consented = list(current_consented)
+    if data.consented_channels is not None:
+        consented = [Channel(c).value for c in data.consented_channels]
+        explicit = "sms_consent" in given and data.sms_consent is not None
+        if explicit and data.sms_consent != (Channel.sms.value in consented):
+            raise ServiceError(
+                "sms_consent and consented_channels disagree",
+                {"sms_consent": "must be true exactly when consented_channels has sms"},
+            )
+    elif data.sms_consent is not None and ("sms_consent" in given or current_channel is None):
+        without = [c for c in consented if c != Channel.sms.value]
+        consented = [Channel.sms.value, *without] if data.sms_consent else without
+    if data.channel is not None:
+        channel = Channel(data.channel).value
+        if consented and channel not in consented:
+            raise ServiceError(
+                "the preferred channel was not consented to",
+                {"channel": f"{channel} is not among consented_channels {consented}"},
+            )
+        return channel, consented
+    channel = current_channel or Channel.sms.value
+    if consented and channel not in consented:
+        # Consent to the preferred channel was withdrawn: the first one still consented.
+        channel = Channel.sms.value if Channel.sms.value in consented else consented[0]
+    return channel, consented
+
+
 def add_contact(
     session: Session, actor: Actor, case: Case, data: ContactCreate, now: datetime
 ) -> Contact:
+    channel, consented = resolve_channels(None, [], data)
+    values = data.model_dump(exclude={"channel", "consented_channels", "sms_consent"})
     contact = Contact(
         id=uuid.uuid4(),
         case_id=case.id,
         phone_hash=validators.phone_hash(data.phone),
         created_at=now,
         updated_at=now,
-        **data.model_dump(),
+        channel=channel,
+        consented_channels=consented,
+        sms_consent=Channel.sms.value in consented,
+        **values,
     )
     session.add(contact)
     case.contacts.append(contact)
@@ -112,10 +162,17 @@ def update_contact(
     session: Session, actor: Actor, contact: Contact, data: ContactUpdate, now: datetime
 ) -> Contact:
     before = _snapshot(contact)
-    for name, value in data.model_dump(include=data.model_fields_set).items():
-        if value is None and name in ("role", "phone", "language", "sms_consent"):
+    channel, consented = resolve_channels(
+        contact.channel, list(contact.consented_channels or []), data
+    )
+    channel_fields = {"channel", "consented_channels", "sms_consent"}
+    for name, value in data.model_dump(include=data.model_fields_set - channel_fields).items():
+        if value is None and name in ("role", "phone", "language"):
             continue
         setattr(contact, name, value)
+    contact.channel = channel
+    contact.consented_channels = consented
+    contact.sms_consent = Channel.sms.value in consented
     if "phone" in data.model_fields_set and data.phone:
         contact.phone_hash = validators.phone_hash(data.phone)
         # A new number starts with a clean delivery record and a fresh introduction.
@@ -164,13 +221,19 @@ def record_delivered(session: Session, contact: Contact, now: datetime) -> None:
 
 
 def record_failure(
-    session: Session, contact: Contact, now: datetime, *, immediately: bool = False
+    session: Session,
+    contact: Contact,
+    now: datetime,
+    *,
+    immediately: bool = False,
+    threshold: int = FAILURES_BEFORE_UNREACHABLE,
 ) -> bool:
-    """Count a failed delivery; returns True when this one made the contact unreachable."""
+    """Count a failed delivery; returns True when this one made the contact unreachable
+    (``threshold`` failures in a row: two per channel the family consented to)."""
     contact.consecutive_failures = (contact.consecutive_failures or 0) + 1
     if contact.unreachable:
         return False
-    if not immediately and contact.consecutive_failures < FAILURES_BEFORE_UNREACHABLE:
+    if not immediately and contact.consecutive_failures < threshold:
         return False
     contact.unreachable = True
     contact.unreachable_since = now
@@ -180,10 +243,11 @@ def record_failure(
         "consecutive_failures": [None, contact.consecutive_failures],
     }
     _system_update(session, SMS_ACTOR, contact, changes, now)
+    what = "SMS" if threshold == FAILURES_BEFORE_UNREACHABLE else "messages and calls"
     why = (
         "the number cannot receive SMS"
         if immediately
-        else f"{contact.consecutive_failures} SMS in a row were not delivered"
+        else f"{contact.consecutive_failures} {what} in a row were not delivered"
     )
     _sms_event(
         session,

@@ -16,13 +16,13 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from notifications.events import notify_family
 from tracker import rules
 from tracker.models import Case, CustodyEvent, Facility
 from tracker.presentation import CUSTODY_EVENT_LABELS
 from tracker.schemas import CustodyEventIn, not_after
 from tracker.services import Actor, ServiceError, audit, timeline
 from tracker.services import alerts as alert_service
+from tracker.services.channels import notify_family
 from tracker.vocab import CustodyEventKind, CustodyStatus, FlagKind
 
 # Kinds that name a facility (a transfer must; a confirmation may); the others must not.

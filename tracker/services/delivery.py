@@ -13,8 +13,10 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from notifications.channels import failures_before_unreachable
 from notifications.delivery import OPTED_OUT_CODE, failure_message, is_forward, map_status
 from tracker.models import Contact, Notification
+from tracker.services import channels as channel_service
 from tracker.services import contacts
 from tracker.vocab import NotificationStatus
 
@@ -65,12 +67,21 @@ def apply_status(
     elif new in (NotificationStatus.undelivered, NotificationStatus.failed):
         code = (error_code or "").strip() or None
         notification.error_code = code[:16] if code else None
-        notification.error_message = failure_message(new, code)
+        notification.error_message = failure_message(new, code, raw_status)
         contact = _contact(session, notification.contact_id)
         if contact is not None:
             if code == OPTED_OUT_CODE:
                 contacts.opt_out(session, contact.phone, now, source="carrier")
-            became_unreachable = contacts.record_failure(session, contact, now)
+            elif channel_service.fall_back_after_failure(session, contact, notification, now):
+                return StatusOutcome(True, new, False)
+            became_unreachable = contacts.record_failure(
+                session,
+                contact,
+                now,
+                threshold=failures_before_unreachable(
+                    contact, contacts.FAILURES_BEFORE_UNREACHABLE
+                ),
+            )
     return StatusOutcome(True, new, became_unreachable)
 
 
@@ -86,10 +97,22 @@ class ContactReactions:
         if contact is not None:
             contacts.opt_out(session, contact.phone, now, source="carrier")
 
-    def bad_number(self, session: Session, contact_id: uuid.UUID, now: datetime) -> None:
+    def bad_number(
+        self,
+        session: Session,
+        contact_id: uuid.UUID,
+        now: datetime,
+        notification_id: uuid.UUID | None = None,
+    ) -> None:
         contact = _contact(session, contact_id)
-        if contact is not None:
-            contacts.record_failure(session, contact, now, immediately=True)
+        if contact is None:
+            return
+        refused = session.get(Notification, notification_id) if notification_id else None
+        if refused is not None and channel_service.fall_back_from_landline(
+            session, contact, refused, now
+        ):
+            return
+        contacts.record_failure(session, contact, now, immediately=True)
 
 
 REACTIONS = ContactReactions()

@@ -33,6 +33,7 @@ from notifications.inbound import (
     START_WORDS,
     STATUS_WORDS,
     STOP_WORDS,
+    address,
     keyword,
 )
 from tracker import validators
@@ -72,8 +73,9 @@ class Route:
 
 
 def _normalise(raw: str) -> str | None:
+    """The E.164 number of a Twilio address (SMS ``+E164`` or ``whatsapp:+E164``)."""
     try:
-        return validators.phone(raw)
+        return validators.phone(address(raw)[1])
     except ValueError:
         return None
 
@@ -167,6 +169,10 @@ def handle(
     where = route(session, phone, to, messaging_service_sid)
     org = where.org
     contacts = _contacts(session, phone, org)
+    if address(from_raw)[0] == "whatsapp":
+        # The family wrote on WhatsApp: for 24 hours we may answer free-form there.
+        for contact in contacts:
+            contact.last_inbound_at = now
     user = _user(session, phone, org)
     language = contacts[0].language if contacts else (user.language if user else "en")
     org_id = org.id if org is not None else None
@@ -199,7 +205,7 @@ def handle(
     family = [
         c
         for c in contacts
-        if c.role is ContactRole.family and c.sms_consent and c.opted_out_at is None
+        if c.role is ContactRole.family and c.consented_channels and c.opted_out_at is None
     ]
     if first in STATUS_WORDS and family:
         return Reply("status", _status(family), org_id)
@@ -263,6 +269,42 @@ def receive(
         execution_options={"synchronize_session": False},
     )
     return reply
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who rings the voice status line, as far as it may know: a known contact's language and
+    the status the STATUS keyword would text (None: unknown number, nothing to say)."""
+
+    known: bool
+    language: str
+    status: str | None
+    organization_id: uuid.UUID | None = None
+
+
+def voice_caller(session: Session, from_raw: str, to: str = "") -> Caller:
+    """The voice line's view of a caller, routed like an SMS (one organisation, never more).
+
+    Family contacts who consented to some channel and did not opt out hear their cases'
+    status, first name only; other contacts of that organisation hear that there is no case
+    to report; unknown numbers are known to be nobody and learn nothing."""
+    phone = _normalise(from_raw)
+    where = route(session, phone, to)
+    contacts = _contacts(session, phone, where.org)
+    if where.org is None or not contacts:
+        return Caller(False, "en", None)
+    language = contacts[0].language
+    family = [
+        c
+        for c in contacts
+        if c.role is ContactRole.family and c.consented_channels and c.opted_out_at is None
+    ]
+    text = (
+        _status(family)
+        if family
+        else messages.translate(language, messages.TEMPLATES["status_none"])
+    )
+    return Caller(True, (family or contacts)[0].language, text, where.org.id)
 
 
 def _contacts(session: Session, phone: str | None, org: Organization | None) -> list[Contact]:

@@ -8,7 +8,6 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from notifications.events import notify_family
 from tracker.models import Case, FieldOffice, Request
 from tracker.presentation import REQUEST_KIND_LABELS, STAY_FORUM_LABELS
 from tracker.schemas import (
@@ -21,6 +20,7 @@ from tracker.schemas import (
 )
 from tracker.services import Actor, NotFound, ServiceError, audit, timeline
 from tracker.services import alerts as alert_service
+from tracker.services.channels import notify_family
 from tracker.vocab import RequestKind, RequestStatus
 
 AUDITED_FIELDS = (

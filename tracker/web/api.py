@@ -451,6 +451,7 @@ def list_notifications(ctx: Context) -> NotificationList:
             Notification.to_phone,
             Notification.contact_id,
             Notification.language,
+            Notification.channel,
             Notification.status,
             Notification.attempts,
             Notification.error_code,

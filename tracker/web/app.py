@@ -64,6 +64,7 @@ def routes() -> list[BaseRoute]:
             name="twilio_status",
         ),
         Route(webhooks.SMS_PATH, webhooks.inbound_sms, methods=["POST"], name="twilio_sms"),
+        Route(webhooks.VOICE_PATH, webhooks.inbound_voice, methods=["POST"], name="twilio_voice"),
         # -- the pages ---------------------------------------------------------------------------
         *auth.routes,
         *pages_queue.routes,

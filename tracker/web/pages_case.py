@@ -115,6 +115,9 @@ INTAKE_FIELDS = (
     "family_name_contact",
     "family_language",
     "family_consent",
+    "family_consent_whatsapp",
+    "family_consent_voice",
+    "family_channel",
     "counsel_name",
     "counsel_phone",
 )
@@ -126,6 +129,14 @@ def _zone_of_facility(ctx: PageContext, raw_id: str) -> str:
     except ValueError:
         facility = None
     return zone_of(ctx.default_zone, facility=facility, organization=ctx.org)
+
+
+def channel_fields(sms: bool, whatsapp: bool, voice: bool, channel: str) -> dict[str, Any]:
+    """A form's consent checkboxes and preferred-channel select as contact fields."""
+    consented = [
+        name for name, ticked in (("sms", sms), ("whatsapp", whatsapp), ("voice", voice)) if ticked
+    ]
+    return {"sms_consent": sms, "consented_channels": consented, "channel": channel or None}
 
 
 def _intake_contact(
@@ -170,12 +181,24 @@ def intake_submit(ctx: PageContext) -> Response:
 
     contacts: list[ContactCreate | None] = []
     consent = checkbox(values["family_consent"])
+    reach = channel_fields(
+        consent,
+        checkbox(values["family_consent_whatsapp"]),
+        checkbox(values["family_consent_voice"]),
+        values["family_channel"],
+    )
     if values["family_phone"]:
         family = {"name": values["family_name_contact"] or None, "phone": values["family_phone"]}
-        family.update(language=values["family_language"] or "en", sms_consent=consent)
+        family.update(language=values["family_language"] or "en", **reach)
         rename = {"name": "family_name_contact"}
-        contacts.append(_intake_contact(ContactRole.family, family, errors, "family_", rename))
-    elif consent:
+        created = _intake_contact(ContactRole.family, family, errors, "family_", rename)
+        if created is not None:
+            try:
+                contact_service.resolve_channels(None, [], created)
+            except ServiceError as exc:
+                errors.update({f"family_{k}": v for k, v in exc.fields.items()})
+        contacts.append(created)
+    elif consent or reach["consented_channels"]:
         errors["family_phone"] = "enter the number the family agreed to receive texts on"
     if values["counsel_phone"]:
         counsel = {"name": values["counsel_name"] or None, "phone": values["counsel_phone"]}
@@ -441,7 +464,12 @@ def add_contact(ctx: PageContext) -> Response:
             name=ctx.field("name") or None,
             phone=ctx.field("phone"),
             language=ctx.field("language") or "en",
-            sms_consent=checkbox(ctx.field("sms_consent")),
+            **channel_fields(
+                checkbox(ctx.field("sms_consent")),
+                checkbox(ctx.field("whatsapp_consent")),
+                checkbox(ctx.field("voice_consent")),
+                ctx.field("channel"),
+            ),
         )
         contact_service.add_contact(ctx.db, ctx.actor, case, data, ctx.now)
 

@@ -18,6 +18,7 @@ from starlette.responses import PlainTextResponse, Response
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
+from notifications import messages, voice
 from tracker import db
 from tracker.models import Notification
 from tracker.services import delivery, inbound
@@ -29,6 +30,8 @@ from tracker.web.errors import error_response
 # Where Twilio posts incoming SMS (the number's or Messaging Service's inbound webhook);
 # ``amparo doctor`` checks the Twilio side points here.
 SMS_PATH = "/webhooks/twilio/sms"
+# Where Twilio posts incoming calls (the number's "A call comes in" webhook): the status line.
+VOICE_PATH = "/webhooks/twilio/voice"
 
 log = logging.getLogger("amparo.sms.webhooks")
 
@@ -91,9 +94,13 @@ async def status_callback(request: Request) -> Response:
             delivery.apply_status(
                 session,
                 notification,
-                params.get("MessageStatus") or params.get("SmsStatus") or "",
+                # A call's outcome comes as CallStatus/CallSid to the same callback.
+                params.get("MessageStatus")
+                or params.get("SmsStatus")
+                or params.get("CallStatus")
+                or "",
                 now,
-                sid=params.get("MessageSid") or params.get("SmsSid"),
+                sid=params.get("MessageSid") or params.get("SmsSid") or params.get("CallSid"),
                 error_code=params.get("ErrorCode"),
             )
             return True
@@ -137,3 +144,48 @@ async def inbound_sms(request: Request) -> Response:
         log.info("inbound SMS from %s: %s", mask_phone(sender) if sender else "?", reply.action)
         twiml.message(reply.text)
     return Response(str(twiml), media_type="application/xml")
+
+
+def _twiml(text: str) -> Response:
+    return Response(text, media_type="application/xml")
+
+
+async def inbound_voice(request: Request) -> Response:
+    """The voice status line: a known family hears, in their language, what STATUS texts;
+    anyone else picks a language and hears that the number is unknown (issue 13)."""
+    params = await _verified_form(request)
+    if params is None:
+        log.warning("inbound call with a bad signature refused")
+        return _forbidden()
+    settings = _settings(request)
+    step, digits = request.query_params.get("step", ""), params.get("Digits", "")
+    sender = params.get("From", "")
+    base = settings.base_url
+
+    def look_up() -> inbound.Caller:
+        with db.session_scope() as session:
+            return inbound.voice_caller(session, sender, params.get("To", ""))
+
+    caller = await run_in_threadpool(look_up)
+    prompts = messages.VOICE_PROMPTS
+    if not caller.known:
+        if step == "lang" and digits in voice.MENU_LANGUAGES:
+            language = voice.MENU_LANGUAGES[digits]
+            text = messages.translate(language, prompts["unknown"])
+            return _twiml(voice.spoken(text, language, "unknown", base))
+        log.info("call from an unknown number: language menu")
+        no_input = messages.translate("en", prompts["no_input"])
+        return _twiml(voice.language_menu(f"{base}{VOICE_PATH}?step=lang", no_input))
+    language = caller.language
+    if step == "menu" and digits == "1" and caller.status is not None:
+        log.info("call from %s: status", mask_phone(sender) if sender else "?")
+        return _twiml(voice.spoken(caller.status, language, "status", base))
+    return _twiml(
+        voice.status_menu(
+            language,
+            messages.translate(language, prompts["menu"]),
+            messages.translate(language, prompts["no_input"]),
+            f"{base}{VOICE_PATH}?step=menu",
+            base,
+        )
+    )
