@@ -642,7 +642,7 @@ class ConversationMessage(Base):
     direction: Mapped[MessageDirection] = mapped_column(
         _enum(MessageDirection, "message_direction")
     )
-    # How it travelled (``services.conversations.channel_for``): "sms" for now.
+    # How it travelled: "sms" or "whatsapp" (a reply takes the channel the outbox chose).
     channel: Mapped[str] = mapped_column(String(16), default="sms", server_default="sms")
     body: Mapped[str] = mapped_column(EncryptedText())
     read_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -24,7 +24,7 @@ from tracker import validators
 from tracker.models import Case, Contact, ConversationMessage, Notification, User
 from tracker.services import Actor, ServiceError, audit, timeline
 from tracker.services import alerts as alert_service
-from tracker.vocab import ContactRole, MessageDirection
+from tracker.vocab import ContactRole, MessageDirection, NotificationStatus
 
 log = logging.getLogger(__name__)
 
@@ -39,18 +39,11 @@ MAX_SEGMENTS = 10
 MAX_INBOUND_CHARS = MAX_CHARS
 
 SMS = "sms"
+# A reply is text: it goes by SMS or WhatsApp, never as a call.
+TEXT_CHANNELS = frozenset({"sms", "whatsapp"})
 
 M = ConversationMessage
 _UNREAD = and_(M.direction == MessageDirection.inbound, M.read_at.is_(None))
-
-
-def channel_for(contact: Contact) -> str:
-    """THE choice of how a reply reaches ``contact``: every reply goes through here.
-
-    Only SMS exists today; a WhatsApp or voice channel plugs in by answering its name here
-    (from the contact's preference) and being sent by the outbox's transport for it.
-    """
-    return SMS
 
 
 @dataclass(frozen=True)
@@ -72,9 +65,12 @@ def count(body: str) -> Counted:
 # --- inbound ----------------------------------------------------------------------------
 
 
-def receive(session: Session, contact: Contact, text: str, now: datetime) -> ConversationMessage:
-    """A free-text SMS from ``contact`` (already routed to its organisation): keep it on the
-    contact's case and tell the case team, in the caller's transaction."""
+def receive(
+    session: Session, contact: Contact, text: str, now: datetime, *, channel: str = SMS
+) -> ConversationMessage:
+    """A free-text message (SMS or WhatsApp: ``channel``) from ``contact``, already routed to
+    its organisation: keep it on the contact's case and tell the case team, in the caller's
+    transaction."""
     case_ = contact.case
     first_unread = not session.scalar(
         select(func.count()).select_from(M).where(M.case_id == case_.id, _UNREAD)
@@ -85,7 +81,7 @@ def receive(session: Session, contact: Contact, text: str, now: datetime) -> Con
         case_id=case_.id,
         contact_id=contact.id,
         direction=MessageDirection.inbound,
-        channel=SMS,
+        channel=channel,
         body=text.strip()[:MAX_INBOUND_CHARS],
         created_at=now,
     )
@@ -156,7 +152,9 @@ def check_reply(
         errors["contact_id"] = "no such contact on this case"
     elif contact.opted_out_at is not None:
         errors["contact_id"] = "this contact opted out of texts (STOP); they can reply START"
-    elif contact.role is ContactRole.family and not contact.sms_consent:
+    elif contact.role is ContactRole.family and not (
+        set(contact.consented_channels) & TEXT_CHANNELS
+    ):
         errors["contact_id"] = "this family contact has not agreed to receive texts"
     if errors or contact is None:
         raise ServiceError("the reply cannot be sent", errors)
@@ -174,7 +172,6 @@ def reply(
     """Send ``body`` to the case's contact through the outbox; audited, nothing written when
     any field is refused."""
     contact, counted = check_reply(session, case_, contact_id, body)
-    channel = channel_for(contact)
     message_id = uuid.uuid4()
     row = outbox.build_row(
         session,
@@ -187,8 +184,22 @@ def reply(
         contact_id=contact.id,
         now=now,
     )
-    # The person's own words, not a template (the outbox rendered a placeholder).
-    row.update(body=counted.text, encoding=counted.encoding, segments=counted.segments)
+    # The outbox chose the channel (the contact's text channel: SMS, or WhatsApp while its
+    # 24-hour window is open); a reply is the person's own words, never a template.
+    if row["status"] is NotificationStatus.suppressed:
+        # e.g. WhatsApp only, its window closed: no template can carry a person's own words.
+        raise ServiceError(
+            "the reply cannot be sent",
+            {"contact_id": f"cannot be reached now: {row['error_message']}"},
+        )
+    channel = row["channel"]
+    row.update(
+        body=counted.text,
+        encoding=counted.encoding,
+        segments=counted.segments,
+        content_sid=None,
+        content_variables=None,
+    )
     outbox.insert_rows(session, [row])
     message = ConversationMessage(
         id=message_id,

@@ -169,7 +169,8 @@ def handle(
     where = route(session, phone, to, messaging_service_sid)
     org = where.org
     contacts = _contacts(session, phone, org)
-    if address(from_raw)[0] == "whatsapp":
+    channel = address(from_raw)[0]
+    if channel == "whatsapp":
         # The family wrote on WhatsApp: for 24 hours we may answer free-form there.
         for contact in contacts:
             contact.last_inbound_at = now
@@ -213,7 +214,7 @@ def handle(
         text = " ".join(body.split())[:MAX_FORWARDED]
         for contact in _addressed(session, org, phone, contacts):
             # The two-way inbox: the message itself, for the case team to read and answer.
-            conversations.receive(session, contact, body, now)
+            conversations.receive(session, contact, body, now, channel=channel)
             timeline.add(
                 session,
                 contact.case_id,
