@@ -149,10 +149,16 @@ class TwilioTransport:
         timeout: float = 10.0,
         connect: float = 5.0,
         http_transport: httpx.BaseTransport | None = None,
+        max_connections: int = 64,
     ) -> None:
         if not (messaging_service_sid or from_number):
             raise ValueError("set TWILIO_MESSAGING_SERVICE_SID or TWILIO_FROM_NUMBER")
-        self.http = HttpxHttpClient(timeout=timeout, connect=connect, transport=http_transport)
+        self.http = HttpxHttpClient(
+            timeout=timeout,
+            connect=connect,
+            max_connections=max_connections,
+            transport=http_transport,
+        )
         self.client = Client(account_sid, auth_token, http_client=self.http)
         self.client.api.base_url = api_base_url.rstrip("/")
         self.messaging_service_sid = messaging_service_sid
@@ -177,6 +183,9 @@ class TwilioTransport:
             timeout=timeout,
             connect=connect,
             http_transport=http_transport,
+            # One connection per send thread: fewer would cap the worker below its
+            # concurrency (each send waiting for a connection, not for Twilio).
+            max_connections=max(1, settings.worker_concurrency),
         )
 
     def sender(self) -> str:
