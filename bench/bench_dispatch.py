@@ -405,7 +405,7 @@ def run(ctx: Context) -> list[Section]:
         # 2. Throttled at R per sender.
         standin.reset()
         rate_target = 20.0
-        m = 200 if ctx.quick else 600
+        m = 100 if ctx.quick else 600
         url = _fresh_sqlite(ctx, env, "throttle")
         _queue(m)
         workers = [
@@ -510,7 +510,7 @@ def run(ctx: Context) -> list[Section]:
     # 5. A stand-in failing 30% of requests with 429 or 500.
     flaky = start_standin(fail_rate=0.3)
     try:
-        k = 500 if ctx.quick else 3_000
+        k = 300 if ctx.quick else 3_000
         url = _fresh_sqlite(ctx, env, "flaky")
         _queue(k)
         workers = [

@@ -126,7 +126,7 @@ def _measure(url: str, label: str, rows: int) -> list[Result]:
 
 
 def run(ctx: Context) -> list[Section]:
-    rows = 2_000 if ctx.quick else 10_000
+    rows = 1_000 if ctx.quick else 10_000
     results = _measure(f"sqlite:///{ctx.workdir / 'import.sqlite3'}", "SQLite", rows)
     text_notes = ""
     if ctx.postgres_url:

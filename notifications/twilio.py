@@ -82,25 +82,47 @@ def _retry_after(headers: httpx.Headers | None) -> float | None:
 
 
 class HttpxHttpClient(HttpClient):  # type: ignore[misc]
-    """``twilio.http.HttpClient`` over one thread-safe ``httpx.Client`` with explicit timeouts."""
+    """``twilio.http.HttpClient`` over httpx with explicit timeouts: one ``httpx.Client`` (and
+    keep-alive connection) per calling thread.
+
+    Not one client shared by the send threads: httpcore's pool takes one lock and walks every
+    waiting request on each request and release, which at ~100 sends in flight cost the
+    worker several times the CPU of the HTTP exchange itself. A worker's threads are a fixed
+    pool of ``WORKER_CONCURRENCY``, so this is that many connections, as before.
+    """
 
     def __init__(
         self,
         timeout: float = 10.0,
         connect: float = 5.0,
-        max_connections: int = 64,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         super().__init__(logger=log, is_async=False, timeout=timeout)
-        self.session = httpx.Client(
-            timeout=httpx.Timeout(timeout, connect=connect),
-            limits=httpx.Limits(
-                max_connections=max_connections, max_keepalive_connections=max_connections
-            ),
-            transport=transport,
-            headers={"Accept": "application/json"},
-        )
+        self._timeout = httpx.Timeout(timeout, connect=connect)
+        self._transport = transport
+        self._local = threading.local()
+        self._clients: dict[threading.Thread, httpx.Client] = {}
+        self._clients_lock = threading.Lock()
         self._last = threading.local()
+
+    @property
+    def session(self) -> httpx.Client:
+        """This thread's client (created on its first request)."""
+        client: httpx.Client | None = getattr(self._local, "client", None)
+        if client is None:
+            client = httpx.Client(
+                timeout=self._timeout,
+                limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
+                transport=self._transport,
+                headers={"Accept": "application/json"},
+            )
+            self._local.client = client
+            with self._clients_lock:
+                # Threads of an earlier pool that have ended: their connections go too.
+                for thread in [t for t in self._clients if not t.is_alive()]:
+                    self._clients.pop(thread).close()
+                self._clients[threading.current_thread()] = client
+        return client
 
     def request(
         self,
@@ -131,7 +153,10 @@ class HttpxHttpClient(HttpClient):  # type: ignore[misc]
         return headers
 
     def close(self) -> None:
-        self.session.close()
+        with self._clients_lock:
+            clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            client.close()
 
 
 class TwilioTransport:
@@ -149,16 +174,10 @@ class TwilioTransport:
         timeout: float = 10.0,
         connect: float = 5.0,
         http_transport: httpx.BaseTransport | None = None,
-        max_connections: int = 64,
     ) -> None:
         if not (messaging_service_sid or from_number):
             raise ValueError("set TWILIO_MESSAGING_SERVICE_SID or TWILIO_FROM_NUMBER")
-        self.http = HttpxHttpClient(
-            timeout=timeout,
-            connect=connect,
-            max_connections=max_connections,
-            transport=http_transport,
-        )
+        self.http = HttpxHttpClient(timeout=timeout, connect=connect, transport=http_transport)
         self.client = Client(account_sid, auth_token, http_client=self.http)
         self.client.api.base_url = api_base_url.rstrip("/")
         self.messaging_service_sid = messaging_service_sid
@@ -183,9 +202,6 @@ class TwilioTransport:
             timeout=timeout,
             connect=connect,
             http_transport=http_transport,
-            # One connection per send thread: fewer would cap the worker below its
-            # concurrency (each send waiting for a connection, not for Twilio).
-            max_connections=max(1, settings.worker_concurrency),
         )
 
     def sender(self) -> str:
