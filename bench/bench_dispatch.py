@@ -184,11 +184,19 @@ def _use_database(env: dict[str, str], url: str) -> None:
 
 
 def _fresh_sqlite(ctx: Context, env: dict[str, str], name: str) -> str:
+    """A new SQLite file, copied from one migrated once per run (a migration per scenario
+    cost seconds of the quick run's budget)."""
+    import shutil
+
     from tracker.migrate import upgrade
 
-    url = f"sqlite:///{ctx.workdir / (name + '.sqlite3')}"
+    template = ctx.workdir / "dispatch-template.sqlite3"
+    if not template.exists():
+        upgrade(f"sqlite:///{template}")
+    path = ctx.workdir / (name + ".sqlite3")
+    shutil.copyfile(template, path)
+    url = f"sqlite:///{path}"
     _use_database(env, url)
-    upgrade(url)
     return url
 
 
@@ -341,6 +349,20 @@ def _batching(worker: dict[str, int]) -> tuple[float, float]:
     return per_thousand, per_batch
 
 
+def _unposted_and_foreign(stats: dict[str, Any]) -> tuple[int, int]:
+    """(rows in the database never posted, posts naming no row in the database): the second
+    would be a late post of an earlier phase's row, i.e. a duplicate the reset hid."""
+    from sqlalchemy import select
+
+    from tracker import db
+    from tracker.models import Notification
+
+    with db.session_scope() as session:
+        rows = {str(i) for i in session.scalars(select(Notification.id))}
+    posted = set(stats["posts"])
+    return len(rows - posted), len(posted - rows)
+
+
 def _rate(stats: dict[str, Any]) -> float:
     times = sorted(stats["times"])
     if len(times) < 2:
@@ -484,15 +506,17 @@ def run(ctx: Context) -> list[Section]:
                 counts = _wait_all_sent(n, 600, [survivor])
                 stats = standin.stats()
                 distinct, dupes, total = _posted(stats)
+                lost, foreign = _unposted_and_foreign(stats)
                 results.append(
                     Result(
                         f"kill -9 a worker at {at_kill:,}/{n:,} posted, start another: SMS lost",
-                        n - distinct,
+                        lost,
                         "",
                         target="0 lost, 0 duplicates (retaken rows adopted from the list)",
-                        met=distinct == n and dupes == 0,
+                        met=lost == 0 and dupes == 0 and foreign == 0,
                         notes=(
-                            f"{dupes} duplicates; in flight at the kill <= {bound} "
+                            f"{dupes} duplicates; {foreign} posts of an earlier phase's rows; "
+                            f"in flight at the kill <= {bound} "
                             f"({unrecorded} posted but not yet recorded + 32 on the wire); "
                             f"{counts.get('sent', 0):,} rows sent"
                         ),

@@ -49,6 +49,7 @@ from tracker import crypto, db, facts, rules, validators
 from tracker.migrate import upgrade
 from tracker.models import Case, Contact, Facility, FieldOffice, Organization, Request, User
 from tracker.rules import CaseFacts, RequestFacts
+from tracker.settings import get_settings
 from tracker.vocab import ContactRole, CustodyStatus, RequestKind, RequestStatus, Role
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
@@ -475,7 +476,8 @@ def run(ctx: Context) -> list[Section]:
             print(f"   built {backend} {_label(size)}: {rows} in {built:.1f} s", flush=True)
             expected, naive = naive_due(engine, NOW)
             plans[backend] = _plans(engine, NOW)  # the largest size's plans win
-            factory = sessionmaker(bind=engine, expire_on_commit=False)
+            # Sessions that carry the settings (``db.settings_of``), as the clock's do.
+            factory = db.make_sessionmaker(engine, get_settings())
             found, finding = find_due(factory, NOW)
             t0 = time.perf_counter()
             outcomes = sweep_all(NOW, factory)
