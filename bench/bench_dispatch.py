@@ -53,6 +53,10 @@ async def standin_app(
     body = b""
     while True:
         message = await receive()
+        if message["type"] == "http.disconnect":
+            # The client died mid-request (the kill -9 scenario): Twilio creates nothing from
+            # a request it did not receive whole, and neither does the stand-in.
+            return
         body += message.get("body", b"")
         if not message.get("more_body"):
             break
@@ -378,6 +382,9 @@ def _posted(stats: dict[str, Any]) -> tuple[int, int, int]:
 
 def run(ctx: Context) -> list[Section]:
     n = 1_000 if ctx.quick else 10_000
+    # The one-worker rate: long enough that the first claim, 96 threads' first connections
+    # and the last sends' tail are a small part of it.
+    n_rate = 2_000 if ctx.quick else 10_000
     env = _environment(ctx)
     results: list[Result] = []
     notes: list[str] = []
@@ -385,7 +392,7 @@ def run(ctx: Context) -> list[Section]:
     try:
         # 1. One worker, throttling off.
         url = _fresh_sqlite(ctx, env, "throughput")
-        _queue(n)
+        _queue(n_rate)
         concurrency = 96
         bound = concurrency / LATENCY
         workers = [
@@ -397,19 +404,19 @@ def run(ctx: Context) -> list[Section]:
                 SENDER_RATE_PER_SECOND="0",
             )
         ]
-        counts = _wait_all_sent(n, 600, workers)
+        counts = _wait_all_sent(n_rate, 600, workers)
         stats = standin.stats()
         rate = _rate(stats)
         distinct, dupes, _ = _posted(stats)
         claims, per_batch = _batching(_worker_stats())
         results += [
             Result(
-                f"one worker, {n:,} SMS, stand-in answers after 100 ms, SQLite, "
+                f"one worker, {n_rate:,} SMS, stand-in answers after 100 ms, SQLite, "
                 f"concurrency {concurrency}",
                 rate,
                 "/s",
                 target=">= 200 /s",
-                met=rate >= 200 and distinct == n,
+                met=rate >= 200 and distinct == n_rate,
                 notes=f"{counts.get('sent', 0):,} sent, {dupes} duplicates",
             ),
             Result(
@@ -417,7 +424,7 @@ def run(ctx: Context) -> list[Section]:
                 rate / bound,
                 "×",
                 target="≥ 0.8",
-                met=rate / bound >= 0.8 and distinct == n,
+                met=rate / bound >= 0.8 and distinct == n_rate,
                 notes=f"bound {bound:,.0f}/s ({concurrency} ÷ {LATENCY * 1000:.0f} ms)",
             ),
             Result("one worker: claim transactions per 1,000 SMS", claims, ""),
