@@ -523,6 +523,9 @@ def record_outcomes(session: Session, worker: str, outcomes: list[Outcome], now:
             )
         )
         session.connection().execute(stmt, [_error_params(o) for o in retries])
+        # The worker may have gone to sleep before this write gave the rows a due time:
+        # wake it (and the others) to recompute its sleep.
+        wakeups.mark(session, wakeups.OUTBOX)
     failed = [o for o in outcomes if o.status is NotificationStatus.failed]
     if failed:
         stmt = (

@@ -7,7 +7,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -274,3 +274,34 @@ def test_a_failed_result_write_neither_loses_nor_resends_an_sms(
     assert d2.run(once=True).claimed == 0
     d2.close()
     assert len(stand_in.forms) == 10
+
+
+def test_a_retry_recorded_by_the_batch_wakes_the_sleeping_worker(session: Session) -> None:
+    """The retry's due time is written after the send finished (batched): the worker, already
+    asleep for its 30 s safety poll, must still be woken to send it when it falls due."""
+    (row_id,) = _queue(session, 1)
+    stand_in = StandIn()
+    stand_in.fail_next(429, 20429, "Too Many Requests")
+    d = helpers.dispatcher(
+        helpers.twilio_transport(stand_in),
+        clock=lambda: datetime.now(UTC),
+        worker_poll_seconds=30.0,
+        sms_retry_base_seconds=0.4,
+        sms_retry_max_seconds=0.4,
+    )
+    thread = threading.Thread(target=d.run)
+    thread.start()
+    try:
+        started = time.monotonic()
+        while time.monotonic() - started < 10:
+            if _statuses()[row_id].status is NotificationStatus.sent:
+                break
+            time.sleep(0.05)
+        assert _statuses()[row_id].status is NotificationStatus.sent
+        assert time.monotonic() - started < 5  # not the 30 s poll
+        assert len(stand_in.forms) == 2
+    finally:
+        d.stop()
+        thread.join(timeout=10)
+        d.close()
+    assert not thread.is_alive()
