@@ -120,7 +120,10 @@ class ResultWriter:
             item = self.queue.get()
             taken = 1
             pending: list[outbox.Outcome] = []
-            fill_until = time.monotonic() + self.linger
+            if item is not None and self.linger > 0:
+                # Sleep, then take what came: not woken by every result (a thread switch
+                # per SMS at several hundred a second).
+                time.sleep(self.linger)
             while True:
                 if item is None:
                     done = True
@@ -128,9 +131,8 @@ class ResultWriter:
                 pending.append(item)
                 if len(pending) >= self.batch:
                     break
-                wait = fill_until - time.monotonic()
                 try:
-                    item = self.queue.get(timeout=wait) if wait > 0 else self.queue.get_nowait()
+                    item = self.queue.get_nowait()
                 except queue.Empty:
                     break
                 taken += 1
