@@ -100,8 +100,8 @@ def _measure(url: str, n_cases: int, label: str, rounds: int) -> list[Result]:
 
 
 def run(ctx: Context) -> list[Section]:
-    n_cases = 10_000 if ctx.quick else 100_000
-    rounds = 30 if ctx.quick else 100
+    n_cases = 3_000 if ctx.quick else 100_000
+    rounds = 20 if ctx.quick else 100
     saved: dict[str, Any] = {k: os.environ.get(k) for k in ("DATABASE_URL", "DATA_KEYS", "VAR_DIR")}
     os.environ["DATA_KEYS"] = Fernet.generate_key().decode()
     os.environ["VAR_DIR"] = str(ctx.workdir / "var-queue")

@@ -82,7 +82,7 @@ def _measure(ctx: Context, n_cases: int) -> list[Result]:
         with db.session_scope() as s:
             org = s.get(Organization, org_id)
             assert org is not None
-            load_queue(s, org, QueueFilters(), now)
+            load_queue(s, org, QueueFilters(), now, get_settings().default_time_zone)
 
     def rules_over_all() -> None:
         with db.session_scope() as s:
@@ -159,7 +159,7 @@ def run(ctx: Context) -> list[Section]:
     get_settings.cache_clear()
     results: list[Result] = []
     try:
-        for n in (2_000, 10_000) if ctx.quick else (2_000, 10_000, 50_000):
+        for n in (2_000,) if ctx.quick else (2_000, 10_000, 50_000):
             results += _measure(ctx, n)
     finally:
         for key, value in saved.items():

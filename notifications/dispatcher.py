@@ -15,6 +15,7 @@ as a safety poll only.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import queue
@@ -74,33 +75,61 @@ class DeliveryReactions(Protocol):
         """The number cannot receive SMS at all (``notification_id``: the refused row)."""
 
 
+# How long the result writer waits for a batch to fill after its first result: at several
+# hundred sends a second, tens of rows per commit instead of one or two.
+RESULT_LINGER_SECONDS = 0.025
+RESULT_BATCH_MAX = 500
+# A batch that failed this often is written row by row, so that one row the database refuses
+# cannot hold back the others; a single row is retried this often before it is left to the
+# lease (see ``ResultWriter._flush``).
+SPLIT_AFTER_ATTEMPTS = 3
+ROW_ATTEMPTS = 20
+
+
 class ResultWriter:
-    """Records accepted sends in batches: one transaction per ~50 ms instead of one per SMS
-    (SQLite has one writer; PostgreSQL has a connection limit). A failed flush is retried,
-    since an unrecorded send would be re-sent once its lease runs out."""
+    """Records what became of each send in batches: the first result waits up to
+    ``linger`` for others, then all go in one transaction (SQLite has one writer; PostgreSQL
+    has a connection limit). A batch that fails to commit is rolled back whole and written
+    again, so results are neither lost nor half-recorded. A row that still cannot be recorded
+    after ``ROW_ATTEMPTS`` stays ``sending`` under this worker's lease: when the lease runs out
+    it is retaken, and a send that went out is adopted (this worker remembers its provider id;
+    another finds it in Twilio's list) instead of being posted again."""
 
     def __init__(
-        self, sessions: sessionmaker[Session], clock: Callable[[], datetime], batch: int = 500
+        self,
+        sessions: sessionmaker[Session],
+        clock: Callable[[], datetime],
+        worker_id: str,
+        stats: Stats,
+        *,
+        batch: int = RESULT_BATCH_MAX,
+        linger: float = RESULT_LINGER_SECONDS,
+        retry_pause: float = 0.2,
     ) -> None:
         self.sessions = sessions
         self.clock = clock
+        self.worker_id = worker_id
+        self.stats = stats
         self.batch = batch
-        self.queue: queue.Queue[tuple[uuid.UUID, str, str] | None] = queue.Queue()
+        self.linger = linger
+        self.retry_pause = retry_pause
+        self.queue: queue.Queue[outbox.Outcome | None] = queue.Queue()
         self.thread = threading.Thread(target=self._run, name="sms-results", daemon=True)
         self.thread.start()
 
-    def put(self, item: tuple[uuid.UUID, str, str]) -> None:
+    def put(self, item: outbox.Outcome) -> None:
         self.queue.put(item)
 
     def _run(self) -> None:
         done = False
         while not done:
-            try:
-                item = self.queue.get(timeout=0.05)
-            except queue.Empty:
-                continue
+            item = self.queue.get()
             taken = 1
-            pending: list[tuple[uuid.UUID, str, str]] = []
+            pending: list[outbox.Outcome] = []
+            if item is not None and self.linger > 0:
+                # Sleep, then take what came: not woken by every result (a thread switch
+                # per SMS at several hundred a second).
+                time.sleep(self.linger)
             while True:
                 if item is None:
                     done = True
@@ -113,26 +142,41 @@ class ResultWriter:
                 except queue.Empty:
                     break
                 taken += 1
-            if pending:
-                self._flush(pending)
-            for _ in range(taken):
-                self.queue.task_done()
-
-    def _flush(self, pending: list[tuple[uuid.UUID, str, str]]) -> None:
-        for attempt in range(20):
             try:
-                with db.session_scope(self.sessions) as session:
-                    outbox.mark_sent_many(session, pending, self.clock())
-                return
-            except Exception:  # the database blinked: keep the sends, try again
-                log.exception(
-                    "recording %d sent SMS failed (attempt %d)", len(pending), attempt + 1
-                )
-                time.sleep(min(5.0, 0.2 * 2**attempt))
-        log.error("could not record %d sent SMS; they may be sent again", len(pending))
+                if pending:
+                    self._flush(pending)
+            finally:
+                for _ in range(taken):
+                    self.queue.task_done()
+
+    def _write(self, pending: list[outbox.Outcome]) -> None:
+        with db.session_scope(self.sessions) as session:
+            outbox.record_outcomes(session, self.worker_id, pending, self.clock())
+
+    def _flush(self, pending: list[outbox.Outcome]) -> None:
+        attempts = SPLIT_AFTER_ATTEMPTS if len(pending) > 1 else ROW_ATTEMPTS
+        for attempt in range(1, attempts + 1):
+            try:
+                self._write(pending)
+            except Exception:  # the database blinked: the batch rolled back whole; again
+                log.exception("recording %d SMS results failed (attempt %d)", len(pending), attempt)
+                time.sleep(min(5.0, self.retry_pause * 2 ** (attempt - 1)))
+                continue
+            self.stats.add("result_batches")
+            self.stats.add("result_rows", len(pending))
+            return
+        if len(pending) > 1:
+            for one in pending:
+                self._flush([one])
+            return
+        log.error(
+            "could not record the result of SMS %s; it stays claimed until its lease runs out",
+            pending[0].id,
+        )
+        self.stats.add("unrecorded")
 
     def flush_and_wait(self) -> None:
-        """Return once everything put so far is recorded."""
+        """Return once everything put so far is recorded (or given up on)."""
         self.queue.join()
 
     def close(self) -> None:
@@ -150,6 +194,10 @@ class Stats:
     deferred: int = 0
     lost: int = 0  # claim taken over by another worker before we sent
     adopted: int = 0  # retaken after a crash, found already sent: recorded, not re-sent
+    claims: int = 0  # claim transactions
+    result_batches: int = 0  # result-writer commits
+    result_rows: int = 0  # results recorded by them
+    unrecorded: int = 0  # results given up on (left to the lease)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add(self, name: str, n: int = 1) -> None:
@@ -166,6 +214,10 @@ class Stats:
             "deferred",
             "lost",
             "adopted",
+            "claims",
+            "result_batches",
+            "result_rows",
+            "unrecorded",
         )
         return {k: getattr(self, k) for k in names}
 
@@ -214,7 +266,10 @@ class Dispatcher:
         self._sids_lock = threading.Lock()
         self._wake = wakeups.SIGNALS[wakeups.OUTBOX].waiter()
         self._claim_was_full = False
-        self.writer = ResultWriter(self.sessions, self.clock)
+        self.writer = ResultWriter(self.sessions, self.clock, self.worker_id, self.stats)
+        # Rows claimed and not yet finished (queued in the pool or being sent).
+        self._outstanding = 0
+        self._outstanding_lock = threading.Lock()
 
     # --- claiming ---------------------------------------------------------------------
 
@@ -240,6 +295,7 @@ class Dispatcher:
         with db.session_scope(self.sessions) as session:
             rows = outbox.claim(session, self.worker_id, limit, now, self.lease)
             self._claim_was_full = len(rows) >= limit
+            self.stats.add("claims")
             unsendable = outbox.suppress_unsendable(session, [r.id for r in rows], now)
             ready = self._hold_quiet(session, [r for r in rows if r.id not in unsendable], now)
         self.stats.add("claimed", len(rows))
@@ -347,7 +403,7 @@ class Dispatcher:
         if mine is not None:
             # Our own lease ran out before the batched writer recorded the send (a very slow
             # database): the row came back to us, but it has gone out already.
-            self.writer.put((row.id, mine, row.sender or self.transport.sender()))
+            self._sent(row, mine, row.sender or self.transport.sender())
             self.stats.add("adopted")
             return True
         # The provider's message list can only vouch for SMS (WhatsApp and calls: at least once).
@@ -367,7 +423,7 @@ class Dispatcher:
                 )
                 return False
             if adopted is not None:
-                self.writer.put((row.id, adopted, row.sender or self.transport.sender()))
+                self._sent(row, adopted, row.sender or self.transport.sender())
                 self.stats.add("adopted")
                 log.info(
                     "SMS %s: already sent before a crash (%s); not sent again", row.id, adopted
@@ -380,9 +436,12 @@ class Dispatcher:
             self._record_error(row, exc)
             return False
         self._remember_sid(result.sid, row.id)
-        self.writer.put((row.id, result.sid, result.sender))
+        self._sent(row, result.sid, result.sender)
         self.stats.add("sent")
         return True
+
+    def _sent(self, row: Claimed, sid: str, sender: str) -> None:
+        self.writer.put(outbox.Outcome(row.id, NotificationStatus.sent, sid=sid, sender=sender))
 
     def _remember_sid(self, sid: str, row_id: uuid.UUID) -> None:
         with self._sids_lock:
@@ -431,42 +490,66 @@ class Dispatcher:
 
     def _record_error(self, row: Claimed, exc: TransportError) -> None:
         now = self.clock()
-        with db.session_scope(self.sessions) as session:
-            if not exc.permanent and row.attempts < self.settings.sms_max_attempts:
-                delay = backoff_seconds(
-                    row.attempts,
-                    self.settings.sms_retry_base_seconds,
-                    self.settings.sms_retry_max_seconds,
-                    self.rng,
-                )
-                if exc.retry_after is not None:
-                    delay = max(delay, min(exc.retry_after, self.settings.sms_retry_max_seconds))
-                outbox.mark_retry(
-                    session,
-                    row.id,
-                    self.worker_id,
-                    now + timedelta(seconds=delay),
-                    exc.code,
-                    f"attempt {row.attempts} of {self.settings.sms_max_attempts}: {exc.message}",
-                    now,
-                )
-                self.stats.add("retried")
-                log.info("SMS %s: %s; retry in %.0f s", row.id, exc.message, delay)
-                return
-            message = (
-                exc.message
-                if exc.permanent
-                else (f"gave up after {row.attempts} attempts: {exc.message}")
+        if not exc.permanent and row.attempts < self.settings.sms_max_attempts:
+            delay = backoff_seconds(
+                row.attempts,
+                self.settings.sms_retry_base_seconds,
+                self.settings.sms_retry_max_seconds,
+                self.rng,
             )
+            if exc.retry_after is not None:
+                delay = max(delay, min(exc.retry_after, self.settings.sms_retry_max_seconds))
+            self.writer.put(
+                outbox.Outcome(
+                    row.id,
+                    NotificationStatus.queued,
+                    next_attempt_at=now + timedelta(seconds=delay),
+                    code=exc.code,
+                    message=(
+                        f"attempt {row.attempts} of {self.settings.sms_max_attempts}: {exc.message}"
+                    ),
+                )
+            )
+            self.stats.add("retried")
+            log.info("SMS %s: %s; retry in %.0f s", row.id, exc.message, delay)
+            return
+        message = (
+            exc.message
+            if exc.permanent
+            else f"gave up after {row.attempts} attempts: {exc.message}"
+        )
+        self.stats.add("failed")
+        log.warning("SMS %s failed: %s", row.id, message)
+        contact_id = row.contact_id
+        if contact_id is None or not (exc.opted_out or exc.bad_number):
+            self.writer.put(
+                outbox.Outcome(row.id, NotificationStatus.failed, code=exc.code, message=message)
+            )
+            return
+        # A refusal that changes the contact (STOP, a dead number) is written at once, in
+        # one transaction with its reaction: the next rows to that number re-check it.
+        with db.session_scope(self.sessions) as session:
             outbox.mark_failed(session, row.id, exc.code, message, now)
-            self.stats.add("failed")
-            log.warning("SMS %s failed: %s", row.id, message)
-            if row.contact_id is not None and exc.opted_out:
-                self.reactions.opted_out(session, row.contact_id, now)
-            elif row.contact_id is not None and exc.bad_number:
-                self.reactions.bad_number(session, row.contact_id, now, notification_id=row.id)
+            if exc.opted_out:
+                self.reactions.opted_out(session, contact_id, now)
+            else:
+                self.reactions.bad_number(session, contact_id, now, notification_id=row.id)
 
     # --- the loop ---------------------------------------------------------------------
+
+    def claim_size(self, outstanding: int) -> int:
+        """How many rows to claim with ``outstanding`` claimed and not yet finished.
+
+        The free capacity (the bound less what is outstanding), but only once it is at
+        least a quarter of the bound, or nothing is outstanding: one claim transaction per
+        bound/4 sends instead of one per finished send, while the threads still have a
+        quarter-bound's rows queued in front of them when the claim runs.
+        """
+        bound = self.max_outstanding()
+        room = bound - outstanding
+        if room <= 0:
+            return 0
+        return room if outstanding == 0 or room >= max(1, bound // 4) else 0
 
     def _submit(
         self, pool: ThreadPoolExecutor, rows: list[Claimed]
@@ -474,14 +557,32 @@ class Dispatcher:
         groups: dict[str, list[Claimed]] = defaultdict(list)
         for row in rows:
             groups[row.to_phone].append(row)
+        with self._outstanding_lock:
+            self._outstanding += len(rows)
         futures: dict[Future[None], list[Claimed]] = {}
         for group in groups.values():
             group.sort(key=lambda r: (r.next_attempt_at, r.kind != "introduction", r.created_at))
-            futures[pool.submit(self.send_group, group)] = group
+            future = pool.submit(self.send_group, group)
+            future.add_done_callback(functools.partial(self._finished, len(group)))
+            futures[future] = group
         return futures
 
+    def _finished(self, n: int, _future: Future[None] | None = None) -> None:
+        """A group is done: wake the loop when that opens room for a claim (not at every
+        finished send, which would be a claim transaction each) or leaves nothing to do."""
+        with self._outstanding_lock:
+            before = self._outstanding
+            self._outstanding -= n
+            after = self._outstanding
+        if after == 0 or (self.claim_size(after) > 0 and self.claim_size(before) == 0):
+            self._wake.set()
+
     def run(self, *, once: bool = False) -> Stats:
-        """Send until stopped (``once``: until nothing is due). SIGTERM-safe via ``stop()``."""
+        """Send until stopped (``once``: until nothing is due). SIGTERM-safe via ``stop()``.
+
+        At most ``worker_concurrency`` sends run at once (a fixed pool of that many threads,
+        and as many HTTP connections); at most ``max_outstanding()`` rows are claimed ahead.
+        """
         inflight: dict[Future[None], list[Claimed]] = {}
         with ThreadPoolExecutor(
             max_workers=self.settings.worker_concurrency, thread_name_prefix="sms-send"
@@ -491,27 +592,24 @@ class Dispatcher:
                     self._heartbeat()
                     for fut in [f for f in inflight if f.done()]:
                         inflight.pop(fut, None)
-                    queued = sum(len(g) for g in inflight.values())
-                    room = self.max_outstanding() - queued
-                    claimed: list[Claimed] = []
+                    # Cleared before counting, so a send finishing meanwhile wakes us again.
                     self._wake.clear()
-                    if room > 0:
+                    with self._outstanding_lock:
+                        want = self.claim_size(self._outstanding)
+                    claimed: list[Claimed] = []
+                    if want > 0:
                         try:
-                            claimed = self.claim(room)
+                            claimed = self.claim(want)
                         except Exception:  # the database blinked: keep the loop alive
                             log.exception("claim failed; retrying")
                             self.stop_event.wait(min(self.settings.worker_poll_seconds, 5.0))
                             continue
-                        submitted = self._submit(pool, claimed)
-                        for fut in submitted:
-                            # A finished send frees room: look for more at once.
-                            fut.add_done_callback(lambda _f: self._wake.set())
-                        inflight.update(submitted)
+                        inflight.update(self._submit(pool, claimed))
                         if self._claim_was_full:
                             continue  # more may be due right now
                     if once and not inflight and not claimed:
                         break
-                    self._wake.wait(self._sleep_seconds(full=room <= 0))
+                    self._wake.wait(self._sleep_seconds(full=want <= 0))
             finally:
                 # SIGTERM: sends under way finish; rows not started go back at once.
                 unstarted = [r for fut, g in inflight.items() if fut.cancel() for r in g]
@@ -523,6 +621,7 @@ class Dispatcher:
                         wakeups.mark(session, wakeups.OUTBOX)
                 pool.shutdown(wait=True)
                 self.writer.flush_and_wait()
+                self._heartbeat(force=True)
         return self.stats
 
     def _sleep_seconds(self, *, full: bool) -> float:
@@ -546,9 +645,9 @@ class Dispatcher:
         self.stop_event.set()
         self._wake.set()
 
-    def _heartbeat(self) -> None:
+    def _heartbeat(self, *, force: bool = False) -> None:
         mono = self.clock().timestamp()
-        if mono - self._last_beat < HEARTBEAT_SECONDS:
+        if mono - self._last_beat < HEARTBEAT_SECONDS and not force:
             return
         self._last_beat = mono
         try:

@@ -577,6 +577,78 @@ def outgoing(row: Claimed) -> Outgoing:
     )
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one send, waiting in the worker's result writer: ``sent`` (with the
+    provider's id), ``queued`` again (a retry at ``next_attempt_at``) or ``failed``."""
+
+    id: uuid.UUID
+    status: NotificationStatus
+    sid: str = ""
+    sender: str = ""
+    next_attempt_at: datetime | None = None
+    code: str | None = None
+    message: str = ""
+
+
+def record_outcomes(session: Session, worker: str, outcomes: list[Outcome], now: datetime) -> None:
+    """Record many sends' fates in the caller's transaction: at most one executemany
+    statement per kind of fate, so a batch is one commit however many rows it holds."""
+    sent = [(o.id, o.sid, o.sender) for o in outcomes if o.status is NotificationStatus.sent]
+    mark_sent_many(session, sent, now)
+    table = cast(Table, Notification.__table__)
+    retries = [o for o in outcomes if o.status is NotificationStatus.queued]
+    if retries:
+        # Only while the row is still this worker's claim (as ``mark_retry``).
+        stmt = (
+            update(table)
+            .where(
+                table.c.id == bindparam("b_id"),
+                table.c.claimed_by == worker,
+                table.c.status == NotificationStatus.sending.value,
+            )
+            .values(
+                status=NotificationStatus.queued.value,
+                next_attempt_at=bindparam("b_next"),
+                error_code=bindparam("b_code"),
+                error_message=bindparam("b_message"),
+                claimed_by=None,
+                claimed_until=None,
+                updated_at=now,
+            )
+        )
+        session.connection().execute(stmt, [_error_params(o) for o in retries])
+        # The worker may have gone to sleep before this write gave the rows a due time:
+        # wake it (and the others) to recompute its sleep.
+        wakeups.mark(session, wakeups.OUTBOX)
+    failed = [o for o in outcomes if o.status is NotificationStatus.failed]
+    if failed:
+        stmt = (
+            update(table)
+            .where(table.c.id == bindparam("b_id"))
+            .values(
+                status=NotificationStatus.failed.value,
+                error_code=bindparam("b_code"),
+                error_message=bindparam("b_message"),
+                claimed_by=None,
+                claimed_until=None,
+                updated_at=now,
+            )
+        )
+        session.connection().execute(stmt, [_error_params(o) for o in failed])
+
+
+def _error_params(outcome: Outcome) -> dict[str, Any]:
+    params: dict[str, Any] = {
+        "b_id": outcome.id,
+        "b_code": (outcome.code or "")[:16] or None,
+        "b_message": outcome.message[:2000],
+    }
+    if outcome.status is NotificationStatus.queued:
+        params["b_next"] = outcome.next_attempt_at
+    return params
+
+
 def suppress_unsendable(session: Session, ids: list[uuid.UUID], now: datetime) -> set[uuid.UUID]:
     """Of freshly claimed rows, settle those whose recipient opted out, withdrew consent or
     was deactivated; returns their ids."""
