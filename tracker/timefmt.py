@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from tracker.i18n import N_
+
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -33,6 +35,7 @@ def _span(delta: timedelta) -> str:
 
 def relative(due: datetime, now: datetime) -> str:
     """``in 5 h`` before the moment, ``overdue by 3 h`` after it."""
+    # Marked for the web catalog; pages translate the result (tracker.i18n.translate_reason).
     if due >= now:
-        return f"in {_span(due - now)}"
-    return f"overdue by {_span(now - due)}"
+        return N_("in {span}").format(span=_span(due - now))
+    return N_("overdue by {span}").format(span=_span(now - due))

@@ -29,7 +29,7 @@ NOT_JSON: dict[tuple[str, str], str] = {
     ("GET", "/openapi.json"): "the document itself",
 }
 PAGE_PREFIXES = ("/login", "/logout", "/admin", "/cases", "/requests", "/alerts", "/reports")
-PAGES = {"/", "/import", "/outbox", "/password"}
+PAGES = {"/", "/import", "/outbox", "/password", "/language"}
 
 
 def _route_keys() -> set[tuple[str, str]]:

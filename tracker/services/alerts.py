@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session, object_session
 
 from notifications import outbox
 from tracker import db, facts, rules, validators
+from tracker.i18n import N_
 from tracker.models import (
     Alert,
     Case,
@@ -512,7 +513,10 @@ def acknowledge(
 ) -> Alert:
     """Acknowledge once; acknowledging again is a no-op that keeps the first record."""
     if via not in ACK_CHANNELS:
-        raise ServiceError("unknown channel", {"via": f"one of {', '.join(ACK_CHANNELS)}"})
+        raise ServiceError(
+            N_("unknown channel"),
+            {"via": N_("one of {choices}").format(choices=", ".join(ACK_CHANNELS))},
+        )
     if alert.acknowledged_at is not None:
         return alert
     alert.acknowledged_at = now

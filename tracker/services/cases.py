@@ -10,6 +10,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from tracker import crypto, validators
+from tracker.i18n import N_
 from tracker.models import Case, CaseNameToken, Facility, FieldOffice, User
 from tracker.schemas import CaseCreate, CaseUpdate
 from tracker.services import Actor, NotFound, ServiceError, audit, timeline
@@ -52,18 +53,18 @@ def _check_references(session: Session, actor: Actor, values: dict[str, Any]) ->
         values.get("facility_id") is not None
         and session.get(Facility, values["facility_id"]) is None
     ):
-        errors["facility_id"] = "no such facility"
+        errors["facility_id"] = N_("no such facility")
     if (
         values.get("field_office_id") is not None
         and session.get(FieldOffice, values["field_office_id"]) is None
     ):
-        errors["field_office_id"] = "no such field office"
+        errors["field_office_id"] = N_("no such field office")
     if values.get("attorney_id") is not None:
         attorney = session.get(User, values["attorney_id"])
         if attorney is None or attorney.organization_id != actor.organization_id:
-            errors["attorney_id"] = "no such user in your organisation"
+            errors["attorney_id"] = N_("no such user in your organisation")
     if errors:
-        raise ServiceError("some references do not exist", errors)
+        raise ServiceError(N_("some references do not exist"), errors)
 
 
 def _event(
@@ -81,7 +82,9 @@ def _reindex(session: Session, case: Case) -> None:
 
 def create_case(session: Session, actor: Actor, data: CaseCreate, now: datetime) -> Case:
     if actor.organization_id is None:
-        raise ServiceError("a case belongs to an organisation", {"organization": "required"})
+        raise ServiceError(
+            N_("a case belongs to an organisation"), {"organization": N_("required")}
+        )
     values = data.model_dump()
     _check_references(session, actor, values)
     case = Case(
@@ -113,10 +116,10 @@ def update_case(
     values = data.model_dump(include=data.model_fields_set)
     closed = values.pop("closed", None)
     if "given_name" in values and values["given_name"] is None:
-        raise ServiceError("given_name cannot be empty", {"given_name": "required"})
+        raise ServiceError(N_("given_name cannot be empty"), {"given_name": N_("required")})
     for name in ("custody_status", "factors"):
         if name in values and values[name] is None:
-            raise ServiceError(f"{name} cannot be null", {name: "cannot be null"})
+            raise ServiceError(f"{name} cannot be null", {name: N_("cannot be null")})
     _check_references(session, actor, values)
     before = snapshot(case)
     for name, value in values.items():

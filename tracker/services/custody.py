@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from notifications.events import notify_family
 from tracker import rules
+from tracker.i18n import N_
 from tracker.models import Case, CustodyEvent, Facility
 from tracker.presentation import CUSTODY_EVENT_LABELS
 from tracker.schemas import CustodyEventIn, not_after
@@ -45,21 +46,23 @@ def _check(session: Session, data: CustodyEventIn, case: Case, now: datetime) ->
     facility: Facility | None = None
     if data.facility_id is not None:
         if data.kind not in MAY_NAME_FACILITY:
-            errors["facility_id"] = f"a {data.kind.value} event names no facility"
+            errors["facility_id"] = N_("a {kind} event names no facility").format(
+                kind=data.kind.value
+            )
         else:
             facility = session.get(Facility, data.facility_id)
             if facility is None:
-                errors["facility_id"] = "no such facility"
+                errors["facility_id"] = N_("no such facility")
     elif data.kind in NEEDS_FACILITY:
-        errors["facility_id"] = "a transfer names the facility the person was moved to"
+        errors["facility_id"] = N_("a transfer names the facility the person was moved to")
     if (
         data.kind is CustodyEventKind.transferred
         and facility is not None
         and facility.id == case.facility_id
     ):
-        errors["facility_id"] = "the person is already recorded at this facility"
+        errors["facility_id"] = N_("the person is already recorded at this facility")
     if errors:
-        raise ServiceError("the custody event cannot be recorded", errors)
+        raise ServiceError(N_("the custody event cannot be recorded"), errors)
     return facility
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from notifications.events import notify_family
+from tracker.i18n import N_
 from tracker.models import Case, FieldOffice, Request
 from tracker.presentation import REQUEST_KIND_LABELS, STAY_FORUM_LABELS
 from tracker.schemas import (
@@ -64,7 +65,9 @@ def _check_time(value: datetime | None, now: datetime, field: str, what: str) ->
 
 def _check_office(session: Session, office_id: uuid.UUID | None) -> None:
     if office_id is not None and session.get(FieldOffice, office_id) is None:
-        raise ServiceError("no such field office", {"field_office_id": "no such field office"})
+        raise ServiceError(
+            N_("no such field office"), {"field_office_id": N_("no such field office")}
+        )
 
 
 def _event(
@@ -120,8 +123,8 @@ def create_request(
     _check_office(session, data.field_office_id)
     if data.kind is RequestKind.appeal and appeal_of is None:
         raise ServiceError(
-            "an appeal is created from the denied request it appeals",
-            {"kind": "use POST /api/requests/{id}/appeal for appeals"},
+            N_("an appeal is created from the denied request it appeals"),
+            {"kind": N_("use the appeal form of the denied request")},
         )
     status = data.status or (RequestStatus.filed if data.filed_at else RequestStatus.draft)
     filed_at = data.filed_at or (now if status is RequestStatus.filed else None)
@@ -157,7 +160,8 @@ def update_request(
     _check_office(session, values.get("field_office_id"))
     if request.status in (RequestStatus.granted, RequestStatus.denied) and "status" in values:
         raise ServiceError(
-            "a decided request cannot change status", {"status": f"already {request.status.value}"}
+            N_("a decided request cannot change status"),
+            {"status": N_("already {status}").format(status=request.status.value)},
         )
     before = audit.snapshot(request, AUDITED_FIELDS)
     for name, value in values.items():
@@ -183,21 +187,23 @@ def _check_determination(request: Request, data: DeterminationIn, now: datetime)
     _check_time(data.decided_at, now, "decided_at", "decided_at")
     errors: dict[str, str] = {}
     if request.status not in (RequestStatus.filed, RequestStatus.draft):
-        errors["outcome"] = f"the request is already {request.status.value}"
+        errors["outcome"] = N_("the request is already {status}").format(
+            status=request.status.value
+        )
     if request.filed_at is not None and data.decided_at < request.filed_at:
-        errors["decided_at"] = "the decision cannot precede the filing"
+        errors["decided_at"] = N_("the decision cannot precede the filing")
     if data.stay_expires_at is not None:
         if data.outcome != "granted":
-            errors["stay_expires_at"] = "only a granted stay has an expiry"
+            errors["stay_expires_at"] = N_("only a granted stay has an expiry")
         elif data.stay_expires_at <= data.decided_at:
-            errors["stay_expires_at"] = "the stay must expire after the decision"
+            errors["stay_expires_at"] = N_("the stay must expire after the decision")
     if data.temporary:
         if data.outcome != "granted":
-            errors["temporary"] = "only a granted stay can be temporary"
+            errors["temporary"] = N_("only a granted stay can be temporary")
         elif data.stay_expires_at is None:
-            errors["stay_expires_at"] = "a temporary stay needs its expiry"
+            errors["stay_expires_at"] = N_("a temporary stay needs its expiry")
     if errors:
-        raise ServiceError("the determination cannot be recorded", errors)
+        raise ServiceError(N_("the determination cannot be recorded"), errors)
 
 
 def record_determination(
@@ -231,13 +237,13 @@ def record_documentation(
     _check_time(data.received_at, now, "received_at", "received_at")
     if request.decided_at is None:
         raise ServiceError(
-            "documentation follows a determination",
-            {"received_at": "the request has no determination yet"},
+            N_("documentation follows a determination"),
+            {"received_at": N_("the request has no determination yet")},
         )
     if data.received_at < request.decided_at:
         raise ServiceError(
-            "documentation cannot precede the determination",
-            {"received_at": "before the determination"},
+            N_("documentation cannot precede the determination"),
+            {"received_at": N_("before the determination")},
         )
     before = audit.snapshot(request, AUDITED_FIELDS)
     request.documentation_received_at = data.received_at
@@ -263,8 +269,8 @@ def appeal(
 ) -> Request:
     if request.status is not RequestStatus.denied:
         raise ServiceError(
-            "only a denied request can be appealed",
-            {"status": f"the request is {request.status.value}"},
+            N_("only a denied request can be appealed"),
+            {"status": N_("the request is {status}").format(status=request.status.value)},
         )
     created = create_request(
         session,

@@ -16,6 +16,8 @@ Clock states (``"clock"`` in the JSON):
 
 from __future__ import annotations
 
+from tracker.i18n import N_
+
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
@@ -105,13 +107,18 @@ def clock_warning(
     health = clock_health(session, now or utcnow(), own)
     now = now or utcnow()
     if health.state == STALE:
-        since = f" since {relative(health.last_beat, now)}" if health.last_beat else ""
-        return (
-            f"The clock has stopped{since.replace('overdue by', '')}: deadline alerts are NOT "
-            "being raised or sent. Restart the clock process (amparo clock)."
+        if health.last_beat:
+            # Shown on pages: marked for the web catalog, translated there (``tr``).
+            return N_(
+                "The clock has stopped {span} ago: deadline alerts are NOT being raised or "
+                "sent. Restart the clock process (amparo clock)."
+            ).format(span=relative(health.last_beat, now).replace("overdue by ", ""))
+        return N_(
+            "The clock has stopped: deadline alerts are NOT being raised or sent. Restart the "
+            "clock process (amparo clock)."
         )
     if health.state == NOT_RUNNING:
-        return (
+        return N_(
             "The clock is not running: deadline alerts are NOT being raised or sent. "
             "Start it with `amparo clock` (or `amparo serve --embedded`)."
         )

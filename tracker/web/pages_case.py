@@ -19,6 +19,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from tracker.facts import case_facts, policy_for
+from tracker.i18n import N_
 from tracker.models import Alert, Case, Facility, Notification, TimelineEvent, User
 from tracker.models import Request as CaseRequest
 from tracker.permissions import PERMISSIONS
@@ -85,7 +86,7 @@ def _intake_page(
     return ctx.render(
         "intake.html",
         {
-            "title": "New case",
+            "title": N_("New case"),
             "values": values,
             "errors": errors,
             "facilities": _facilities(ctx),
@@ -175,7 +176,7 @@ def intake_submit(ctx: PageContext) -> Response:
         rename = {"name": "family_name_contact"}
         contacts.append(_intake_contact(ContactRole.family, family, errors, "family_", rename))
     elif consent:
-        errors["family_phone"] = "enter the number the family agreed to receive texts on"
+        errors["family_phone"] = N_("enter the number the family agreed to receive texts on")
     if values["counsel_phone"]:
         counsel = {"name": values["counsel_name"] or None, "phone": values["counsel_phone"]}
         contacts.append(_intake_contact(ContactRole.counsel, counsel, errors, "counsel_"))
@@ -197,7 +198,7 @@ def intake_submit(ctx: PageContext) -> Response:
     except ServiceError as exc:
         ctx.db.rollback()
         return _intake_page(ctx, values, exc.fields or {"form": exc.message}, 422)
-    flash(ctx.request, "Case opened.")
+    flash(ctx.request, N_("Case opened."))
     return redirect(f"/cases/{case.id}")
 
 
@@ -286,7 +287,7 @@ def render_case(
     return ctx.render(
         "case.html",
         {
-            "title": "Case",
+            "title": N_("Case"),
             "case": case,
             "zone": zone,
             "liaison": (
@@ -367,7 +368,7 @@ def _time_field(
         errors[name] = str(exc)
         return None
     if value is None and required:
-        errors[name] = "required"
+        errors[name] = N_("required")
     return value
 
 
@@ -396,7 +397,7 @@ def update_case(ctx: PageContext) -> Response:
         data = CaseUpdate(**fields)
         case_service.update_case(ctx.db, ctx.actor, case, data, ctx.now)
 
-    return _attempt(ctx, case.id, form_id, save, "Case updated.")
+    return _attempt(ctx, case.id, form_id, save, N_("Case updated."))
 
 
 def add_request(ctx: PageContext) -> Response:
@@ -419,7 +420,7 @@ def add_request(ctx: PageContext) -> Response:
         )
         request_service.create_request(ctx.db, ctx.actor, case, data, ctx.now)
 
-    return _attempt(ctx, case.id, form_id, save, "Request added.", "requests")
+    return _attempt(ctx, case.id, form_id, save, N_("Request added."), "requests")
 
 
 def add_contact(ctx: PageContext) -> Response:
@@ -438,7 +439,7 @@ def add_contact(ctx: PageContext) -> Response:
         )
         contact_service.add_contact(ctx.db, ctx.actor, case, data, ctx.now)
 
-    return _attempt(ctx, case.id, form_id, save, "Contact added.", "contacts")
+    return _attempt(ctx, case.id, form_id, save, N_("Contact added."), "contacts")
 
 
 def add_custody_event(ctx: PageContext) -> Response:
@@ -461,7 +462,7 @@ def add_custody_event(ctx: PageContext) -> Response:
         )
         custody_service.record_event(ctx.db, ctx.actor, case, data, ctx.now)
 
-    return _attempt(ctx, case.id, form_id, save, "Custody event recorded.", "custody")
+    return _attempt(ctx, case.id, form_id, save, N_("Custody event recorded."), "custody")
 
 
 RequestAction = Callable[[PageContext, CaseRequest, str, dict[str, str]], str]
@@ -498,7 +499,7 @@ def _file(ctx: PageContext, request: CaseRequest, zone: str, errors: dict[str, s
         return ""
     data = RequestUpdate(status=RequestStatus.filed, filed_at=filed_at or ctx.now)
     request_service.update_request(ctx.db, ctx.actor, request, data, ctx.now)
-    return "Request marked as filed."
+    return N_("Request marked as filed.")
 
 
 def _determination(
@@ -515,7 +516,9 @@ def _determination(
         temporary=checkbox(ctx.field("temporary")),
     )
     request_service.record_determination(ctx.db, ctx.actor, request, data, ctx.now)
-    return f"Decision recorded: {data.outcome}. ICE owes written documentation within 48 hours."
+    if data.outcome == "granted":
+        return N_("Decision recorded: granted. ICE owes written documentation within 48 hours.")
+    return N_("Decision recorded: denied. ICE owes written documentation within 48 hours.")
 
 
 def _documentation(
@@ -524,7 +527,7 @@ def _documentation(
     received_at = _time_field(ctx, "received_at", zone, errors, required=True)
     advised = ctx.field("advised_right_to_appeal")
     if advised not in ("yes", "no"):
-        errors["advised_right_to_appeal"] = "say whether the right to appeal was explained"
+        errors["advised_right_to_appeal"] = N_("say whether the right to appeal was explained")
     if errors or received_at is None:
         return ""
     data = DocumentationIn(
@@ -533,7 +536,7 @@ def _documentation(
         advised_right_to_appeal=advised == "yes",
     )
     request_service.record_documentation(ctx.db, ctx.actor, request, data, ctx.now)
-    return "Documentation recorded."
+    return N_("Documentation recorded.")
 
 
 def _appeal(ctx: PageContext, request: CaseRequest, zone: str, errors: dict[str, str]) -> str:
@@ -542,7 +545,7 @@ def _appeal(ctx: PageContext, request: CaseRequest, zone: str, errors: dict[str,
         return ""
     data = AppealIn(filed_at=filed_at, notes=ctx.field("notes") or None)
     request_service.appeal(ctx.db, ctx.actor, request, data, ctx.now)
-    return "Appeal created."
+    return N_("Appeal created.")
 
 
 def acknowledge_alert(ctx: PageContext) -> Response:
@@ -550,7 +553,7 @@ def acknowledge_alert(ctx: PageContext) -> Response:
     if alert is None:
         return not_found(ctx.request)
     alert_service.acknowledge(ctx.db, ctx.actor, alert, ctx.now, via="web")
-    return _done(ctx, alert.case_id, "Alert acknowledged: escalation stopped.", "alerts")
+    return _done(ctx, alert.case_id, N_("Alert acknowledged: escalation stopped."), "alerts")
 
 
 def _may(permission: str) -> frozenset[Role]:
