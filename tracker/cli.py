@@ -140,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = command(sub, "dispatch", sms_commands.cmd_dispatch, "send the SMS that are due, then exit")
     p.add_argument("--once", action="store_true", required=True, help="one pass, then exit")
 
-    msgs = group("messages", "message catalogs: the SMS (notifications) and the web pages (tracker)")
+    msgs = group("messages", "message catalogs: the SMS (notifications) and the pages (tracker)")
     command(
         msgs,
         "compile",

@@ -32,7 +32,7 @@ from contextvars import ContextVar
 from pathlib import Path
 
 from babel import Locale, UnknownLocaleError, negotiate_locale
-from babel.messages.catalog import Catalog
+from babel.messages.catalog import Catalog, Message
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
@@ -84,10 +84,12 @@ def negotiate(accept_language: str | None) -> str:
             continue
         q = 1.0
         for param in params:
-            match = _Q.match(param)
-            if match:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                # A malformed weight counts as "not acceptable" rather than as the default 1.
+                match = _Q.match(f"q={value.strip()}")
                 try:
-                    q = float(match.group(1))
+                    q = float(match.group(1)) if match else 0.0
                 except ValueError:
                     q = 0.0
         if q > 0:
@@ -168,7 +170,7 @@ def _patterns(language: str) -> list[tuple[re.Pattern[str], str]]:
             continue
         parts = _FIELD.split(message.id)
         regex = "".join(
-            re.escape(p) if i % 2 == 0 else f"(?P<{p}>.+?)" for i, p in enumerate(parts)
+            re.escape(p) if i % 2 == 0 else f"(?P<{p}>.*?)" for i, p in enumerate(parts)
         )
         try:
             out.append((re.compile(f"^{regex}$", re.DOTALL), str(message.string)))
@@ -177,24 +179,53 @@ def _patterns(language: str) -> list[tuple[re.Pattern[str], str]]:
     return out
 
 
-def translate_reason(text: str) -> str:
-    """A reason already formatted in English (a validator's, pydantic's, a service's) in the
-    current language: the exact msgid, else a marked ``{field}`` msgid it was formatted from.
-    Unknown text is shown as it is (English beats nothing)."""
+def _exact(text: str) -> str | None:
+    """``text``'s translation, also when only its first letter's case differs from the msgid
+    (``Family`` from ``family``, ``stay of removal`` from ``Stay of removal``)."""
+    found = gettext(text)
+    if found != text:
+        return found
+    if text[:1].isalpha():
+        swapped = text[0].swapcase() + text[1:]
+        found = gettext(swapped)
+        if found != swapped:
+            return (found[0].swapcase() + found[1:]) if found else found
+    return None
+
+
+def translate_reason(text: str, _depth: int = 0) -> str:
+    """Text formatted in English from marked msgids (a validator's reason, a flash, a timeline
+    line) in the current language: the exact msgid, else the marked ``{field}`` template it was
+    formatted from, its fields translated the same way (a label inside a sentence). Unknown
+    text is shown as it is: names, notes and free text stay as typed, and English beats
+    nothing."""
     lang = _current.get()
-    if lang == SOURCE_LANGUAGE or not text:
+    if lang == SOURCE_LANGUAGE or not text.strip():
         return text
-    exact = gettext(text)
-    if exact != text:
+    exact = _exact(text)
+    if exact is not None:
         return exact
+    if _depth > 3:
+        return text
+    # Of the templates that fit, the reading that leaves the least English: "{summary} (source:
+    # {source})" whose summary is itself a template, rather than "Transferred from {a} to {b}"
+    # with the rest of the sentence swallowed into {b}.
+    best: tuple[tuple[int, int], str] | None = None
     for pattern, translated in _patterns(lang):
         match = pattern.match(text)
-        if match:
-            try:
-                return translated.format(**match.groupdict())
-            except (KeyError, IndexError, ValueError):
-                return text
-    return text
+        if not match:
+            continue
+        groups = match.groupdict()
+        fields = {k: translate_reason(v, _depth + 1) for k, v in groups.items()}
+        left = sum(len(v) for k, v in groups.items() if fields[k] == v)
+        try:
+            candidate = translated.format(**fields)
+        except (KeyError, IndexError, ValueError):
+            continue
+        score = (left, sum(len(v) for v in groups.values()))
+        if best is None or score < best[0]:
+            best = (score, candidate)
+    return text if best is None else best[1]
 
 
 def awaiting_review(language: str) -> list[str]:
@@ -261,6 +292,12 @@ def msgids(catalog: Catalog) -> list[str]:
     return out
 
 
+def translated(message: Message) -> bool:
+    """Whether ``message`` has its translation (every form of a plural)."""
+    forms = [message.string] if isinstance(message.string, str) else list(message.string or ())
+    return bool(forms) and all(forms)
+
+
 def update_catalogs() -> list[Path]:
     """Rewrite ``web.pot`` from the sources and merge it into each language's ``web.po``:
     new strings arrive with an empty translation and the REVIEW mark, strings gone from the
@@ -276,13 +313,17 @@ def update_catalogs() -> list[Path]:
         path = po_path(lang)
         if path.exists():
             catalog = read_catalog(lang)
+            before = set(msgids(catalog))
+            if before == set(msgids(template)):
+                # Only the places moved: keep the date, so the diff shows what changed.
+                template.creation_date = catalog.creation_date
         else:
             catalog = Catalog(locale=lang, domain=DOMAIN, project="Amparo", charset="utf-8")
         catalog.update(template, no_fuzzy_matching=True, update_header_comment=False)
         catalog.obsolete.clear()
         for message in catalog:
             # A new string's translation is a draft until a native speaker removes the mark.
-            untranslated = not message.string or message.string == ("", "")
+            untranslated = not translated(message)
             marked = any(c.startswith(REVIEW_MARK) for c in message.user_comments)
             if message.id and untranslated and not marked:
                 message.user_comments.append(REVIEW_COMMENT)

@@ -37,21 +37,23 @@ class RequestKindText:
 
 FLAGS: Mapping[FlagKind, FlagText] = {
     FlagKind.removal_imminent: FlagText(
-        N_("Removal imminent"), "removal imminent", "removal imminent"
+        N_("Removal imminent"), N_("removal imminent"), "removal imminent"
     ),
     FlagKind.documentation_due: FlagText(
-        N_("Documentation due"), "documentation due", "documentation due"
+        N_("Documentation due"), N_("documentation due"), "documentation due"
     ),
     FlagKind.documentation_overdue: FlagText(
-        N_("Documentation overdue"), "documentation overdue", "documentation overdue"
+        N_("Documentation overdue"), N_("documentation overdue"), "documentation overdue"
     ),
-    FlagKind.unanswered: FlagText(N_("Unanswered"), "request unanswered", "no answer from ICE"),
-    FlagKind.stay_expiring: FlagText(N_("Stay expiring"), "stay expiring", "stay expiring"),
+    FlagKind.unanswered: FlagText(N_("Unanswered"), N_("request unanswered"), "no answer from ICE"),
+    FlagKind.stay_expiring: FlagText(N_("Stay expiring"), N_("stay expiring"), "stay expiring"),
     FlagKind.removal_likely: FlagText(
-        N_("Removal likely (staging)"), "removal likely (staging facility)", "removal likely"
+        N_("Removal likely (staging)"), N_("removal likely (staging facility)"), "removal likely"
     ),
-    FlagKind.transferred: FlagText(N_("Transferred"), "transferred", "transfer"),
-    FlagKind.unreachable: FlagText(N_("Family unreachable"), "unreachable", "family unreachable"),
+    FlagKind.transferred: FlagText(N_("Transferred"), N_("transferred"), "transfer"),
+    FlagKind.unreachable: FlagText(
+        N_("Family unreachable"), N_("unreachable"), "family unreachable"
+    ),
 }
 
 REQUEST_KINDS: Mapping[RequestKind, RequestKindText] = {
@@ -125,6 +127,30 @@ WORDS: tuple[str, ...] = (
     N_("undelivered"),
     N_("failed"),
     N_("suppressed"),
+    # outbox message kinds (notifications.messages)
+    N_("decision denied"),
+    N_("decision granted"),
+    N_("documentation received"),
+    N_("introduction"),
+    N_("request filed"),
+    N_("status reply"),
+    N_("transferred family"),
+    N_("ack taken"),
+    N_("digest"),
+    N_("escalation"),
+    N_("removal imminent"),
+    N_("removal likely"),
+    N_("shift start"),
+    N_("stay expiring"),
+    N_("transferred"),
+    N_("unanswered"),
+    N_("documentation overdue"),
+    # custody event kinds, mid-sentence
+    N_("located"),
+    N_("whereabouts unknown"),
+    # why an alert was resolved (tracker.services.alerts)
+    N_("superseded"),
+    N_("cleared"),
 )
 
 # The views callers index by kind (StrEnum keys also match the plain strings stored in rows).

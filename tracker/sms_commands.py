@@ -40,7 +40,7 @@ def cmd_messages_extract(args: argparse.Namespace, settings: Settings) -> None:
     for path in i18n.update_catalogs():
         print(f"wrote {path}")
     for lang in i18n.LANGUAGES[1:]:
-        missing = [m.id for m in i18n.read_catalog(lang) if m.id and not m.string]
+        missing = [m.id for m in i18n.read_catalog(lang) if m.id and not i18n.translated(m)]
         print(f"web {lang}: {len(missing)} string(s) to translate")
 
 

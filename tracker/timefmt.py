@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from tracker.i18n import N_
-
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_datetime
+
+from tracker.i18n import N_
 
 
 def to_local(instant: datetime, zone: str) -> datetime:

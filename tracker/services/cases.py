@@ -104,7 +104,7 @@ def create_case(session: Session, actor: Actor, data: CaseCreate, now: datetime)
     session.flush()
     _reindex(session, case)
     audit.record(session, actor, "create", "case", case.id, audit.diff({}, snapshot(case)), now=now)
-    _event(session, actor, case, "case_opened", "Case opened", now)
+    _event(session, actor, case, "case_opened", N_("Case opened"), now)
     session.refresh(case)
     alert_service.sync_case(session, case, now)
     return case
@@ -147,12 +147,15 @@ def update_case(
             actor,
             case,
             "removal_scheduled" if when else "removal_cancelled",
-            f"Removal scheduled for {when.isoformat()}" if when else "Scheduled removal cancelled",
+            N_("Removal scheduled for {when}").format(when=when.isoformat())
+            if when
+            else N_("Scheduled removal cancelled"),
             now,
         )
     if "custody_status" in changes:
         custody = case.custody_status.value
-        _event(session, actor, case, "custody_changed", f"Custody status: {custody}", now)
+        summary = N_("Custody status: {status}").format(status=custody)
+        _event(session, actor, case, "custody_changed", summary, now)
         if case.custody_status is CustodyStatus.released:
             from notifications.events import notify_family
 
@@ -160,7 +163,7 @@ def update_case(
     if "closed_at" in changes:
         closed = case.closed_at is not None
         kind, summary = (
-            ("case_closed", "Case closed") if closed else ("case_reopened", "Case reopened")
+            ("case_closed", N_("Case closed")) if closed else ("case_reopened", N_("Case reopened"))
         )
         _event(session, actor, case, kind, summary, now)
     session.flush()

@@ -150,17 +150,25 @@ def record_event(
     label = CUSTODY_EVENT_LABELS[data.kind]
     if data.kind is CustodyEventKind.transferred:
         office = case.field_office
-        summary = f"Transferred from {_place(before)} to {_place(facility)}" + (
-            f", now under the {office.name} field office" if office is not None else ""
+        places = {"origin": _place(before), "destination": _place(facility)}
+        summary = (
+            N_(
+                "Transferred from {origin} to {destination}, now under the {office} field office"
+            ).format(**places, office=office.name)
+            if office is not None
+            else N_("Transferred from {origin} to {destination}").format(**places)
         )
     elif facility is not None:
-        summary = f"{label}: at {facility.name}"
+        summary = N_("{event}: at {facility}").format(event=label, facility=facility.name)
     else:
         summary = label
+    # Each line is one marked template, so pages can show it in the reader's language.
     if data.source:
-        summary += f" (source: {data.source})"
+        summary = N_("{summary} (source: {source})").format(summary=summary, source=data.source)
     if not current:
-        summary += " (recorded after a later event: the case stays where it is)"
+        summary = N_("{summary} (recorded after a later event: the case stays where it is)").format(
+            summary=summary
+        )
     timeline.add(
         session,
         case.id,

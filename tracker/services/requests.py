@@ -45,8 +45,10 @@ def _forum_note(request: Request) -> str:
     """ " by the BIA (temporary)": who decided a stay, for timeline lines; nothing otherwise."""
     if request.kind is not RequestKind.stay_of_removal:
         return ""
-    temporary = " (temporary)" if request.temporary else ""
-    return f" by {STAY_FORUM_LABELS[request.forum]}{temporary}"
+    forum = STAY_FORUM_LABELS[request.forum]
+    if request.temporary:
+        return N_(" by {forum} (temporary)").format(forum=forum)
+    return N_(" by {forum}").format(forum=forum)
 
 
 def get_request(session: Session, actor: Actor, request_id: uuid.UUID) -> Request:
@@ -144,8 +146,12 @@ def create_request(
     session.add(request)
     case.requests.append(request)
     label = REQUEST_KIND_LABELS[request.kind]
-    done = "filed" if status is RequestStatus.filed else "drafted"
-    _event(session, actor, request, "request_created", f"{label} request {done}", now)
+    summary = (
+        N_("{kind} request filed")
+        if status is RequestStatus.filed
+        else N_("{kind} request drafted")
+    ).format(kind=label)
+    _event(session, actor, request, "request_created", summary, now)
     if status is RequestStatus.filed:
         _notify_family(session, request, "request_filed", now)
     _after_change(session, actor, request, {}, now, action="create")
@@ -171,14 +177,16 @@ def update_request(
         request.filed_at = now
     if before["status"] is not RequestStatus.filed and request.status is RequestStatus.filed:
         label = REQUEST_KIND_LABELS[request.kind]
-        _event(session, actor, request, "request_filed", f"{label} request filed", now)
+        summary = N_("{kind} request filed").format(kind=label)
+        _event(session, actor, request, "request_filed", summary, now)
         _notify_family(session, request, "request_filed", now)
     if (
         request.status is RequestStatus.withdrawn
         and before["status"] is not RequestStatus.withdrawn
     ):
         label = REQUEST_KIND_LABELS[request.kind]
-        _event(session, actor, request, "request_withdrawn", f"{label} request withdrawn", now)
+        summary = N_("{kind} request withdrawn").format(kind=label)
+        _event(session, actor, request, "request_withdrawn", summary, now)
     _after_change(session, actor, request, before, now)
     return request
 
@@ -223,7 +231,11 @@ def record_determination(
         actor,
         request,
         "determination",
-        f"{label} request {data.outcome}{_forum_note(request)}",
+        (
+            N_("{kind} request granted{forum}")
+            if data.outcome == "granted"
+            else N_("{kind} request denied{forum}")
+        ).format(kind=label, forum=_forum_note(request)),
         now,
     )
     _notify_family(session, request, f"decision_{data.outcome}", now)
@@ -254,9 +266,17 @@ def record_documentation(
         actor,
         request,
         "documentation_received",
-        f"Documentation of the {REQUEST_KIND_LABELS[request.kind].lower()} decision received "
-        f"({data.language}; right to appeal "
-        f"{'advised' if data.advised_right_to_appeal else 'NOT advised'})",
+        (
+            N_(
+                "Documentation of the {kind} decision received "
+                "({language}; right to appeal advised)"
+            )
+            if data.advised_right_to_appeal
+            else N_(
+                "Documentation of the {kind} decision received "
+                "({language}; right to appeal NOT advised)"
+            )
+        ).format(kind=REQUEST_KIND_LABELS[request.kind].lower(), language=data.language),
         now,
     )
     _notify_family(session, request, "documentation_received", now, with_kind=False)

@@ -16,8 +16,6 @@ Clock states (``"clock"`` in the JSON):
 
 from __future__ import annotations
 
-from tracker.i18n import N_
-
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
@@ -31,6 +29,7 @@ from starlette.responses import JSONResponse
 from jobs import heartbeat
 from jobs.sweeps import SWEEPS
 from tracker.db import get_sessionmaker
+from tracker.i18n import N_
 from tracker.timefmt import relative
 from tracker.types import utcnow
 

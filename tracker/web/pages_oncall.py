@@ -33,7 +33,11 @@ def who_is_on_call(ctx: PageContext) -> list[dict[str, str]]:
     """For the queue page: the people on shift now, phones masked."""
     zone = ctx.org.time_zone
     return [
-        {"name": p.name, "phone": mask_phone(p.phone), "until": local_label(p.until, zone, i18n.current())}
+        {
+            "name": p.name,
+            "phone": mask_phone(p.phone),
+            "until": local_label(p.until, zone, i18n.current()),
+        }
         for p in oncall_service.on_call_now(ctx.db, ctx.org, ctx.now)
     ]
 

@@ -138,7 +138,7 @@ def _pager(params: Mapping[str, str], cursor: str) -> str:
 def _label(value: object) -> str:
     """A key shown as words in the page's language (``custody_status`` values, roles, statuses;
     their msgids are marked in tracker.presentation.WORDS)."""
-    return i18n.gettext(humanise(value))
+    return i18n.translate_reason(humanise(value))
 
 
 def _make_env() -> jinja2.Environment:
