@@ -179,6 +179,14 @@ def _patterns(language: str) -> list[tuple[re.Pattern[str], str]]:
     return out
 
 
+# Template fields that carry what people typed or named (an SMS body, a facility, an e-mail, a
+# source): shown as they are, never run through the catalog ("of course" is not "of {n}").
+VERBATIM_FIELDS = frozenset(
+    {"text", "source", "facility", "origin", "destination", "office", "email", "name", "label"}
+    | {"when", "day", "code", "language", "codes", "choices"}
+)
+
+
 def _exact(text: str) -> str | None:
     """``text``'s translation, also when only its first letter's case differs from the msgid
     (``Family`` from ``family``, ``stay of removal`` from ``Stay of removal``)."""
@@ -216,7 +224,10 @@ def translate_reason(text: str, _depth: int = 0) -> str:
         if not match:
             continue
         groups = match.groupdict()
-        fields = {k: translate_reason(v, _depth + 1) for k, v in groups.items()}
+        fields = {
+            k: v if k in VERBATIM_FIELDS else translate_reason(v, _depth + 1)
+            for k, v in groups.items()
+        }
         left = sum(len(v) for k, v in groups.items() if fields[k] == v)
         try:
             candidate = translated.format(**fields)

@@ -398,3 +398,15 @@ def test_an_admin_sets_a_users_language(client: TestClient, orgs: tuple[Org, Org
     )
     with db.session_scope() as s:
         assert s.get(User, attorney.id).language == "pt-BR"  # type: ignore[union-attr]
+
+
+def test_typed_text_inside_a_line_is_never_translated() -> None:
+    with i18n.activate("es"):
+        assert (
+            i18n.translate_reason("SMS from family contact: in 5 h of course")
+            == "SMS del contacto (familia): in 5 h of course"
+        )
+        assert (
+            i18n.translate_reason("Transferred from Centro Norte to Removed (source: family)")
+            == "Trasladado de Centro Norte a Removed (fuente: family)"
+        )

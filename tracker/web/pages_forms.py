@@ -93,6 +93,41 @@ PYDANTIC_REASONS = (
 )
 
 
+# Form field names as the error banners show them (``{{ name | humanise }}``), marked so that
+# a Spanish page names the field in Spanish.
+FIELD_WORDS = (
+    N_("form"),
+    N_("current"),
+    N_("new"),
+    N_("confirm"),
+    N_("password"),
+    N_("role"),
+    N_("language"),
+    N_("email"),
+    N_("phone"),
+    N_("liaison name"),
+    N_("liaison phone"),
+    N_("liaison email"),
+    N_("at"),
+    N_("kind"),
+    N_("facility id"),
+    N_("filed at"),
+    N_("decided at"),
+    N_("stay expires at"),
+    N_("received at"),
+    N_("outcome"),
+    N_("advised right to appeal"),
+    N_("status"),
+    N_("notes"),
+    N_("forum"),
+    N_("sms consent"),
+    N_("source"),
+    N_("from"),
+    N_("to"),
+    N_("period"),
+)
+
+
 def validation_errors(
     exc: ValidationError, rename: Mapping[str, str] | None = None, prefix: str = ""
 ) -> dict[str, str]:
