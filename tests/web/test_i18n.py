@@ -410,3 +410,14 @@ def test_typed_text_inside_a_line_is_never_translated() -> None:
             i18n.translate_reason("Transferred from Centro Norte to Removed (source: family)")
             == "Trasladado de Centro Norte a Removed (fuente: family)"
         )
+
+
+def test_an_expired_form_is_explained_in_the_browsers_language(client: TestClient) -> None:
+    client.get("/login")  # a session exists, so the CSRF check applies
+    refused = client.post(
+        "/login",
+        data={"email": "a@example.org", "password": "x"},
+        headers={"Accept-Language": "es"},
+    )
+    assert refused.status_code == 403
+    assert "Este formulario ha caducado" in refused.text and english_left(refused.text) == set()

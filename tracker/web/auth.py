@@ -23,6 +23,7 @@ import hmac
 import logging
 import math
 from datetime import datetime, timedelta
+from html import escape
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -88,11 +89,19 @@ def _csrf_applies(scope: Scope) -> bool:
     return path == "/login" or bool(scope.get("session")) or _has_session_cookie(scope)
 
 
-def _csrf_failure() -> HTMLResponse:
+def _csrf_failure(scope: Scope) -> HTMLResponse:
+    # No user is loaded here (the check runs before any page): the browser's language decides.
+    with i18n.activate(i18n.negotiate(Headers(scope=scope).get("accept-language"))) as lang:
+        title, heading, advice = (
+            escape(i18n.gettext(N_("Form expired"))),
+            escape(i18n.gettext(N_("This form has expired"))),
+            escape(i18n.gettext(N_("Go back, reload the page and submit again."))),
+        )
     return HTMLResponse(
-        "<!doctype html><title>Form expired</title><h1>This form has expired</h1>"
-        "<p>Go back, reload the page and submit again.</p>",
+        f'<!doctype html><html lang="{lang}"><title>{title}</title><h1>{heading}</h1>'
+        f"<p>{advice}</p>",
         status_code=403,
+        headers={"Content-Language": lang},
     )
 
 
@@ -152,7 +161,7 @@ class CSRFMiddleware:
             or not isinstance(supplied, str)
             or not hmac.compare_digest(expected.encode(), supplied.encode())
         ):
-            await _csrf_failure()(scope, receive, send)
+            await _csrf_failure(scope)(scope, receive, send)
             return
         await self.app(scope, replay(), send)
 
