@@ -48,10 +48,10 @@ def _parse_bound(raw: str, name: str, errors: dict[str, str]) -> datetime | None
         else:
             value = datetime.fromisoformat(raw)
     except ValueError:
-        errors[name] = "not a date (YYYY-MM-DD) or an ISO 8601 time with a zone"
+        errors[name] = N_("not a date (YYYY-MM-DD) or an ISO 8601 time with a zone")
         return None
     if value.tzinfo is None:
-        errors[name] = "a time needs a zone, e.g. 2026-10-01T00:00Z"
+        errors[name] = N_("a time needs a zone, e.g. 2026-10-01T00:00Z")
         return None
     try:
         # Years 1 or 9999 would overflow below (a day added, a zone removed).
