@@ -340,7 +340,10 @@ def update_catalogs() -> list[Path]:
                 message.user_comments.append(REVIEW_COMMENT)
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("wb") as fh:
-            write_po(fh, catalog, width=100, sort_output=True, include_previous=False)
+            # No "#:" places in the .po (web.pot has them): a moved line is no merge conflict.
+            write_po(
+                fh, catalog, width=100, sort_output=True, include_previous=False, no_location=True
+            )
         written.append(path)
     translations.cache_clear()
     _patterns.cache_clear()
