@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench install migration clean
+.PHONY: run test lint bench install migration clean messages
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,12 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check tracker jobs notifications tests bench || true
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+
+# The web catalog after wrapping strings: new msgids land in tracker/locales/es/LC_MESSAGES/web.po
+# with an empty msgstr and the REVIEW mark; translate them, then `make test` (tests/test_i18n.py).
+messages: $(STAMP)
+	$(BIN)/amparo messages extract
+	$(BIN)/amparo messages review
 
 bench: $(STAMP)
 	$(BIN)/python -m bench $(BENCH_ARGS)

@@ -140,12 +140,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = command(sub, "dispatch", sms_commands.cmd_dispatch, "send the SMS that are due, then exit")
     p.add_argument("--once", action="store_true", required=True, help="one pass, then exit")
 
-    msgs = group("messages", "SMS message catalogs")
+    msgs = group("messages", "message catalogs: the SMS (notifications) and the pages (tracker)")
     command(
         msgs,
         "compile",
         sms_commands.cmd_messages_compile,
         "write .mo files beside the .po catalogs",
+    )
+    command(
+        msgs,
+        "extract",
+        sms_commands.cmd_messages_extract,
+        "update the web catalog (tracker/locales) from the templates and Python sources",
     )
     command(
         msgs,

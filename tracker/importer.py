@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from tracker import crypto, rules, validators
 from tracker.facts import policy_for
+from tracker.i18n import N_
 from tracker.models import (
     AuditEntry,
     Case,
@@ -48,32 +49,33 @@ from tracker.services.facilities import create_facility, may_create
 from tracker.vocab import ContactRole, CustodyEventKind
 
 # The documented columns (README, "Importing cases"). Only given_name is required.
+# The help texts are marked for the web catalog: the import page shows them translated.
 COLUMNS: Mapping[str, str] = {
-    "given_name": "first name(s) (required)",
-    "family_name": "family name(s)",
-    "a_number": "A-number, 8 or 9 digits, any separators (A-123-456-789)",
-    "country_of_birth": "ISO 3166 alpha-2 code (MX, GT, HT…)",
-    "preferred_language": "BCP 47 tag (es, ht, pt-BR…)",
-    "field_office_code": "ICE ERO field office code (ATL, HOU…)",
-    "facility": (
+    "given_name": N_("first name(s) (required)"),
+    "family_name": N_("family name(s)"),
+    "a_number": N_("A-number, 8 or 9 digits, any separators (A-123-456-789)"),
+    "country_of_birth": N_("ISO 3166 alpha-2 code (MX, GT, HT…)"),
+    "preferred_language": N_("BCP 47 tag (es, ht, pt-BR…)"),
+    "field_office_code": N_("ICE ERO field office code (ATL, HOU…)"),
+    "facility": N_(
         "detention facility name; a new one is created (in the field office's zone) only "
         "when an admin imports"
     ),
-    "removal_scheduled_at": "ISO 8601; without an offset, read in the facility's time zone",
-    "family_phone": "family member's phone (US numbers without +1 are fine)",
-    "family_language": "the family's language for SMS (default: preferred_language, else en)",
-    "family_sms_consent": "yes/no: the family agreed to receive SMS (default no)",
-    "family_channel": "preferred channel: sms (default), whatsapp or voice",
-    "family_consented_channels": (
+    "removal_scheduled_at": N_("ISO 8601; without an offset, read in the facility's time zone"),
+    "family_phone": N_("family member's phone (US numbers without +1 are fine)"),
+    "family_language": N_("the family's language for SMS (default: preferred_language, else en)"),
+    "family_sms_consent": N_("yes/no: the family agreed to receive SMS (default no)"),
+    "family_channel": N_("preferred channel: sms (default), whatsapp or voice"),
+    "family_consented_channels": N_(
         "channels the family agreed to, separated by spaces or ';' (sms whatsapp voice); "
         "sms here is the same as family_sms_consent=yes"
     ),
-    "counsel_phone": "counsel's phone",
-    "counsel_name": "counsel's name",
-    "attorney_email": "e-mail of the attorney user in your organisation assigned to the case",
-    "race": "self-reported race code (see tracker/vocab.py) or prefer_not_to_say",
-    "ethnicity": "self-reported ethnicity code or prefer_not_to_say",
-    "custody_status": "detained (default), released, removed or unknown",
+    "counsel_phone": N_("counsel's phone"),
+    "counsel_name": N_("counsel's name"),
+    "attorney_email": N_("e-mail of the attorney user in your organisation assigned to the case"),
+    "race": N_("self-reported race code (see tracker/vocab.py) or prefer_not_to_say"),
+    "ethnicity": N_("self-reported ethnicity code or prefer_not_to_say"),
+    "custody_status": N_("detained (default), released, removed or unknown"),
 }
 REQUIRED = ("given_name",)
 # The model field a column feeds, where the names differ (for error messages).

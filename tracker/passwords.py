@@ -12,6 +12,8 @@ from collections.abc import Iterable
 
 from zxcvbn import zxcvbn
 
+from tracker.i18n import N_
+
 MIN_LENGTH = 12
 # zxcvbn scores 0–4; 3 is "safely unguessable: moderate protection from offline slow-hash
 # attacks" (about 10^8 guesses), enough behind argon2 and the login throttle.
@@ -38,16 +40,18 @@ def _hints(user_inputs: Iterable[str | None]) -> list[str]:
 def problem(password: str, user_inputs: Iterable[str | None] = ()) -> str | None:
     """Why ``password`` may not be used, in words for the person choosing it; None if fine."""
     if len(password) < MIN_LENGTH:
-        return f"use at least {MIN_LENGTH} characters (a few unrelated words are easy to remember)"
+        return N_(
+            "use at least {n} characters (a few unrelated words are easy to remember)"
+        ).format(n=MIN_LENGTH)
     if len(password) > MAX_LENGTH:
-        return f"use at most {MAX_LENGTH} characters"
+        return N_("use at most {n} characters").format(n=MAX_LENGTH)
     inputs = [value for value in user_inputs if value]
     folded = _squash(password)
     for value in inputs:
         # zxcvbn still scores "maria.lopez2026" highly for maria.lopez@…: refuse it outright.
         whole = _squash(value.partition("@")[0])
         if len(whole) >= 4 and whole in folded:
-            return "do not use your name or e-mail address in it"
+            return N_("do not use your name or e-mail address in it")
     result = zxcvbn(password, user_inputs=_hints(inputs))
     if int(result["score"]) >= MIN_SCORE:
         return None
@@ -55,4 +59,5 @@ def problem(password: str, user_inputs: Iterable[str | None] = ()) -> str | None
     parts = [str(feedback.get("warning") or "").strip()]
     parts.extend(str(s).strip() for s in feedback.get("suggestions") or [])
     detail = " ".join(p if p.endswith(".") else p + "." for p in parts if p)
-    return "this password is too easy to guess." + (f" {detail}" if detail else "")
+    # zxcvbn's own advice (``detail``) is English only.
+    return N_("this password is too easy to guess.") + (f" {detail}" if detail else "")

@@ -6,6 +6,9 @@ layer: pages, SMS (notifications), services, jobs, the calendar and the importer
 it imports only models and vocab, and never reads settings (callers pass the default zone).
 
 The ``sms`` strings are message ids: notifications.messages translates them with the catalogs.
+The page labels are marked with ``N_`` for the web catalog (tracker.i18n) and translated where a
+page shows them (``_(label)`` in a template, ``i18n.gettext`` in a handler): this module stays
+the one place for the English, the catalog holds the other languages.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from tracker.i18n import N_
 from tracker.models import Case, Facility, FieldOffice, Organization
 from tracker.vocab import CustodyStatus, FacilityKind, FlagKind, RequestKind, StayForum
 
@@ -32,56 +36,60 @@ class RequestKindText:
 
 
 FLAGS: Mapping[FlagKind, FlagText] = {
-    FlagKind.removal_imminent: FlagText("Removal imminent", "removal imminent", "removal imminent"),
+    FlagKind.removal_imminent: FlagText(
+        N_("Removal imminent"), N_("removal imminent"), "removal imminent"
+    ),
     FlagKind.documentation_due: FlagText(
-        "Documentation due", "documentation due", "documentation due"
+        N_("Documentation due"), N_("documentation due"), "documentation due"
     ),
     FlagKind.documentation_overdue: FlagText(
-        "Documentation overdue", "documentation overdue", "documentation overdue"
+        N_("Documentation overdue"), N_("documentation overdue"), "documentation overdue"
     ),
-    FlagKind.unanswered: FlagText("Unanswered", "request unanswered", "no answer from ICE"),
-    FlagKind.stay_expiring: FlagText("Stay expiring", "stay expiring", "stay expiring"),
+    FlagKind.unanswered: FlagText(N_("Unanswered"), N_("request unanswered"), "no answer from ICE"),
+    FlagKind.stay_expiring: FlagText(N_("Stay expiring"), N_("stay expiring"), "stay expiring"),
     FlagKind.removal_likely: FlagText(
-        "Removal likely (staging)", "removal likely (staging facility)", "removal likely"
+        N_("Removal likely (staging)"), N_("removal likely (staging facility)"), "removal likely"
     ),
-    FlagKind.transferred: FlagText("Transferred", "transferred", "transfer"),
-    FlagKind.unreachable: FlagText("Family unreachable", "unreachable", "family unreachable"),
+    FlagKind.transferred: FlagText(N_("Transferred"), N_("transferred"), "transfer"),
+    FlagKind.unreachable: FlagText(
+        N_("Family unreachable"), N_("unreachable"), "family unreachable"
+    ),
     FlagKind.whereabouts_unknown: FlagText(
-        "Whereabouts unknown", "whereabouts unknown", "whereabouts unknown"
+        N_("Whereabouts unknown"), N_("whereabouts unknown"), "whereabouts unknown"
     ),
 }
 
 REQUEST_KINDS: Mapping[RequestKind, RequestKindText] = {
-    RequestKind.stay_of_removal: RequestKindText("Stay of removal", "stay", "stay of removal"),
-    RequestKind.release: RequestKindText("Release", "release", "release"),
+    RequestKind.stay_of_removal: RequestKindText(N_("Stay of removal"), "stay", "stay of removal"),
+    RequestKind.release: RequestKindText(N_("Release"), "release", "release"),
     RequestKind.prosecutorial_discretion: RequestKindText(
-        "Prosecutorial discretion", "PD", "prosecutorial discretion"
+        N_("Prosecutorial discretion"), "PD", "prosecutorial discretion"
     ),
-    RequestKind.appeal: RequestKindText("Appeal", "appeal", "appeal"),
+    RequestKind.appeal: RequestKindText(N_("Appeal"), "appeal", "appeal"),
 }
 
 FACILITY_KIND_LABELS: Mapping[FacilityKind, str] = {
-    FacilityKind.detention: "Detention",
-    FacilityKind.staging: "Staging (pre-removal)",
-    FacilityKind.hospital: "Hospital",
-    FacilityKind.other: "Other",
+    FacilityKind.detention: N_("Detention"),
+    FacilityKind.staging: N_("Staging (pre-removal)"),
+    FacilityKind.hospital: N_("Hospital"),
+    FacilityKind.other: N_("Other"),
 }
 
 CUSTODY_EVENT_LABELS: Mapping[str, str] = {
-    "transferred": "Transferred",
-    "located": "Located",
-    "released": "Released",
-    "removed": "Removed",
-    "whereabouts_unknown": "Whereabouts unknown",
+    "transferred": N_("Transferred"),
+    "located": N_("Located"),
+    "released": N_("Released"),
+    "removed": N_("Removed"),
+    "whereabouts_unknown": N_("Whereabouts unknown"),
 }
 
 # Who granted a stay: pages, the queue, reports, timeline lines.
 STAY_FORUM_LABELS: Mapping[StayForum, str] = {
-    StayForum.ice: "ICE (I-246)",
-    StayForum.immigration_judge: "Immigration judge",
-    StayForum.bia: "BIA",
-    StayForum.circuit_court: "Circuit court",
-    StayForum.district_court: "District court",
+    StayForum.ice: N_("ICE (I-246)"),
+    StayForum.immigration_judge: N_("Immigration judge"),
+    StayForum.bia: N_("BIA"),
+    StayForum.circuit_court: N_("Circuit court"),
+    StayForum.district_court: N_("District court"),
 }
 
 # Message ids of a custody status in an SMS status reply, translated.
@@ -91,6 +99,62 @@ CUSTODY_SMS: Mapping[str, str] = {
     CustodyStatus.removed: "removed from the U.S.",
     CustodyStatus.unknown: "custody not known",
 }
+
+# Enum values pages show as words (``humanise`` filter): marked so the catalog has them.
+WORDS: tuple[str, ...] = (
+    # custody statuses
+    N_("detained"),
+    N_("released"),
+    N_("removed"),
+    N_("unknown"),
+    # request statuses
+    N_("draft"),
+    N_("filed"),
+    N_("granted"),
+    N_("denied"),
+    N_("withdrawn"),
+    # contact roles
+    N_("counsel"),
+    N_("family"),
+    N_("other"),
+    # user roles
+    N_("admin"),
+    N_("attorney"),
+    N_("hotline"),
+    N_("coordinator"),
+    # outbox statuses
+    N_("queued"),
+    N_("sending"),
+    N_("sent"),
+    N_("delivered"),
+    N_("undelivered"),
+    N_("failed"),
+    N_("suppressed"),
+    # outbox message kinds (notifications.messages)
+    N_("decision denied"),
+    N_("decision granted"),
+    N_("documentation received"),
+    N_("introduction"),
+    N_("request filed"),
+    N_("status reply"),
+    N_("transferred family"),
+    N_("ack taken"),
+    N_("digest"),
+    N_("escalation"),
+    N_("removal imminent"),
+    N_("removal likely"),
+    N_("shift start"),
+    N_("stay expiring"),
+    N_("transferred"),
+    N_("unanswered"),
+    N_("documentation overdue"),
+    # custody event kinds, mid-sentence
+    N_("located"),
+    N_("whereabouts unknown"),
+    # why an alert was resolved (tracker.services.alerts)
+    N_("superseded"),
+    N_("cleared"),
+)
 
 # The views callers index by kind (StrEnum keys also match the plain strings stored in rows).
 FLAG_LABELS: Mapping[str, str] = {k: v.title for k, v in FLAGS.items()}

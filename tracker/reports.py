@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session
 
 from tracker import rules
 from tracker.facts import policy_for
+from tracker.i18n import N_
 from tracker.models import Case, FieldOffice, Organization, Request
 from tracker.presentation import STAY_FORUM_LABELS
 from tracker.vocab import ETHNICITIES, RACES, RequestKind, RequestStatus, StayForum
@@ -394,7 +395,7 @@ def field_office_report(
     now: datetime,
 ) -> Report:
     if end <= start:
-        raise ValueError("the period must end after it starts")
+        raise ValueError(N_("the period must end after it starts"))
     as_of = min(end, now)
     policy = policy_for(org)
     rows = load_rows(session, org.id, start, end)

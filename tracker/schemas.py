@@ -21,6 +21,7 @@ from pydantic import (
 )
 
 from tracker import validators
+from tracker.i18n import N_
 from tracker.vocab import (
     ETHNICITIES,
     FACTORS,
@@ -66,14 +67,16 @@ def _check_factors(value: list[str] | None) -> list[str] | None:
         return None
     unknown = sorted(set(value) - set(FACTORS))
     if unknown:
-        raise ValueError(f"unknown factor(s): {', '.join(unknown)}")
+        raise ValueError(N_("unknown factor(s): {codes}").format(codes=", ".join(unknown)))
     return sorted(set(value))
 
 
 def _in_vocab(vocab: dict[str, str], what: str) -> AfterValidator:
     def check(value: str | None) -> str | None:
         if value is not None and value not in vocab:
-            raise ValueError(f"not a {what} code; one of: {', '.join(vocab)}")
+            raise ValueError(
+                N_("not a {what} code; one of: {codes}").format(what=what, codes=", ".join(vocab))
+            )
         return value
 
     return AfterValidator(check)
@@ -203,14 +206,14 @@ class UserCreate(_In):
     def _email(cls, value: str) -> str:
         local, _, domain = value.partition("@")
         if not local or "." not in domain or " " in value:
-            raise ValueError("not an e-mail address")
+            raise ValueError(N_("not an e-mail address"))
         return value
 
 
 def not_after(value: datetime | None, now: datetime, what: str) -> None:
     """Raise when a recorded event is in the future (a typo, usually a wrong year)."""
     if value is not None and value > now:
-        raise ValueError(f"{what} is in the future")
+        raise ValueError(N_("{what} is in the future").format(what=what))
 
 
 MobilePhone = Annotated[str, _run(validators.mobile_phone)]

@@ -7,6 +7,8 @@ from zoneinfo import ZoneInfo
 
 from babel.dates import format_datetime
 
+from tracker.i18n import N_
+
 
 def to_local(instant: datetime, zone: str) -> datetime:
     return instant.astimezone(ZoneInfo(zone))
@@ -33,6 +35,7 @@ def _span(delta: timedelta) -> str:
 
 def relative(due: datetime, now: datetime) -> str:
     """``in 5 h`` before the moment, ``overdue by 3 h`` after it."""
+    # Marked for the web catalog; pages translate the result (tracker.i18n.translate_reason).
     if due >= now:
-        return f"in {_span(due - now)}"
-    return f"overdue by {_span(now - due)}"
+        return N_("in {span}").format(span=_span(due - now))
+    return N_("overdue by {span}").format(span=_span(now - due))

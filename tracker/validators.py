@@ -17,6 +17,7 @@ from babel import Locale
 from idna.core import valid_contextj
 
 from tracker import crypto
+from tracker.i18n import N_
 
 _A_NUMBER_SEPARATORS = re.compile(r"[\s\-.]")
 # Dates a case can carry: anything outside is a typo (and years 1 or 9999 overflow on conversion).
@@ -37,7 +38,7 @@ def a_number(raw: str) -> str:
     if value[:1] in ("A", "a"):
         value = value[1:]
     if not value.isascii() or not value.isdigit() or len(value) not in (8, 9):
-        raise ValueError("an A-number has 8 or 9 digits, e.g. A-123-456-789")
+        raise ValueError(N_("an A-number has 8 or 9 digits, e.g. A-123-456-789"))
     return value.zfill(9)
 
 
@@ -53,13 +54,13 @@ def phone(raw: str, region: str = "US") -> str:
     """Any common format → E.164; numbers without a country code are read as ``region``."""
     text = raw.strip()
     if not text or len(text) > 40:
-        raise ValueError("enter a phone number, e.g. +1 202 555 0142")
+        raise ValueError(N_("enter a phone number, e.g. +1 202 555 0142"))
     try:
         parsed = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException as exc:
-        raise ValueError("not a phone number") from exc
+        raise ValueError(N_("not a phone number")) from exc
     if not phonenumbers.is_valid_number(parsed):
-        raise ValueError("not a valid phone number")
+        raise ValueError(N_("not a valid phone number"))
     return str(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164))
 
 
@@ -75,7 +76,7 @@ def mobile_phone(raw: str, region: str = "US") -> str:
     """
     e164 = phone(raw, region)
     if phonenumbers.number_type(phonenumbers.parse(e164)) not in _MOBILE_TYPES:
-        raise ValueError("not a mobile number: it cannot receive SMS")
+        raise ValueError(N_("not a mobile number: it cannot receive SMS"))
     return e164
 
 
@@ -96,7 +97,7 @@ def language(raw: str) -> str:
     """A BCP 47 tag, standardised (``ES`` → ``es``, ``pt_br`` → ``pt-BR``)."""
     text = raw.strip().replace("_", "-")
     if not text or len(text) > 35 or not langcodes.tag_is_valid(text):
-        raise ValueError("not a language tag (BCP 47), e.g. en, es, ht, pt-BR")
+        raise ValueError(N_("not a language tag (BCP 47), e.g. en, es, ht, pt-BR"))
     return str(langcodes.standardize_tag(text))
 
 
@@ -110,7 +111,7 @@ def _territories() -> frozenset[str]:
 def country(raw: str) -> str:
     code = raw.strip().upper()
     if len(code) != 2 or code not in _territories():
-        raise ValueError("not an ISO 3166 alpha-2 country code, e.g. MX, HT, GT")
+        raise ValueError(N_("not an ISO 3166 alpha-2 country code, e.g. MX, HT, GT"))
     return code
 
 
@@ -122,7 +123,7 @@ def _zones() -> frozenset[str]:
 def time_zone(raw: str) -> str:
     name = raw.strip()
     if name not in _zones():
-        raise ValueError("not an IANA time zone name, e.g. America/Chicago")
+        raise ValueError(N_("not an IANA time zone name, e.g. America/Chicago"))
     return name
 
 
@@ -145,14 +146,26 @@ def visible_name(raw: str) -> str:
     """A person's or user's name with nothing hidden: no direction overrides, no invisible text."""
     for i, ch in enumerate(raw):
         if ch in _BIDI_CONTROLS:
-            raise ValueError(f"contains a text-direction control character (U+{ord(ch):04X})")
+            raise ValueError(
+                N_("contains a text-direction control character ({code})").format(
+                    code=f"U+{ord(ch):04X}"
+                )
+            )
         if ch in _ZERO_WIDTH or (ch in _JOINERS and not _joiner_belongs(raw, i)):
-            raise ValueError(f"contains an invisible zero-width character (U+{ord(ch):04X})")
+            raise ValueError(
+                N_("contains an invisible zero-width character ({code})").format(
+                    code=f"U+{ord(ch):04X}"
+                )
+            )
     return raw
 
 
 def plausible_time(value: datetime) -> datetime:
     """A date of this world: between 1900 and 2200 (a wider range is always a typo)."""
     if not EARLIEST_YEAR <= value.year <= LATEST_YEAR:
-        raise ValueError(f"the year must be between {EARLIEST_YEAR} and {LATEST_YEAR}")
+        raise ValueError(
+            N_("the year must be between {earliest} and {latest}").format(
+                earliest=EARLIEST_YEAR, latest=LATEST_YEAR
+            )
+        )
     return value

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from tracker.i18n import N_
+
 
 class Role(StrEnum):
     admin = "admin"
@@ -109,24 +111,24 @@ PENDING_NOTIFICATION_STATUSES = frozenset({NotificationStatus.queued, Notificati
 
 # Presumption-of-release factors (docs/domain.md). Each is a plain "yes" when present.
 FACTORS: dict[str, str] = {
-    "elderly": "Elderly",
-    "young": "Young (child or youth)",
-    "disability": "Physical or mental disability",
-    "illness": "Serious illness",
-    "trauma_history": "History of trauma",
-    "lgbtq": "LGBTQ+",
-    "transgender": "Transgender",
-    "pregnant": "Pregnant",
-    "caretaker": "Caretaker of children or of elderly or infirm relatives",
-    "needs_care": "In need of care",
-    "medical_risk": "Heightened medical risk (e.g. COVID-19, HIV+)",
-    "family_unit": "Family unit or child",
-    "protected_advocacy": "First Amendment protected advocacy",
-    "labor_organizing": "Labour organising",
-    "court_party_or_witness": "Party or witness in a court proceeding",
-    "community_ties": "Significant community ties",
-    "fear_based_relief": "Seeking fear-based relief",
-    "limited_english": "Limited English proficiency",
+    "elderly": N_("Elderly"),
+    "young": N_("Young (child or youth)"),
+    "disability": N_("Physical or mental disability"),
+    "illness": N_("Serious illness"),
+    "trauma_history": N_("History of trauma"),
+    "lgbtq": N_("LGBTQ+"),
+    "transgender": N_("Transgender"),
+    "pregnant": N_("Pregnant"),
+    "caretaker": N_("Caretaker of children or of elderly or infirm relatives"),
+    "needs_care": N_("In need of care"),
+    "medical_risk": N_("Heightened medical risk (e.g. COVID-19, HIV+)"),
+    "family_unit": N_("Family unit or child"),
+    "protected_advocacy": N_("First Amendment protected advocacy"),
+    "labor_organizing": N_("Labour organising"),
+    "court_party_or_witness": N_("Party or witness in a court proceeding"),
+    "community_ties": N_("Significant community ties"),
+    "fear_based_relief": N_("Seeking fear-based relief"),
+    "limited_english": N_("Limited English proficiency"),
 }
 
 # Self-reported, optional; "prefer_not_to_say" is an answer, unlike an empty value.

@@ -229,6 +229,7 @@ EXPECTED: dict[tuple[str, str], Expectation] = {
     # One's own password (issue 10, item 5): every signed-in role.
     ("GET", "/password"): Page(),
     ("POST", "/password"): Page(form={}),
+    ("POST", "/language"): Page(form={}),
     # --- pages ---
     ("GET", "/"): Page(),
     ("GET", "/cases/new"): Page(INTAKE),

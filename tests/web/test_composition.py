@@ -39,7 +39,7 @@ PAGE_PREFIXES = (
     "/reports",
     "/inbox",
 )
-PAGES = {"/", "/import", "/outbox", "/password"}
+PAGES = {"/", "/import", "/outbox", "/password", "/language"}
 
 
 def _route_keys() -> set[tuple[str, str]]:

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session, object_session
 
 from notifications import outbox
 from tracker import db, facts, rules, validators
+from tracker.i18n import N_
 from tracker.models import (
     Alert,
     Case,
@@ -71,7 +72,7 @@ class Recipient:
 
 def _alert_label(kind: str, rung: int | None) -> str:
     label = flag_phrase(kind)
-    return f"{label}, {rung} h" if rung else label
+    return N_("{phrase}, {hours} h").format(phrase=label, hours=rung) if rung else label
 
 
 def display_zone(case: Case) -> str:
@@ -286,7 +287,7 @@ def raise_flags(
             session,
             case.id,
             "alert_raised",
-            f"Alert: {_alert_label(flag.kind.value, flag.rung)}",
+            N_("Alert: {alert}").format(alert=_alert_label(flag.kind.value, flag.rung)),
             actor,
             {"alert_id": str(alert_id), "kind": flag.kind.value, "rung": flag.rung},
             now=now,
@@ -457,7 +458,9 @@ def clear(
             session,
             alert.case_id,
             "alert_resolved",
-            f"Alert resolved ({_alert_label(alert.kind, alert.rung)}): {reason.replace('_', ' ')}",
+            N_("Alert resolved ({alert}): {reason}").format(
+                alert=_alert_label(alert.kind, alert.rung), reason=reason.replace("_", " ")
+            ),
             actor,
             {"alert_id": str(alert.id), "resolution": reason},
             now=now,
@@ -516,7 +519,10 @@ def acknowledge(
 ) -> Alert:
     """Acknowledge once; acknowledging again is a no-op that keeps the first record."""
     if via not in ACK_CHANNELS:
-        raise ServiceError("unknown channel", {"via": f"one of {', '.join(ACK_CHANNELS)}"})
+        raise ServiceError(
+            N_("unknown channel"),
+            {"via": N_("one of {choices}").format(choices=", ".join(ACK_CHANNELS))},
+        )
     if alert.acknowledged_at is not None:
         return alert
     alert.acknowledged_at = now
@@ -546,8 +552,14 @@ def acknowledge(
         session,
         alert.case_id,
         "alert_acknowledged",
-        f"Alert acknowledged ({alert.kind.replace('_', ' ')}"
-        f"{f', {alert.rung} h' if alert.rung else ''}) via {via}",
+        N_("Alert acknowledged ({alert}) via {via}").format(
+            alert=N_("{phrase}, {hours} h").format(
+                phrase=alert.kind.replace("_", " "), hours=alert.rung
+            )
+            if alert.rung
+            else alert.kind.replace("_", " "),
+            via=via,
+        ),
         actor,
         {"alert_id": str(alert.id)},
         now=now,
@@ -631,8 +643,9 @@ def escalate(session: Session, alert: Alert, now: datetime) -> bool:
         session,
         alert.case_id,
         "alert_escalated",
-        f"Alert escalated to the hotline on call ({_alert_label(alert.kind, alert.rung)}): "
-        "not acknowledged in time",
+        N_("Alert escalated to the hotline on call ({alert}): not acknowledged in time").format(
+            alert=_alert_label(alert.kind, alert.rung)
+        ),
         CLOCK,
         {"alert_id": str(alert.id)},
         now=now,

@@ -10,6 +10,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from tracker import crypto, validators
+from tracker.i18n import N_
 from tracker.models import Case, CaseNameToken, Facility, FieldOffice, User
 from tracker.schemas import CaseCreate, CaseUpdate
 from tracker.services import Actor, NotFound, ServiceError, audit, timeline
@@ -53,18 +54,18 @@ def _check_references(session: Session, actor: Actor, values: dict[str, Any]) ->
         values.get("facility_id") is not None
         and session.get(Facility, values["facility_id"]) is None
     ):
-        errors["facility_id"] = "no such facility"
+        errors["facility_id"] = N_("no such facility")
     if (
         values.get("field_office_id") is not None
         and session.get(FieldOffice, values["field_office_id"]) is None
     ):
-        errors["field_office_id"] = "no such field office"
+        errors["field_office_id"] = N_("no such field office")
     if values.get("attorney_id") is not None:
         attorney = session.get(User, values["attorney_id"])
         if attorney is None or attorney.organization_id != actor.organization_id:
-            errors["attorney_id"] = "no such user in your organisation"
+            errors["attorney_id"] = N_("no such user in your organisation")
     if errors:
-        raise ServiceError("some references do not exist", errors)
+        raise ServiceError(N_("some references do not exist"), errors)
 
 
 def _event(
@@ -82,7 +83,9 @@ def _reindex(session: Session, case: Case) -> None:
 
 def create_case(session: Session, actor: Actor, data: CaseCreate, now: datetime) -> Case:
     if actor.organization_id is None:
-        raise ServiceError("a case belongs to an organisation", {"organization": "required"})
+        raise ServiceError(
+            N_("a case belongs to an organisation"), {"organization": N_("required")}
+        )
     values = data.model_dump()
     _check_references(session, actor, values)
     case = Case(
@@ -105,7 +108,7 @@ def create_case(session: Session, actor: Actor, data: CaseCreate, now: datetime)
     session.flush()
     _reindex(session, case)
     audit.record(session, actor, "create", "case", case.id, audit.diff({}, snapshot(case)), now=now)
-    _event(session, actor, case, "case_opened", "Case opened", now)
+    _event(session, actor, case, "case_opened", N_("Case opened"), now)
     session.refresh(case)
     alert_service.sync_case(session, case, now)
     return case
@@ -117,10 +120,10 @@ def update_case(
     values = data.model_dump(include=data.model_fields_set)
     closed = values.pop("closed", None)
     if "given_name" in values and values["given_name"] is None:
-        raise ServiceError("given_name cannot be empty", {"given_name": "required"})
+        raise ServiceError(N_("given_name cannot be empty"), {"given_name": N_("required")})
     for name in ("custody_status", "factors"):
         if name in values and values[name] is None:
-            raise ServiceError(f"{name} cannot be null", {name: "cannot be null"})
+            raise ServiceError(f"{name} cannot be null", {name: N_("cannot be null")})
     _check_references(session, actor, values)
     before = snapshot(case)
     facility_before = case.facility_id
@@ -155,12 +158,15 @@ def update_case(
             actor,
             case,
             "removal_scheduled" if when else "removal_cancelled",
-            f"Removal scheduled for {when.isoformat()}" if when else "Scheduled removal cancelled",
+            N_("Removal scheduled for {when}").format(when=when.isoformat())
+            if when
+            else N_("Scheduled removal cancelled"),
             now,
         )
     if "custody_status" in changes:
         custody = case.custody_status.value
-        _event(session, actor, case, "custody_changed", f"Custody status: {custody}", now)
+        summary = N_("Custody status: {status}").format(status=custody)
+        _event(session, actor, case, "custody_changed", summary, now)
         if case.custody_status is CustodyStatus.released:
             from tracker.services.channels import notify_family
 
@@ -168,7 +174,7 @@ def update_case(
     if "closed_at" in changes:
         closed = case.closed_at is not None
         kind, summary = (
-            ("case_closed", "Case closed") if closed else ("case_reopened", "Case reopened")
+            ("case_closed", N_("Case closed")) if closed else ("case_reopened", N_("Case reopened"))
         )
         _event(session, actor, case, kind, summary, now)
     session.flush()

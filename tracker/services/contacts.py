@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from notifications import outbox
 from tracker import validators
+from tracker.i18n import N_
 from tracker.models import Case, Contact
 from tracker.schemas import ContactCreate, ContactUpdate
 from tracker.services import Actor, NotFound, ServiceError, audit, timeline
@@ -66,7 +67,7 @@ def _sms_event(session: Session, contact: Contact, kind: str, what: str, now: da
         session,
         contact.case_id,
         kind,
-        f"{contact.role.value.title()} contact {what}",
+        N_("{role} contact {what}").format(role=contact.role.value.title(), what=what),
         SMS_ACTOR,
         {"contact_id": str(contact.id)},
         now=now,
@@ -149,7 +150,7 @@ def add_contact(
         session,
         case.id,
         "contact_added",
-        f"{contact.role.value.title()} contact added",
+        N_("{role} contact {what}").format(role=contact.role.value.title(), what=N_("added")),
         actor,
         now=now,
     )
@@ -198,7 +199,7 @@ def delete_contact(session: Session, actor: Actor, contact: Contact, now: dateti
         session,
         contact.case_id,
         "contact_removed",
-        f"{contact.role.value.title()} contact removed",
+        N_("{role} contact {what}").format(role=contact.role.value.title(), what=N_("removed")),
         actor,
         now=now,
     )
@@ -214,7 +215,11 @@ def record_delivered(session: Session, contact: Contact, now: datetime) -> None:
         contact.updated_at = now
         _system_update(session, SMS_ACTOR, contact, {"unreachable": [True, False]}, now)
         _sms_event(
-            session, contact, "contact_reachable", "reachable again: an SMS was delivered", now
+            session,
+            contact,
+            "contact_reachable",
+            N_("reachable again: an SMS was delivered"),
+            now,
         )
         session.flush()
         alert_service.sync_case(session, contact.case, now)
@@ -243,17 +248,20 @@ def record_failure(
         "consecutive_failures": [None, contact.consecutive_failures],
     }
     _system_update(session, SMS_ACTOR, contact, changes, now)
-    what = "SMS" if threshold == FAILURES_BEFORE_UNREACHABLE else "messages and calls"
     why = (
-        "the number cannot receive SMS"
+        N_("the number cannot receive SMS")
         if immediately
-        else f"{contact.consecutive_failures} {what} in a row were not delivered"
+        else (
+            N_("{n} SMS in a row were not delivered")
+            if threshold == FAILURES_BEFORE_UNREACHABLE
+            else N_("{n} messages and calls in a row were not delivered")
+        ).format(n=contact.consecutive_failures)
     )
     _sms_event(
         session,
         contact,
         "contact_unreachable",
-        f"unreachable by SMS: {why}. Please follow up.",
+        N_("unreachable by SMS: {why}. Please follow up.").format(why=why),
         now,
     )
     session.flush()
@@ -294,9 +302,13 @@ def opt_out(
         _system_update(session, Actor.system(source), contact, changes, now)
     if changed:
         outbox.suppress_for_contacts(session, [c.id for c in changed], now)
-        how = "replied STOP" if source == "sms" else "is opted out at the carrier"
+        what = (
+            N_("replied STOP: no more SMS to this number")
+            if source == "sms"
+            else N_("is opted out at the carrier: no more SMS to this number")
+        )
         for contact in changed:
-            _sms_event(session, contact, "sms_opt_out", f"{how}: no more SMS to this number", now)
+            _sms_event(session, contact, "sms_opt_out", what, now)
     return changed
 
 
@@ -316,5 +328,5 @@ def opt_in(
         contact.opted_out_at = None
         contact.updated_at = now
         _system_update(session, SMS_ACTOR, contact, {"opted_out_at": ["[set]", None]}, now)
-        _sms_event(session, contact, "sms_opt_in", "replied START: SMS resume", now)
+        _sms_event(session, contact, "sms_opt_in", N_("replied START: SMS resume"), now)
     return changed

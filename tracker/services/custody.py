@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from tracker import rules
+from tracker.i18n import N_
 from tracker.models import Case, CustodyEvent, Facility
 from tracker.presentation import CUSTODY_EVENT_LABELS
 from tracker.schemas import CustodyEventIn, not_after
@@ -47,21 +48,23 @@ def _check(session: Session, data: CustodyEventIn, case: Case, now: datetime) ->
     facility: Facility | None = None
     if data.facility_id is not None:
         if data.kind not in MAY_NAME_FACILITY:
-            errors["facility_id"] = f"a {data.kind.value} event names no facility"
+            errors["facility_id"] = N_("a {kind} event names no facility").format(
+                kind=data.kind.value
+            )
         else:
             facility = session.get(Facility, data.facility_id)
             if facility is None:
-                errors["facility_id"] = "no such facility"
+                errors["facility_id"] = N_("no such facility")
     elif data.kind in NEEDS_FACILITY:
-        errors["facility_id"] = "a transfer names the facility the person was moved to"
+        errors["facility_id"] = N_("a transfer names the facility the person was moved to")
     if (
         data.kind is CustodyEventKind.transferred
         and facility is not None
         and facility.id == case.facility_id
     ):
-        errors["facility_id"] = "the person is already recorded at this facility"
+        errors["facility_id"] = N_("the person is already recorded at this facility")
     if errors:
-        raise ServiceError("the custody event cannot be recorded", errors)
+        raise ServiceError(N_("the custody event cannot be recorded"), errors)
     return facility
 
 
@@ -157,17 +160,25 @@ def record_event(
     label = CUSTODY_EVENT_LABELS[data.kind]
     if data.kind is CustodyEventKind.transferred:
         office = case.field_office
-        summary = f"Transferred from {_place(before)} to {_place(facility)}" + (
-            f", now under the {office.name} field office" if office is not None else ""
+        places = {"origin": _place(before), "destination": _place(facility)}
+        summary = (
+            N_(
+                "Transferred from {origin} to {destination}, now under the {office} field office"
+            ).format(**places, office=office.name)
+            if office is not None
+            else N_("Transferred from {origin} to {destination}").format(**places)
         )
     elif facility is not None:
-        summary = f"{label}: at {facility.name}"
+        summary = N_("{event}: at {facility}").format(event=label, facility=facility.name)
     else:
         summary = label
+    # Each line is one marked template, so pages can show it in the reader's language.
     if data.source:
-        summary += f" (source: {data.source})"
+        summary = N_("{summary} (source: {source})").format(summary=summary, source=data.source)
     if not current:
-        summary += " (recorded after a later event: the case stays where it is)"
+        summary = N_("{summary} (recorded after a later event: the case stays where it is)").format(
+            summary=summary
+        )
     timeline.add(
         session,
         case.id,

@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from tracker.i18n import N_
 from tracker.models import Facility, FieldOffice
 from tracker.permissions import PERMISSIONS
 from tracker.schemas import FacilityCreate
@@ -32,18 +33,18 @@ def create_facility(
 ) -> Facility:
     if not may_create(actor):
         raise ServiceError(
-            "only an administrator can add a facility",
-            {"name": "unknown facility; ask an admin to add it"},
+            N_("only an administrator can add a facility"),
+            {"name": N_("unknown facility; ask an admin to add it")},
             code="forbidden",
         )
     errors: dict[str, str] = {}
     if data.field_office_id is not None and session.get(FieldOffice, data.field_office_id) is None:
-        errors["field_office_id"] = "no such field office"
+        errors["field_office_id"] = N_("no such field office")
     same_name = select(Facility.id).where(func.lower(Facility.name) == data.name.lower())
     if session.scalar(same_name) is not None:
-        errors["name"] = "a facility with that name exists"
+        errors["name"] = N_("a facility with that name exists")
     if errors:
-        raise ServiceError("the facility cannot be created", errors)
+        raise ServiceError(N_("the facility cannot be created"), errors)
     facility = Facility(
         id=uuid.uuid4(),
         name=data.name,

@@ -37,6 +37,7 @@ from notifications.inbound import (
     keyword,
 )
 from tracker import validators
+from tracker.i18n import N_
 from tracker.models import (
     Alert,
     Case,
@@ -219,7 +220,7 @@ def handle(
                 session,
                 contact.case_id,
                 "sms_received",
-                f"SMS from {contact.role.value} contact: {text}",
+                N_("SMS from {role} contact: {text}").format(role=contact.role.value, text=text),
                 contact_service.SMS_ACTOR,
                 {"contact_id": str(contact.id)},
                 now=now,

@@ -14,6 +14,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from tracker.i18n import N_
 from tracker.models import FieldOffice, FieldOfficeLiaison
 from tracker.services import Actor, ServiceError, audit
 
@@ -46,7 +47,7 @@ def set_liaison(
     ``values`` holds ``name``, ``phone`` and ``email``, already validated.
     """
     if actor.organization_id is None:
-        raise ServiceError("a liaison belongs to an organisation")
+        raise ServiceError(N_("a liaison belongs to an organisation"))
     row = get(session, actor.organization_id, office.id)
     before = {n: getattr(row, n) if row is not None else None for n in FIELDS}
     after = {n: values.get(n) for n in FIELDS}

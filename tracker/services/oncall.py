@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from notifications import outbox
 from tracker import oncall, validators
+from tracker.i18n import N_
 from tracker.models import Alert, Notification, OnCallShift, Organization, User
 from tracker.schemas import ShiftCreate
 from tracker.services import Actor, NotFound, ServiceError, audit
@@ -86,32 +87,32 @@ def on_call_now(session: Session, org: Organization, now: datetime) -> list[OnCa
 def create_shift(session: Session, actor: Actor, data: ShiftCreate, now: datetime) -> OnCallShift:
     """Add a shift to the actor's organisation; every field checked before anything is written."""
     if actor.organization_id is None:
-        raise ServiceError("a shift belongs to an organisation")
+        raise ServiceError(N_("a shift belongs to an organisation"))
     errors: dict[str, str] = {}
     user: User | None = None
     if data.user_id is not None:
         if data.name is not None or data.phone is not None:
-            errors["user_id"] = "give either user_id, or name and phone, not both"
+            errors["user_id"] = N_("give either user_id, or name and phone, not both")
         else:
             user = session.get(User, data.user_id)
             # Another organisation's user is answered exactly like a missing one.
             if user is None or user.organization_id != actor.organization_id:
-                errors["user_id"] = "no such user in your organisation"
+                errors["user_id"] = N_("no such user in your organisation")
             elif not user.active:
-                errors["user_id"] = "this user is deactivated"
+                errors["user_id"] = N_("this user is deactivated")
             elif not user.phone:
-                errors["user_id"] = "this user has no phone number to text"
+                errors["user_id"] = N_("this user has no phone number to text")
     else:
         if data.name is None:
-            errors["name"] = "required without user_id"
+            errors["name"] = N_("required without user_id")
         if data.phone is None:
-            errors["phone"] = "required without user_id"
+            errors["phone"] = N_("required without user_id")
     if data.ends_at <= data.starts_at:
-        errors["ends_at"] = "must be after starts_at"
+        errors["ends_at"] = N_("must be after starts_at")
     elif data.weekly and data.ends_at - data.starts_at > MAX_WEEKLY:
-        errors["ends_at"] = "a weekly shift lasts at most a week"
+        errors["ends_at"] = N_("a weekly shift lasts at most a week")
     if errors:
-        raise ServiceError("the shift cannot be added", errors)
+        raise ServiceError(N_("the shift cannot be added"), errors)
     shift = OnCallShift(
         id=uuid.uuid4(),
         organization_id=actor.organization_id,

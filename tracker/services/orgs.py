@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from tracker import validators
+from tracker.i18n import N_
 from tracker.models import ApiToken, Organization, User
 from tracker.schemas import UserCreate
 from tracker.services import Actor, ServiceError, audit
@@ -57,9 +58,11 @@ def find_org(session: Session, ref: str) -> Organization | None:
 def create_org(session: Session, actor: Actor, name: str, now: datetime) -> Organization:
     name = name.strip()
     if not name:
-        raise ServiceError("an organisation needs a name", {"name": "required"})
+        raise ServiceError(N_("an organisation needs a name"), {"name": N_("required")})
     if session.scalar(select(Organization).where(Organization.name == name)):
-        raise ServiceError("an organisation with that name exists", {"name": "already taken"})
+        raise ServiceError(
+            N_("an organisation with that name exists"), {"name": N_("already taken")}
+        )
     org = Organization(id=uuid.uuid4(), name=name, created_at=now, updated_at=now)
     audit.created(
         session, actor, org, "organization", {"name": [None, name]}, organization_id=org.id, now=now
@@ -83,7 +86,9 @@ def create_user(
     existing = session.scalar(select(User).where(func.lower(User.email) == data.email.lower()))
     if existing is not None:
         if existing.organization_id == org.id:
-            raise ServiceError("a user with that e-mail exists", {"email": "already registered"})
+            raise ServiceError(
+                N_("a user with that e-mail exists"), {"email": N_("already registered")}
+            )
         # Registered with another organisation: say nothing that tells which, or that it is.
         raise ServiceError(UNAVAILABLE_EMAIL, {"email": UNAVAILABLE_EMAIL})
     one_time = password is None

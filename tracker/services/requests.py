@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from tracker.i18n import N_
 from tracker.models import Case, FieldOffice, Request
 from tracker.presentation import REQUEST_KIND_LABELS, STAY_FORUM_LABELS
 from tracker.schemas import (
@@ -44,8 +45,10 @@ def _forum_note(request: Request) -> str:
     """ " by the BIA (temporary)": who decided a stay, for timeline lines; nothing otherwise."""
     if request.kind is not RequestKind.stay_of_removal:
         return ""
-    temporary = " (temporary)" if request.temporary else ""
-    return f" by {STAY_FORUM_LABELS[request.forum]}{temporary}"
+    forum = STAY_FORUM_LABELS[request.forum]
+    if request.temporary:
+        return N_(" by {forum} (temporary)").format(forum=forum)
+    return N_(" by {forum}").format(forum=forum)
 
 
 def get_request(session: Session, actor: Actor, request_id: uuid.UUID) -> Request:
@@ -64,7 +67,9 @@ def _check_time(value: datetime | None, now: datetime, field: str, what: str) ->
 
 def _check_office(session: Session, office_id: uuid.UUID | None) -> None:
     if office_id is not None and session.get(FieldOffice, office_id) is None:
-        raise ServiceError("no such field office", {"field_office_id": "no such field office"})
+        raise ServiceError(
+            N_("no such field office"), {"field_office_id": N_("no such field office")}
+        )
 
 
 def _event(
@@ -120,8 +125,8 @@ def create_request(
     _check_office(session, data.field_office_id)
     if data.kind is RequestKind.appeal and appeal_of is None:
         raise ServiceError(
-            "an appeal is created from the denied request it appeals",
-            {"kind": "use POST /api/requests/{id}/appeal for appeals"},
+            N_("an appeal is created from the denied request it appeals"),
+            {"kind": N_("use the appeal form of the denied request")},
         )
     status = data.status or (RequestStatus.filed if data.filed_at else RequestStatus.draft)
     filed_at = data.filed_at or (now if status is RequestStatus.filed else None)
@@ -141,8 +146,12 @@ def create_request(
     session.add(request)
     case.requests.append(request)
     label = REQUEST_KIND_LABELS[request.kind]
-    done = "filed" if status is RequestStatus.filed else "drafted"
-    _event(session, actor, request, "request_created", f"{label} request {done}", now)
+    summary = (
+        N_("{kind} request filed")
+        if status is RequestStatus.filed
+        else N_("{kind} request drafted")
+    ).format(kind=label)
+    _event(session, actor, request, "request_created", summary, now)
     if status is RequestStatus.filed:
         _notify_family(session, request, "request_filed", now)
     _after_change(session, actor, request, {}, now, action="create")
@@ -157,7 +166,8 @@ def update_request(
     _check_office(session, values.get("field_office_id"))
     if request.status in (RequestStatus.granted, RequestStatus.denied) and "status" in values:
         raise ServiceError(
-            "a decided request cannot change status", {"status": f"already {request.status.value}"}
+            N_("a decided request cannot change status"),
+            {"status": N_("already {status}").format(status=request.status.value)},
         )
     before = audit.snapshot(request, AUDITED_FIELDS)
     for name, value in values.items():
@@ -167,14 +177,16 @@ def update_request(
         request.filed_at = now
     if before["status"] is not RequestStatus.filed and request.status is RequestStatus.filed:
         label = REQUEST_KIND_LABELS[request.kind]
-        _event(session, actor, request, "request_filed", f"{label} request filed", now)
+        summary = N_("{kind} request filed").format(kind=label)
+        _event(session, actor, request, "request_filed", summary, now)
         _notify_family(session, request, "request_filed", now)
     if (
         request.status is RequestStatus.withdrawn
         and before["status"] is not RequestStatus.withdrawn
     ):
         label = REQUEST_KIND_LABELS[request.kind]
-        _event(session, actor, request, "request_withdrawn", f"{label} request withdrawn", now)
+        summary = N_("{kind} request withdrawn").format(kind=label)
+        _event(session, actor, request, "request_withdrawn", summary, now)
     _after_change(session, actor, request, before, now)
     return request
 
@@ -183,21 +195,23 @@ def _check_determination(request: Request, data: DeterminationIn, now: datetime)
     _check_time(data.decided_at, now, "decided_at", "decided_at")
     errors: dict[str, str] = {}
     if request.status not in (RequestStatus.filed, RequestStatus.draft):
-        errors["outcome"] = f"the request is already {request.status.value}"
+        errors["outcome"] = N_("the request is already {status}").format(
+            status=request.status.value
+        )
     if request.filed_at is not None and data.decided_at < request.filed_at:
-        errors["decided_at"] = "the decision cannot precede the filing"
+        errors["decided_at"] = N_("the decision cannot precede the filing")
     if data.stay_expires_at is not None:
         if data.outcome != "granted":
-            errors["stay_expires_at"] = "only a granted stay has an expiry"
+            errors["stay_expires_at"] = N_("only a granted stay has an expiry")
         elif data.stay_expires_at <= data.decided_at:
-            errors["stay_expires_at"] = "the stay must expire after the decision"
+            errors["stay_expires_at"] = N_("the stay must expire after the decision")
     if data.temporary:
         if data.outcome != "granted":
-            errors["temporary"] = "only a granted stay can be temporary"
+            errors["temporary"] = N_("only a granted stay can be temporary")
         elif data.stay_expires_at is None:
-            errors["stay_expires_at"] = "a temporary stay needs its expiry"
+            errors["stay_expires_at"] = N_("a temporary stay needs its expiry")
     if errors:
-        raise ServiceError("the determination cannot be recorded", errors)
+        raise ServiceError(N_("the determination cannot be recorded"), errors)
 
 
 def record_determination(
@@ -217,7 +231,11 @@ def record_determination(
         actor,
         request,
         "determination",
-        f"{label} request {data.outcome}{_forum_note(request)}",
+        (
+            N_("{kind} request granted{forum}")
+            if data.outcome == "granted"
+            else N_("{kind} request denied{forum}")
+        ).format(kind=label, forum=_forum_note(request)),
         now,
     )
     _notify_family(session, request, f"decision_{data.outcome}", now)
@@ -231,13 +249,13 @@ def record_documentation(
     _check_time(data.received_at, now, "received_at", "received_at")
     if request.decided_at is None:
         raise ServiceError(
-            "documentation follows a determination",
-            {"received_at": "the request has no determination yet"},
+            N_("documentation follows a determination"),
+            {"received_at": N_("the request has no determination yet")},
         )
     if data.received_at < request.decided_at:
         raise ServiceError(
-            "documentation cannot precede the determination",
-            {"received_at": "before the determination"},
+            N_("documentation cannot precede the determination"),
+            {"received_at": N_("before the determination")},
         )
     before = audit.snapshot(request, AUDITED_FIELDS)
     request.documentation_received_at = data.received_at
@@ -248,9 +266,17 @@ def record_documentation(
         actor,
         request,
         "documentation_received",
-        f"Documentation of the {REQUEST_KIND_LABELS[request.kind].lower()} decision received "
-        f"({data.language}; right to appeal "
-        f"{'advised' if data.advised_right_to_appeal else 'NOT advised'})",
+        (
+            N_(
+                "Documentation of the {kind} decision received "
+                "({language}; right to appeal advised)"
+            )
+            if data.advised_right_to_appeal
+            else N_(
+                "Documentation of the {kind} decision received "
+                "({language}; right to appeal NOT advised)"
+            )
+        ).format(kind=REQUEST_KIND_LABELS[request.kind].lower(), language=data.language),
         now,
     )
     _notify_family(session, request, "documentation_received", now, with_kind=False)
@@ -263,8 +289,8 @@ def appeal(
 ) -> Request:
     if request.status is not RequestStatus.denied:
         raise ServiceError(
-            "only a denied request can be appealed",
-            {"status": f"the request is {request.status.value}"},
+            N_("only a denied request can be appealed"),
+            {"status": N_("the request is {status}").format(status=request.status.value)},
         )
     created = create_request(
         session,

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tracker import passwords
+from tracker.i18n import N_
 from tracker.models import ApiToken, User
 from tracker.services import Actor, ServiceError, audit
 from tracker.services.orgs import hash_password, new_password, verify_password
@@ -68,14 +69,16 @@ def change_password(
 ) -> None:
     """Replace ``user``'s password; every other session ends. ServiceError names the field."""
     if not verify_password(user.password_hash, current):
-        raise ServiceError("the current password is not right", {"current": "not right"})
+        raise ServiceError(N_("the current password is not right"), {"current": N_("not right")})
     if new != confirm:
-        raise ServiceError("the two new passwords differ", {"confirm": "does not match"})
+        raise ServiceError(N_("the two new passwords differ"), {"confirm": N_("does not match")})
     if new == current:
-        raise ServiceError("choose a password you have not used", {"new": "same as the current"})
+        raise ServiceError(
+            N_("choose a password you have not used"), {"new": N_("same as the current")}
+        )
     why = passwords.problem(new, [user.email, user.name])
     if why:
-        raise ServiceError(f"new password: {why}", {"new": why})
+        raise ServiceError(N_("new password: {why}").format(why=why), {"new": why})
     _set_password(session, actor, user, new, one_time=False, now=now)
 
 

@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from tracker import db, doctor
+from tracker.i18n import N_
 from tracker.services import audit
 from tracker.settings import Settings
 from tracker.vocab import Role
@@ -39,7 +40,11 @@ async def admin_health(request: Request) -> Response:
         audit.record(ctx.db, ctx.actor, "read", "health", None, now=ctx.now)
         return ctx.render(
             "admin/health.html",
-            {"title": "Deployment health", "results": results, "failed": doctor.failed(results)},
+            {
+                "title": N_("Deployment health"),
+                "results": results,
+                "failed": doctor.failed(results),
+            },
             status=200,
         )
 

@@ -23,6 +23,7 @@ import hmac
 import logging
 import math
 from datetime import datetime, timedelta
+from html import escape
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -35,7 +36,8 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from tracker import crypto, db
+from tracker import crypto, db, i18n
+from tracker.i18n import N_
 from tracker.models import LoginFailure, User
 from tracker.services import Actor, ServiceError, audit
 from tracker.services.orgs import hash_password, verify_password
@@ -87,11 +89,19 @@ def _csrf_applies(scope: Scope) -> bool:
     return path == "/login" or bool(scope.get("session")) or _has_session_cookie(scope)
 
 
-def _csrf_failure() -> HTMLResponse:
+def _csrf_failure(scope: Scope) -> HTMLResponse:
+    # No user is loaded here (the check runs before any page): the browser's language decides.
+    with i18n.activate(i18n.negotiate(Headers(scope=scope).get("accept-language"))) as lang:
+        title, heading, advice = (
+            escape(i18n.gettext(N_("Form expired"))),
+            escape(i18n.gettext(N_("This form has expired"))),
+            escape(i18n.gettext(N_("Go back, reload the page and submit again."))),
+        )
     return HTMLResponse(
-        "<!doctype html><title>Form expired</title><h1>This form has expired</h1>"
-        "<p>Go back, reload the page and submit again.</p>",
+        f'<!doctype html><html lang="{lang}"><title>{title}</title><h1>{heading}</h1>'
+        f"<p>{advice}</p>",
         status_code=403,
+        headers={"Content-Language": lang},
     )
 
 
@@ -151,7 +161,7 @@ class CSRFMiddleware:
             or not isinstance(supplied, str)
             or not hmac.compare_digest(expected.encode(), supplied.encode())
         ):
-            await _csrf_failure()(scope, receive, send)
+            await _csrf_failure(scope)(scope, receive, send)
             return
         await self.app(scope, replay(), send)
 
@@ -213,8 +223,10 @@ def _throttled_page(request: Request, email: str, wait: int, next_url: str) -> R
     response = _login_page(
         request,
         email,
-        f"Too many failed sign-in attempts from this network. Wait {minutes} minutes and "
-        "try again, or ask your administrator to reset your password.",
+        N_(
+            "Too many failed sign-in attempts from this network. Wait {minutes} minutes and "
+            "try again, or ask your administrator to reset your password."
+        ).format(minutes=minutes),
         429,
         next_url,
     )
@@ -246,7 +258,7 @@ def _login_page(
     return render(
         request,
         "login.html",
-        {"email": email, "error": error, "next": next_url, "title": "Sign in"},
+        {"email": email, "error": error, "next": next_url, "title": N_("Sign in")},
         status,
     )
 
@@ -280,15 +292,17 @@ def _attempt(request: Request, email: str, password: str, next_url: str) -> Resp
         if user is None or not valid or not user.active:
             record_failure(session, email, address, now)
             log.info("login failed")
-            return _login_page(request, email, "Wrong e-mail or password.", 401, next_url)
+            return _login_page(request, email, N_("Wrong e-mail or password."), 401, next_url)
         if user.must_change_password and user.one_time_used_at is not None:
             # Told only to whoever knows the password: it reveals nothing to a guesser.
             log.info("login with a used one-time password")
             return _login_page(
                 request,
                 email,
-                "This one-time password has already been used. "
-                "Ask your administrator for a new one.",
+                N_(
+                    "This one-time password has already been used. "
+                    "Ask your administrator for a new one."
+                ),
                 401,
                 next_url,
             )
@@ -316,7 +330,9 @@ async def login_submit(request: Request) -> Response:
     email = email.strip() if isinstance(email, str) else ""
     password = password if isinstance(password, str) else ""
     if not email or not password or len(email) > 320 or len(password) > 1024:
-        return _login_page(request, email[:320], "Enter your e-mail and password.", 422, next_url)
+        return _login_page(
+            request, email[:320], N_("Enter your e-mail and password."), 422, next_url
+        )
     return await run_in_threadpool(_attempt, request, email, password, next_url)
 
 
@@ -346,7 +362,7 @@ def _password_page(
     return ctx.render(
         "password.html",
         {
-            "title": "Change password",
+            "title": N_("Change password"),
             "forced": ctx.user.must_change_password,
             "errors": errors or {},
         },
@@ -367,12 +383,12 @@ def _raw(ctx: PageContext, name: str) -> str:
 def password_submit(ctx: PageContext) -> Response:
     current, new, confirm = _raw(ctx, "current"), _raw(ctx, "new"), _raw(ctx, "confirm")
     if not current or not new or len(current) > 1024 or len(new) > 1024:
-        return _password_page(ctx, {"form": "fill in every field"}, 422)
+        return _password_page(ctx, {"form": N_("fill in every field")}, 422)
     address = client_address(ctx.request)
     # Guessing the current password from a stolen session is throttled like the sign-in.
     wait = throttled_for(ctx.db, ctx.user.email, address, ctx.now)
     if wait is not None:
-        response = _password_page(ctx, {"current": "too many wrong attempts; wait"}, 429)
+        response = _password_page(ctx, {"current": N_("too many wrong attempts; wait")}, 429)
         response.headers["Retry-After"] = str(wait)
         return response
     try:
@@ -383,8 +399,26 @@ def password_submit(ctx: PageContext) -> Response:
         return _password_page(ctx, exc.fields or {"form": exc.message}, 422)
     # Every other session of this user has ended; this one goes on.
     sessions.renew(ctx.request, ctx.user)
-    flash(ctx.request, "Password changed. You were signed out everywhere else.")
+    flash(ctx.request, N_("Password changed. You were signed out everywhere else."))
     return redirect("/")
+
+
+def language_submit(ctx: PageContext) -> Response:
+    """One's own page language (also the language of the SMS Amparo sends to this user)."""
+    raw = ctx.field("language")
+    if i18n.supported(raw) != raw:
+        errors = {
+            "language": N_("one of {choices}").format(choices=", ".join(i18n.LANGUAGES)),
+        }
+        return _password_page(ctx, errors, 422)
+    if i18n.page_language(ctx.user.language) != raw:
+        changes = audit.diff({"language": ctx.user.language}, {"language": raw})
+        ctx.user.language = raw
+        ctx.user.updated_at = ctx.now
+        audit.record(ctx.db, ctx.actor, "update", "user", ctx.user.id, changes, now=ctx.now)
+    # This request already speaks the old language: the flash is translated when shown.
+    flash(ctx.request, N_("Language saved."))
+    return redirect("/password")
 
 
 routes: list[BaseRoute] = [
@@ -393,4 +427,5 @@ routes: list[BaseRoute] = [
     Route("/logout", logout, methods=["POST"], name="logout"),
     Route("/password", page(password_form, pending_password=True), methods=["GET"]),
     Route("/password", page(password_submit, pending_password=True), methods=["POST"]),
+    Route("/language", page(language_submit), methods=["POST"]),
 ]

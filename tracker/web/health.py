@@ -29,6 +29,7 @@ from starlette.responses import JSONResponse
 from jobs import heartbeat
 from jobs.sweeps import SWEEPS
 from tracker.db import get_sessionmaker
+from tracker.i18n import N_
 from tracker.timefmt import relative
 from tracker.types import utcnow
 
@@ -105,13 +106,18 @@ def clock_warning(
     health = clock_health(session, now or utcnow(), own)
     now = now or utcnow()
     if health.state == STALE:
-        since = f" since {relative(health.last_beat, now)}" if health.last_beat else ""
-        return (
-            f"The clock has stopped{since.replace('overdue by', '')}: deadline alerts are NOT "
-            "being raised or sent. Restart the clock process (amparo clock)."
+        if health.last_beat:
+            # Shown on pages: marked for the web catalog, translated there (``tr``).
+            return N_(
+                "The clock has stopped {span} ago: deadline alerts are NOT being raised or "
+                "sent. Restart the clock process (amparo clock)."
+            ).format(span=relative(health.last_beat, now).replace("overdue by ", ""))
+        return N_(
+            "The clock has stopped: deadline alerts are NOT being raised or sent. Restart the "
+            "clock process (amparo clock)."
         )
     if health.state == NOT_RUNNING:
-        return (
+        return N_(
             "The clock is not running: deadline alerts are NOT being raised or sent. "
             "Start it with `amparo clock` (or `amparo serve --embedded`)."
         )

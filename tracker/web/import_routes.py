@@ -10,6 +10,7 @@ from __future__ import annotations
 from starlette.responses import Response
 
 from tracker import importer
+from tracker.i18n import N_
 from tracker.vocab import Role
 from tracker.web.pages_render import PageContext
 
@@ -20,7 +21,7 @@ def import_form(ctx: PageContext) -> Response:
     return ctx.render(
         "import/index.html",
         {
-            "title": "Import cases",
+            "title": N_("Import cases"),
             "columns": importer.columns_help(),
             "report": None,
             "text": "",
@@ -35,7 +36,7 @@ def import_submit(ctx: PageContext) -> Response:
     dry_run = ctx.field("dry_run") == "1"
     skip_invalid = ctx.field("skip_invalid") == "1"
     context = {
-        "title": "Import cases",
+        "title": N_("Import cases"),
         "columns": importer.columns_help(),
         "text": text,
         "dry_run": dry_run,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from starlette.responses import Response
 
 from notifications.followup import follow_up
+from tracker.i18n import N_
 from tracker.services import audit
 from tracker.web.pages_render import PageContext, render
 
@@ -17,7 +18,7 @@ def outbox_page(ctx: PageContext) -> Response:
         ctx.request,
         "outbox/outbox.html",
         {
-            "title": "SMS follow-up",
+            "title": N_("SMS follow-up"),
             "data": data,
             "zone": ctx.user.time_zone or org.time_zone,
             "now": ctx.now,

@@ -23,7 +23,8 @@ from sqlalchemy import select
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from tracker import rules, validators
+from tracker import i18n, rules, validators
+from tracker.i18n import N_
 from tracker.models import ApiToken, Facility, FieldOffice, Organization, User
 from tracker.presentation import FACILITY_KIND_LABELS, REQUEST_KIND_LABELS
 from tracker.schemas import FacilityCreate, UserCreate
@@ -41,7 +42,7 @@ _MESSAGING_SERVICE = re.compile(r"^MG[0-9a-fA-F]{32}$")
 
 
 def index(ctx: PageContext) -> Response:
-    return ctx.render("admin/index.html", {"title": "Administration"})
+    return ctx.render("admin/index.html", {"title": N_("Administration")})
 
 
 # --- users --------------------------------------------------------------------------------
@@ -79,7 +80,7 @@ def _users_page(
     return _form_page(
         ctx,
         "admin/users.html",
-        "Users",
+        N_("Users"),
         errors,
         values or {"role": Role.hotline.value},
         status,
@@ -122,22 +123,35 @@ def update_user(ctx: PageContext) -> Response:
     errors: dict[str, str] = {}
     role_raw = ctx.field("role")
     if role_raw not in Role.__members__:
-        errors["role"] = f"one of {', '.join(Role)}"
+        errors["role"] = N_("one of {choices}").format(choices=", ".join(Role))
     active = checkbox(ctx.field("active"))
     if user.id == ctx.user.id and (role_raw != Role.admin.value or not active):
-        errors["role"] = "you cannot remove your own administrator access"
+        errors["role"] = N_("you cannot remove your own administrator access")
+    # Only a language the pages are offered in; a row saved without touching the select keeps
+    # the user's setting (say ``pt-BR`` for their SMS, shown as English pages).
+    language = user.language
+    language_raw = ctx.field("language")
+    if language_raw and language_raw != i18n.page_language(user.language):
+        if i18n.supported(language_raw) != language_raw:
+            choices = ", ".join(i18n.LANGUAGES)
+            errors["language"] = N_("one of {choices}").format(choices=choices)
+        language = language_raw
     if errors:
         return _users_page(ctx, errors, status=422)
-    before = {"role": user.role, "active": user.active}
+    before = {"role": user.role, "active": user.active, "language": user.language}
     user.role = Role(role_raw)
     user.active = active
-    changes = audit.diff(before, {"role": user.role, "active": user.active})
+    user.language = language
+    changes = audit.diff(
+        before, {"role": user.role, "active": user.active, "language": user.language}
+    )
     if changes:
-        # A new role or a deactivation holds from the next request, in every open session.
-        user_service.end_sessions(user)
+        if set(changes) - {"language"}:
+            # A new role or a deactivation holds from the next request, in every open session.
+            user_service.end_sessions(user)
         user.updated_at = ctx.now
         audit.record(ctx.db, ctx.actor, "update", "user", user.id, changes, now=ctx.now)
-        flash(ctx.request, f"{user.email} updated.")
+        flash(ctx.request, N_("{email} updated.").format(email=user.email))
     return redirect("/admin/users")
 
 
@@ -153,7 +167,7 @@ def reset_password(ctx: PageContext) -> Response:
         return not_found(ctx.request)
     if user.id == ctx.user.id:
         return _users_page(
-            ctx, {"password": "change your own password on the Password page"}, status=422
+            ctx, {"password": N_("change your own password on the Password page")}, status=422
         )
     password = user_service.reset_password(ctx.db, ctx.actor, user, ctx.now)
     # Shown once, in this response only (no redirect, never stored in clear).
@@ -166,7 +180,12 @@ def revoke_token(ctx: PageContext) -> Response:
     if token is None or token.user.organization_id != ctx.org.id:
         return not_found(ctx.request)
     if user_service.revoke_token(ctx.db, ctx.actor, token, ctx.now):
-        flash(ctx.request, f"Token {token.label or ''} of {token.user.email} revoked.")
+        flash(
+            ctx.request,
+            N_("Token {label} of {email} revoked.").format(
+                label=token.label or "", email=token.user.email
+            ),
+        )
     return redirect("/admin/users#tokens")
 
 
@@ -212,7 +231,7 @@ def create_facility(ctx: PageContext) -> Response:
     except ServiceError as exc:
         ctx.db.rollback()
         return _facilities_page(ctx, exc.fields or {"form": exc.message}, values, 422)
-    flash(ctx.request, f"Facility {facility.name} added.")
+    flash(ctx.request, N_("Facility {name} added.").format(name=facility.name))
     return redirect("/admin/facilities")
 
 
@@ -241,7 +260,7 @@ class LiaisonIn(BaseModel):
             return None
         local, _, domain = value.partition("@")
         if not local or "." not in domain or " " in value:
-            raise ValueError("not an e-mail address")
+            raise ValueError(N_("not an e-mail address"))
         return value.lower()
 
 
@@ -282,7 +301,7 @@ def update_field_office(ctx: PageContext) -> Response:
         return _offices_page(ctx, {key: validation_errors(exc)}, {key: values}, 422)
     fields = {name.removeprefix("liaison_"): value for name, value in data.model_dump().items()}
     if liaisons.set_liaison(ctx.db, ctx.actor, office, fields, ctx.now):
-        flash(ctx.request, f"{office.name} liaison updated.")
+        flash(ctx.request, N_("{office} liaison updated.").format(office=office.name))
     return redirect(f"/admin/field-offices#office-{office.id}")
 
 
@@ -310,7 +329,7 @@ class OrgSettingsIn(BaseModel):
         if not value:
             return None
         if not _MESSAGING_SERVICE.match(value):
-            raise ValueError("a Twilio Messaging Service SID: MG and 32 hexadecimal digits")
+            raise ValueError(N_("a Twilio Messaging Service SID: MG and 32 hexadecimal digits"))
         return value
 
     @field_validator("alert_ladder_hours")
@@ -318,7 +337,7 @@ class OrgSettingsIn(BaseModel):
     def _ladder(cls, value: list[int]) -> list[int]:
         hours = sorted(set(value), reverse=True)
         if not hours or any(h <= 0 or h > 24 * 30 for h in hours):
-            raise ValueError("whole hours between 1 and 720, e.g. 72, 24, 6")
+            raise ValueError(N_("whole hours between 1 and 720, e.g. 72, 24, 6"))
         return hours
 
     @field_validator("unanswered_days")
@@ -328,7 +347,7 @@ class OrgSettingsIn(BaseModel):
             if kind not in RequestKind.__members__:
                 raise ValueError(f"unknown request kind {kind}")
             if not 1 <= days <= 365:
-                raise ValueError("days between 1 and 365")
+                raise ValueError(N_("days between 1 and 365"))
         return value
 
     @field_validator("quiet_hours")
@@ -338,7 +357,7 @@ class OrgSettingsIn(BaseModel):
             return None
         if value.lower() == "off" or _QUIET.match(value):
             return value.lower()
-        raise ValueError("HH:MM-HH:MM (e.g. 21:00-08:00), or off")
+        raise ValueError(N_("HH:MM-HH:MM (e.g. 21:00-08:00), or off"))
 
     @field_validator("time_zone")
     @classmethod
@@ -458,7 +477,7 @@ def settings_submit(ctx: PageContext) -> Response:
             organization_id=org.id,
             now=ctx.now,
         )
-        flash(ctx.request, "Settings saved.")
+        flash(ctx.request, N_("Settings saved."))
     return redirect("/admin/settings")
 
 
@@ -472,13 +491,13 @@ def _sender_taken(ctx: PageContext, data: OrgSettingsIn) -> dict[str, str]:
     for name in ("sms_from_number", "messaging_service_sid"):
         value = getattr(data, name)
         if value and value in shared:
-            errors[name] = "this is the deployment's shared sender, not an organisation's own"
+            errors[name] = N_("this is the deployment's shared sender, not an organisation's own")
         elif value and ctx.db.scalar(
             select(Organization.id).where(
                 getattr(Organization, name) == value, Organization.id != ctx.org.id
             )
         ):
-            errors[name] = "another organisation already sends from this"
+            errors[name] = N_("another organisation already sends from this")
     return errors
 
 

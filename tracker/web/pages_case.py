@@ -19,6 +19,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from tracker.facts import case_facts, policy_for
+from tracker.i18n import N_
 from tracker.models import Alert, Case, Facility, Notification, TimelineEvent, User
 from tracker.models import Request as CaseRequest
 from tracker.permissions import PERMISSIONS
@@ -86,7 +87,7 @@ def _intake_page(
     return ctx.render(
         "intake.html",
         {
-            "title": "New case",
+            "title": N_("New case"),
             "values": values,
             "errors": errors,
             "facilities": _facilities(ctx),
@@ -199,7 +200,7 @@ def intake_submit(ctx: PageContext) -> Response:
                 errors.update({f"family_{k}": v for k, v in exc.fields.items()})
         contacts.append(created)
     elif consent or reach["consented_channels"]:
-        errors["family_phone"] = "enter the number the family agreed to receive texts on"
+        errors["family_phone"] = N_("enter the number the family agreed to receive texts on")
     if values["counsel_phone"]:
         counsel = {"name": values["counsel_name"] or None, "phone": values["counsel_phone"]}
         contacts.append(_intake_contact(ContactRole.counsel, counsel, errors, "counsel_"))
@@ -221,7 +222,7 @@ def intake_submit(ctx: PageContext) -> Response:
     except ServiceError as exc:
         ctx.db.rollback()
         return _intake_page(ctx, values, exc.fields or {"form": exc.message}, 422)
-    flash(ctx.request, "Case opened.")
+    flash(ctx.request, N_("Case opened."))
     return redirect(f"/cases/{case.id}")
 
 
@@ -316,7 +317,7 @@ def render_case(
         "case.html",
         {
             **pages_inbox.conversation_context(ctx, case, reply_errors, reply_values),
-            "title": "Case",
+            "title": N_("Case"),
             "case": case,
             "zone": zone,
             "liaison": (
@@ -397,7 +398,7 @@ def _time_field(
         errors[name] = str(exc)
         return None
     if value is None and required:
-        errors[name] = "required"
+        errors[name] = N_("required")
     return value
 
 
@@ -426,7 +427,7 @@ def update_case(ctx: PageContext) -> Response:
         data = CaseUpdate(**fields)
         case_service.update_case(ctx.db, ctx.actor, case, data, ctx.now)
 
-    return _attempt(ctx, case.id, form_id, save, "Case updated.")
+    return _attempt(ctx, case.id, form_id, save, N_("Case updated."))
 
 
 def add_request(ctx: PageContext) -> Response:
@@ -449,7 +450,7 @@ def add_request(ctx: PageContext) -> Response:
         )
         request_service.create_request(ctx.db, ctx.actor, case, data, ctx.now)
 
-    return _attempt(ctx, case.id, form_id, save, "Request added.", "requests")
+    return _attempt(ctx, case.id, form_id, save, N_("Request added."), "requests")
 
 
 def add_contact(ctx: PageContext) -> Response:
@@ -473,7 +474,7 @@ def add_contact(ctx: PageContext) -> Response:
         )
         contact_service.add_contact(ctx.db, ctx.actor, case, data, ctx.now)
 
-    return _attempt(ctx, case.id, form_id, save, "Contact added.", "contacts")
+    return _attempt(ctx, case.id, form_id, save, N_("Contact added."), "contacts")
 
 
 def add_custody_event(ctx: PageContext) -> Response:
@@ -496,7 +497,7 @@ def add_custody_event(ctx: PageContext) -> Response:
         )
         custody_service.record_event(ctx.db, ctx.actor, case, data, ctx.now)
 
-    return _attempt(ctx, case.id, form_id, save, "Custody event recorded.", "custody")
+    return _attempt(ctx, case.id, form_id, save, N_("Custody event recorded."), "custody")
 
 
 RequestAction = Callable[[PageContext, CaseRequest, str, dict[str, str]], str]
@@ -533,7 +534,7 @@ def _file(ctx: PageContext, request: CaseRequest, zone: str, errors: dict[str, s
         return ""
     data = RequestUpdate(status=RequestStatus.filed, filed_at=filed_at or ctx.now)
     request_service.update_request(ctx.db, ctx.actor, request, data, ctx.now)
-    return "Request marked as filed."
+    return N_("Request marked as filed.")
 
 
 def _determination(
@@ -550,7 +551,9 @@ def _determination(
         temporary=checkbox(ctx.field("temporary")),
     )
     request_service.record_determination(ctx.db, ctx.actor, request, data, ctx.now)
-    return f"Decision recorded: {data.outcome}. ICE owes written documentation within 48 hours."
+    if data.outcome == "granted":
+        return N_("Decision recorded: granted. ICE owes written documentation within 48 hours.")
+    return N_("Decision recorded: denied. ICE owes written documentation within 48 hours.")
 
 
 def _documentation(
@@ -559,7 +562,7 @@ def _documentation(
     received_at = _time_field(ctx, "received_at", zone, errors, required=True)
     advised = ctx.field("advised_right_to_appeal")
     if advised not in ("yes", "no"):
-        errors["advised_right_to_appeal"] = "say whether the right to appeal was explained"
+        errors["advised_right_to_appeal"] = N_("say whether the right to appeal was explained")
     if errors or received_at is None:
         return ""
     data = DocumentationIn(
@@ -568,7 +571,7 @@ def _documentation(
         advised_right_to_appeal=advised == "yes",
     )
     request_service.record_documentation(ctx.db, ctx.actor, request, data, ctx.now)
-    return "Documentation recorded."
+    return N_("Documentation recorded.")
 
 
 def _appeal(ctx: PageContext, request: CaseRequest, zone: str, errors: dict[str, str]) -> str:
@@ -577,7 +580,7 @@ def _appeal(ctx: PageContext, request: CaseRequest, zone: str, errors: dict[str,
         return ""
     data = AppealIn(filed_at=filed_at, notes=ctx.field("notes") or None)
     request_service.appeal(ctx.db, ctx.actor, request, data, ctx.now)
-    return "Appeal created."
+    return N_("Appeal created.")
 
 
 def acknowledge_alert(ctx: PageContext) -> Response:
@@ -585,7 +588,7 @@ def acknowledge_alert(ctx: PageContext) -> Response:
     if alert is None:
         return not_found(ctx.request)
     alert_service.acknowledge(ctx.db, ctx.actor, alert, ctx.now, via="web")
-    return _done(ctx, alert.case_id, "Alert acknowledged: escalation stopped.", "alerts")
+    return _done(ctx, alert.case_id, N_("Alert acknowledged: escalation stopped."), "alerts")
 
 
 def _may(permission: str) -> frozenset[Role]:

@@ -13,6 +13,8 @@ from sqlalchemy import select
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from tracker import i18n
+from tracker.i18n import N_
 from tracker.models import User
 from tracker.permissions import PERMISSIONS
 from tracker.schemas import ShiftCreate
@@ -31,7 +33,11 @@ def who_is_on_call(ctx: PageContext) -> list[dict[str, str]]:
     """For the queue page: the people on shift now, phones masked."""
     zone = ctx.org.time_zone
     return [
-        {"name": p.name, "phone": mask_phone(p.phone), "until": local_label(p.until, zone)}
+        {
+            "name": p.name,
+            "phone": mask_phone(p.phone),
+            "until": local_label(p.until, zone, i18n.current()),
+        }
         for p in oncall_service.on_call_now(ctx.db, ctx.org, ctx.now)
     ]
 
@@ -51,8 +57,8 @@ def _page(
                 "id": shift.id,
                 "name": name,
                 "phone": mask_phone(phone) if phone else "no phone",
-                "starts": local_label(shift.starts_at, zone),
-                "ends": local_label(shift.ends_at, zone),
+                "starts": local_label(shift.starts_at, zone, i18n.current()),
+                "ends": local_label(shift.ends_at, zone, i18n.current()),
                 "weekly": shift.weekly,
             }
         )
@@ -64,7 +70,7 @@ def _page(
     return ctx.render(
         "admin/on_call.html",
         {
-            "title": "On call",
+            "title": N_("On call"),
             "errors": errors or {},
             "values": values or {},
             "shifts": shifts,
@@ -91,7 +97,7 @@ def add_shift(ctx: PageContext) -> Response:
         except ValueError as exc:
             errors[name] = str(exc)
         if times.get(name) is None and name not in errors:
-            errors[name] = "required"
+            errors[name] = N_("required")
     if errors:
         return _page(ctx, errors, values, 422)
     try:
@@ -109,7 +115,7 @@ def add_shift(ctx: PageContext) -> Response:
     except ServiceError as exc:
         ctx.db.rollback()
         return _page(ctx, exc.fields or {"form": exc.message}, values, 422)
-    flash(ctx.request, "Shift added.")
+    flash(ctx.request, N_("Shift added."))
     return redirect("/admin/on-call")
 
 
@@ -122,7 +128,7 @@ def delete_shift(ctx: PageContext) -> Response:
     except NotFound:
         return not_found(ctx.request)
     oncall_service.delete_shift(ctx.db, ctx.actor, shift, ctx.now)
-    flash(ctx.request, "Shift removed.")
+    flash(ctx.request, N_("Shift removed."))
     return redirect("/admin/on-call")
 
 

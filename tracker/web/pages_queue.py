@@ -20,6 +20,7 @@ from starlette.routing import BaseRoute, Route
 
 from tracker import validators
 from tracker.facts import case_facts, policy_for
+from tracker.i18n import N_
 from tracker.models import Case, FieldOffice, Organization, User
 from tracker.presentation import STAY_FORUM_LABELS, zone_of
 from tracker.rules import RequestFacts, evaluate, protecting_stay
@@ -88,8 +89,8 @@ def _search_note(q: str) -> str:
     try:
         validators.a_number(q)
     except ValueError:
-        return "name"
-    return "A-number"
+        return N_("name")
+    return N_("A-number")
 
 
 def load_queue(
@@ -157,7 +158,7 @@ def queue_page(ctx: PageContext) -> Response:
     return ctx.render(
         "queue.html",
         {
-            "title": "Urgent queue",
+            "title": N_("Urgent queue"),
             "queue": queue,
             "filters": filters,
             "flag_kinds": list(FlagKind),

@@ -25,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
-from tracker import db, timefmt, validators
+from tracker import db, i18n, timefmt, validators
 from tracker.models import Case, Organization, User
 from tracker.presentation import FLAG_LABELS, humanise, zone_of
 from tracker.rules import Flag
@@ -71,6 +71,8 @@ def csrf_token(request: Request) -> str:
 
 
 def flash(request: Request, message: str) -> None:
+    """Queue ``message`` for the next page. Pass the English text (a marked msgid, formatted):
+    the next page translates it into the language it is shown in (``tr`` filter)."""
     messages = list(request.session.get(SESSION_FLASH) or [])
     messages.append(message)
     request.session[SESSION_FLASH] = messages[-5:]
@@ -95,6 +97,8 @@ def _base_context(request: Request) -> dict[str, Any]:
         "inbox_unread": (
             conversations.unread_count(session, user.organization_id) if user and session else 0
         ),
+        "lang": i18n.current(),
+        "page_languages": [(code, i18n.language_name(code)) for code in i18n.LANGUAGES],
         # The permissions of the API's role policy this user holds: pages offer only those.
         "can": {name for name, roles in PERMISSIONS.items() if user and user.role in roles},
         "csrf_token": csrf_token(request),
@@ -107,7 +111,12 @@ def _base_context(request: Request) -> dict[str, Any]:
 
 
 def _local(instant: datetime | None, zone: str) -> str:
-    return timefmt.local_label(instant, zone) if instant else ""
+    """``instant`` in ``zone``, its day and month names in the page's language."""
+    return timefmt.local_label(instant, zone, i18n.current()) if instant else ""
+
+
+def _relative(due: datetime, now: datetime) -> str:
+    return i18n.translate_reason(timefmt.relative(due, now))
 
 
 def _input_value(instant: datetime | None, zone: str) -> str:
@@ -131,6 +140,12 @@ def _pager(params: Mapping[str, str], cursor: str) -> str:
     return urlencode([*kept, ("cursor", cursor)] if cursor else kept)
 
 
+def _label(value: object) -> str:
+    """A key shown as words in the page's language (``custody_status`` values, roles, statuses;
+    their msgids are marked in tracker.presentation.WORDS)."""
+    return i18n.translate_reason(humanise(value))
+
+
 def _make_env() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
@@ -138,14 +153,22 @@ def _make_env() -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        extensions=["jinja2.ext.i18n"],
     )
+    # One translation per request: the callables read the language ``render`` activated.
+    env.install_gettext_callables(  # type: ignore[attr-defined]
+        gettext=i18n.gettext, ngettext=i18n.ngettext, newstyle=True
+    )
+    # {% trans %} blocks are whitespace-normalised, as extraction (i18n.OPTIONS_MAP) expects.
+    env.policies["ext.i18n.trimmed"] = True
     env.filters.update(
         local=_local,
         input_value=_input_value,
         a_number=_a_number,
         mask=_mask,
-        humanise=humanise,
-        relative=timefmt.relative,
+        humanise=_label,
+        tr=i18n.translate_reason,
+        relative=_relative,
         pager=_pager,
     )
     env.globals.update(FLAG_LABELS=FLAG_LABELS)
@@ -155,12 +178,26 @@ def _make_env() -> jinja2.Environment:
 templates = Jinja2Templates(env=_make_env(), context_processors=[_base_context])
 
 
+def request_language(request: Request) -> str:
+    """The signed-in user's language setting; before sign-in, the browser's Accept-Language."""
+    user: User | None = getattr(request.state, "user", None)
+    if user is not None:
+        return i18n.page_language(user.language)
+    return i18n.negotiate(request.headers.get("accept-language"))
+
+
 def render(
     request: Request, name: str, context: dict[str, Any] | None = None, status_code: int = 200
 ) -> Response:
-    return templates.TemplateResponse(
-        request, name, context or {}, status_code=status_code, headers=dict(PAGE_HEADERS)
-    )
+    # The template renders right here (TemplateResponse renders on construction).
+    with i18n.activate(request_language(request)):
+        return templates.TemplateResponse(
+            request,
+            name,
+            context or {},
+            status_code=status_code,
+            headers={**PAGE_HEADERS, "Content-Language": i18n.current()},
+        )
 
 
 def redirect(url: str) -> RedirectResponse:
@@ -169,10 +206,12 @@ def redirect(url: str) -> RedirectResponse:
 
 def not_found(request: Request) -> Response:
     """Another organisation's record answers exactly like a missing one."""
-    return render(request, "error.html", {"title": "Not found", "status": 404}, 404)
+    return render(request, "error.html", {"title": i18n.N_("Not found"), "status": 404}, 404)
 
 
-def forbidden(request: Request, message: str = "You do not have access to this page.") -> Response:
+def forbidden(
+    request: Request, message: str = i18n.N_("You do not have access to this page.")
+) -> Response:
     return render(request, "error.html", {"title": message, "status": 403}, 403)
 
 
@@ -190,9 +229,9 @@ def badges(flags: Iterable[Flag], now: datetime, zone: str) -> list[Badge]:
     return [
         Badge(
             kind=f.kind.value,
-            label=FLAG_LABELS.get(f.kind, humanise(f.kind)),
-            relative=timefmt.relative(f.due_at, now),
-            local=timefmt.local_label(f.due_at, zone),
+            label=i18n.gettext(FLAG_LABELS.get(f.kind, humanise(f.kind))),
+            relative=_relative(f.due_at, now),
+            local=_local(f.due_at, zone),
             overdue=f.due_at < now,
             rung=f.rung,
         )
@@ -306,7 +345,9 @@ def page(
                 return redirect("/password")
             if roles is not None and user.role not in roles:
                 return forbidden(request)
-            return handler(PageContext(request, session, user, clock(request), form))
+            # Flashes and form errors built by the handler read the user's language too.
+            with i18n.activate(request_language(request)):
+                return handler(PageContext(request, session, user, clock(request), form))
 
     async def endpoint(request: Request) -> Response:
         form = None

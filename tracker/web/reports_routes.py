@@ -17,6 +17,7 @@ from starlette.responses import PlainTextResponse, Response
 from tracker import validators
 from tracker.db import session_scope
 from tracker.facts import policy_for
+from tracker.i18n import N_, gettext
 from tracker.models import Organization
 from tracker.permissions import PERMISSIONS
 from tracker.report_export import public_csv
@@ -47,10 +48,10 @@ def _parse_bound(raw: str, name: str, errors: dict[str, str]) -> datetime | None
         else:
             value = datetime.fromisoformat(raw)
     except ValueError:
-        errors[name] = "not a date (YYYY-MM-DD) or an ISO 8601 time with a zone"
+        errors[name] = N_("not a date (YYYY-MM-DD) or an ISO 8601 time with a zone")
         return None
     if value.tzinfo is None:
-        errors[name] = "a time needs a zone, e.g. 2026-10-01T00:00Z"
+        errors[name] = N_("a time needs a zone, e.g. 2026-10-01T00:00Z")
         return None
     try:
         # Years 1 or 9999 would overflow below (a day added, a zone removed).
@@ -244,7 +245,9 @@ def bar_chart(title: str, rows: list[tuple[str, float | None, str]], chart_id: s
             f'stroke="{_COLOURS["grid"]}"/>'
         )
     if not rows:
-        parts.append(f'<text x="{label_w}" y="{top + 16}" font-size="13">No data</text>')
+        parts.append(
+            f'<text x="{label_w}" y="{top + 16}" font-size="13">{escape(gettext("No data"))}</text>'
+        )
     for i, (label, share, note) in enumerate(rows):
         y = top + i * row_h
         parts.append(
@@ -275,12 +278,13 @@ def decisions_chart(buckets: list[Bucket], chart_id: str = "chart-decisions") ->
     parts = [
         f'<svg id="{chart_id}" class="chart" role="img" viewBox="0 0 {width} {height}" '
         f'xmlns="http://www.w3.org/2000/svg" aria-labelledby="{chart_id}-t">',
-        f'<title id="{chart_id}-t">Decisions over time</title>',
-        '<text x="0" y="18" font-size="15" font-weight="600">Decisions over time</text>',
+        f'<title id="{chart_id}-t">{escape(gettext("Decisions over time"))}</title>',
+        '<text x="0" y="18" font-size="15" font-weight="600">'
+        f"{escape(gettext('Decisions over time'))}</text>",
         f'<rect x="{width - 170}" y="6" width="10" height="10" fill="{_COLOURS["granted"]}"/>'
-        f'<text x="{width - 155}" y="15" font-size="12">granted</text>'
+        f'<text x="{width - 155}" y="15" font-size="12">{escape(gettext("granted"))}</text>'
         f'<rect x="{width - 95}" y="6" width="10" height="10" fill="{_COLOURS["denied"]}"/>'
-        f'<text x="{width - 80}" y="15" font-size="12">denied</text>',
+        f'<text x="{width - 80}" y="15" font-size="12">{escape(gettext("denied"))}</text>',
         f'<line x1="{left}" y1="{top + plot_h}" x2="{width}" y2="{top + plot_h}" '
         f'stroke="{_COLOURS["grid"]}"/>',
         f'<text x="{left - 6}" y="{top + 10}" font-size="11" text-anchor="end">{peak}</text>',
@@ -292,7 +296,9 @@ def decisions_chart(buckets: list[Bucket], chart_id: str = "chart-decisions") ->
         granted_h = plot_h * b.granted / peak
         denied_h = plot_h * b.denied / peak
         y_granted = top + plot_h - granted_h
-        label = f"{b.start.date()}: {b.granted} granted, {b.denied} denied"
+        label = gettext("{day}: {granted} granted, {denied} denied").format(
+            day=b.start.date(), granted=b.granted, denied=b.denied
+        )
         parts.append(
             f'<rect x="{x:.1f}" y="{y_granted:.1f}" width="{w:.1f}" height="{granted_h:.1f}" '
             f'fill="{_COLOURS["granted"]}"><title>{escape(label)}</title></rect>'
@@ -316,9 +322,15 @@ def _office_rows(groups: list[Group], share: str) -> list[tuple[str, float | Non
     for g in groups:
         m = g.metrics
         if share == "grant":
-            rows.append((g.key, m.grant_rate, f"of {m.decided}"))
+            rows.append((g.key, m.grant_rate, gettext("of {n}").format(n=m.decided)))
         else:
-            rows.append((g.key, m.documented_on_time_share, f"of {m.documentation_window_closed}"))
+            rows.append(
+                (
+                    g.key,
+                    m.documented_on_time_share,
+                    gettext("of {n}").format(n=m.documentation_window_closed),
+                )
+            )
     return rows
 
 
@@ -336,7 +348,7 @@ def reports_page(ctx: PageContext) -> Response:
     return ctx.render(
         "reports/index.html",
         {
-            "title": "Reports",
+            "title": N_("Reports"),
             "report": report,
             "errors": errors,
             "period_from": start.date().isoformat(),
@@ -345,12 +357,12 @@ def reports_page(ctx: PageContext) -> Response:
             "pct": _pct,
             "charts": {
                 "grant": bar_chart(
-                    "Grant rate by field office",
+                    gettext("Grant rate by field office"),
                     _office_rows(report.by_office, "grant"),
                     "chart-grant-rate",
                 ),
                 "documented": bar_chart(
-                    "Documented within 48 h by field office",
+                    gettext("Documented within 48 h by field office"),
                     _office_rows(report.by_office, "documented"),
                     "chart-documented",
                 ),
