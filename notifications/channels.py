@@ -23,6 +23,7 @@ from typing import Any
 
 from notifications import messages
 from tracker.models import Contact
+from tracker.presentation import humanise
 from tracker.vocab import Channel, ContactRole
 
 log = logging.getLogger("amparo.sms.channels")
@@ -199,7 +200,7 @@ def _try(
         if template is None:
             return (
                 f"WhatsApp: the 24-hour window is closed and there is no approved template "
-                f"for {kind} in {language}"
+                f"for {humanise(kind)} in {language}"
             )
         return Choice(channel, template.sid, content_variables(template, language, params))
     if kind not in VOICE_KINDS:

@@ -151,6 +151,12 @@ WORDS: tuple[str, ...] = (
     # custody event kinds, mid-sentence
     N_("located"),
     N_("whereabouts unknown"),
+    # channels (tracker.vocab.Channel) and the inbox's message kinds
+    N_("sms"),
+    N_("whatsapp"),
+    N_("voice"),
+    N_("conversation new"),
+    N_("conversation reply"),
     # why an alert was resolved (tracker.services.alerts)
     N_("superseded"),
     N_("cleared"),

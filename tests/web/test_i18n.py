@@ -14,6 +14,8 @@ from sqlalchemy import select
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
+from notifications import channels as channel_rules
+from notifications.channels import ChannelNote
 from tests import factories, world
 from tests.web.conftest import NOW, Org
 from tests.web.pages_support import csrf, signed_in, travel
@@ -27,7 +29,9 @@ from tracker.schemas import (
     DocumentationIn,
     RequestCreate,
 )
+from tracker.services import channels as channel_service
 from tracker.services import contacts as contact_service
+from tracker.services import conversations
 from tracker.services import custody as custody_service
 from tracker.services import requests as request_service
 from tracker.vocab import CustodyEventKind, RequestKind, Role, StayForum
@@ -162,14 +166,54 @@ def _rich_case(org: Org) -> uuid.UUID:
             removal_scheduled_at=NOW + timedelta(hours=30),
             factors=["elderly", "limited_english"],
         )
-        for role, phone in (("family", "+12025550144"), ("counsel", "+12025550145")):
-            contact_service.add_contact(
-                s,
-                actor,
-                case,
-                ContactCreate(role=role, phone=phone, language="es", sms_consent=True),
-                NOW - timedelta(days=4),
-            )
+        # The family agreed to every channel and prefers calls (the channel fields and
+        # fallback lines); counsel is texted.
+        family = contact_service.add_contact(
+            s,
+            actor,
+            case,
+            ContactCreate(
+                role="family",
+                phone="+12025550144",
+                language="es",
+                consented_channels=["sms", "whatsapp", "voice"],
+                channel="voice",
+            ),
+            NOW - timedelta(days=4),
+        )
+        contact_service.add_contact(
+            s,
+            actor,
+            case,
+            ContactCreate(role="counsel", phone="+12025550145", language="es", sms_consent=True),
+            NOW - timedelta(days=4),
+        )
+        # A conversation both ways (the inbox, its thread and the case's Conversation section),
+        # and the timeline lines of a channel fallback and of a message no channel could carry.
+        conversations.receive(s, family, "¿Hay noticias?", NOW - timedelta(hours=6))
+        conversations.receive(
+            s, family, "Gracias", NOW - timedelta(hours=5, minutes=50), channel="whatsapp"
+        )
+        conversations.reply(
+            s, actor, case, family.id, "Mañana le llamamos.", NOW - timedelta(hours=5, minutes=45)
+        )
+        fallback = channel_rules.choose(family, "introduction", "es", {}, NOW, "")
+        assert fallback.note, fallback  # calls never carry an introduction
+        channel_service.record_note(
+            s,
+            ChannelNote(
+                family.id, case.id, "introduction", "voice", fallback.channel, fallback.note
+            ),
+            NOW - timedelta(hours=5),
+        )
+        channel_service.record_note(
+            s,
+            ChannelNote(family.id, case.id, "digest", "voice", None, "no consented channel"),
+            NOW - timedelta(hours=5),
+        )
+        channel_service.switch_channel(
+            s, family, "whatsapp", "2 voice messages in a row were not delivered", NOW
+        )
         stay = request_service.create_request(
             s,
             actor,
@@ -274,6 +318,21 @@ def test_every_page_renders_in_spanish(client: TestClient, orgs: tuple[Org, Org]
     case_page = client.get(f"/cases/{case_id}").text
     for spanish in ("Suspensión de deportación", "Juez de inmigración", "Trasladado", "Familia"):
         assert spanish in case_page, spanish
+    # The inbox, the channels and their timeline lines were really on the pages checked.
+    for spanish in (
+        "Conversación",
+        "Del contacto (familia)",
+        "Respuesta de",
+        "Canal:",
+        "Mensaje a la familia (presentación) enviado por SMS en lugar de llamada",
+        "llamada: solo se llaman las decisiones",
+        "no hay una plantilla aprobada para solicitud presentada en es",
+        "ahora se localiza por WhatsApp en lugar de llamada",
+        "segmento de SMS",
+    ):
+        assert spanish in case_page, spanish
+    inbox = client.get("/inbox").text
+    assert "Lucía" in inbox and "Su último mensaje" not in inbox and "Última respuesta" in inbox
     assert "Deportación inminente" in client.get("/").text  # a flag badge
     assert checked >= 15
     # A page missing from the app's routes would not have been checked: the error page too.

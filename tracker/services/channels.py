@@ -18,11 +18,28 @@ from sqlalchemy.orm import Session
 
 from notifications import events, outbox
 from notifications.channels import ChannelNote, next_channel
+from tracker.i18n import N_
 from tracker.models import Case, Contact, Notification
+from tracker.presentation import humanise
 from tracker.services import Actor, audit, timeline
 from tracker.vocab import Channel
 
 CHANNEL_ACTOR = Actor.system("channels")
+
+# The reasons ``notifications.channels`` gives in English (its ``_try`` and ``choose``), marked
+# here because the web catalog is extracted from ``tracker`` only: a timeline line quoting one
+# (``record_note``) is translated on the case page. Keep them in step with that module.
+NOTE_REASONS: tuple[str, ...] = (
+    N_("{channel}: not consented"),
+    N_(
+        "WhatsApp: the 24-hour window is closed and there is no approved template "
+        "for {kind} in {language}"
+    ),
+    N_("voice: only decisions, releases and transfers are phoned"),
+    N_("no consented channel"),
+    N_("{reason}; sent by {channel} instead"),
+    N_("{reason}; {more}"),
+)
 
 
 def notify_family(
@@ -46,14 +63,14 @@ def record_note(session: Session, note: ChannelNote, now: datetime) -> None:
     if contact is None:
         return
     if note.used is None:
-        summary = (
-            f"Family {note.kind} message not sent: no consented channel can carry it "
-            f"({note.reason})"
-        )
+        summary = N_(
+            "Family {kind} message not sent: no consented channel can carry it ({reason})"
+        ).format(kind=humanise(note.kind), reason=note.reason)
     else:
-        summary = (
-            f"Family {note.kind} message sent by {note.used} instead of {note.preferred} "
-            f"({note.reason})"
+        summary = N_(
+            "Family {kind} message sent by {used} instead of {preferred} ({reason})"
+        ).format(
+            kind=humanise(note.kind), used=note.used, preferred=note.preferred, reason=note.reason
         )
     data = {
         "contact_id": str(contact.id),
@@ -96,7 +113,9 @@ def switch_channel(session: Session, contact: Contact, to: str, why: str, now: d
         session,
         contact.case_id,
         "channel_switched",
-        f"Family contact now reached by {to} instead of {before}: {why}",
+        N_("Family contact now reached by {to} instead of {before}: {why}").format(
+            to=to, before=before, why=why
+        ),
         CHANNEL_ACTOR,
         {"contact_id": str(contact.id), "from": before, "to": to, "reason": why},
         now,
@@ -117,7 +136,7 @@ def fall_back_from_landline(
         return False
     if Channel.voice.value not in (contact.consented_channels or []):
         return False
-    why = "Twilio error 21614: the number is not a mobile number (a landline?)"
+    why = N_("Twilio error 21614: the number is not a mobile number (a landline?)")
     switch_channel(session, contact, Channel.voice.value, why, now)
     resend_on(session, refused, contact, Channel.voice.value, now)
     # What still waits as SMS to this number would be refused the same way.
@@ -143,7 +162,11 @@ def fall_back_after_failure(
     contact.consecutive_failures = failures
     before = contact.channel
     switch_channel(
-        session, contact, following, f"2 {before} messages in a row were not delivered", now
+        session,
+        contact,
+        following,
+        N_("{n} {channel} messages in a row were not delivered").format(n=2, channel=before),
+        now,
     )
     resend_on(session, failed, contact, following, now)
     return True

@@ -97,8 +97,8 @@ def resolve_channels(
         explicit = "sms_consent" in given and data.sms_consent is not None
         if explicit and data.sms_consent != (Channel.sms.value in consented):
             raise ServiceError(
-                "sms_consent and consented_channels disagree",
-                {"sms_consent": "must be true exactly when consented_channels has sms"},
+                N_("sms_consent and consented_channels disagree"),
+                {"sms_consent": N_("must be true exactly when consented_channels has sms")},
             )
     elif data.sms_consent is not None and ("sms_consent" in given or current_channel is None):
         without = [c for c in consented if c != Channel.sms.value]
@@ -107,8 +107,12 @@ def resolve_channels(
         channel = Channel(data.channel).value
         if consented and channel not in consented:
             raise ServiceError(
-                "the preferred channel was not consented to",
-                {"channel": f"{channel} is not among consented_channels {consented}"},
+                N_("the preferred channel was not consented to"),
+                {
+                    "channel": N_("{channel} is not among consented_channels {choices}").format(
+                        channel=channel, choices=consented
+                    )
+                },
             )
         return channel, consented
     channel = current_channel or Channel.sms.value

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, aliased
 
 from notifications import messages, outbox
 from tracker import validators
+from tracker.i18n import N_
 from tracker.models import Case, Contact, ConversationMessage, Notification, User
 from tracker.services import Actor, ServiceError, audit, timeline
 from tracker.services import alerts as alert_service
@@ -137,27 +138,29 @@ def check_reply(
     errors: dict[str, str] = {}
     counted = count(body or "")
     if not counted.text:
-        errors["body"] = "required: the reply is empty"
+        errors["body"] = N_("required: the reply is empty")
     elif counted.characters > MAX_CHARS:
-        errors["body"] = f"at most {MAX_CHARS} characters (this is {counted.characters})"
+        errors["body"] = N_("at most {limit} characters (this is {n})").format(
+            limit=MAX_CHARS, n=counted.characters
+        )
     elif counted.segments > MAX_SEGMENTS:
-        errors["body"] = (
-            f"at most {MAX_SEGMENTS} SMS segments (this is {counted.segments}, {counted.encoding})"
+        errors["body"] = N_("at most {limit} SMS segments (this is {n}, {code})").format(
+            limit=MAX_SEGMENTS, n=counted.segments, code=counted.encoding
         )
     contact = session.get(Contact, contact_id) if contact_id is not None else None
     if contact_id is None:
-        errors["contact_id"] = "required"
+        errors["contact_id"] = N_("required")
     elif contact is None or contact.case_id != case_.id:
         # Another case's (or organisation's) contact is answered like a missing one.
-        errors["contact_id"] = "no such contact on this case"
+        errors["contact_id"] = N_("no such contact on this case")
     elif contact.opted_out_at is not None:
-        errors["contact_id"] = "this contact opted out of texts (STOP); they can reply START"
+        errors["contact_id"] = N_("this contact opted out of texts (STOP); they can reply START")
     elif contact.role is ContactRole.family and not (
         set(contact.consented_channels) & TEXT_CHANNELS
     ):
-        errors["contact_id"] = "this family contact has not agreed to receive texts"
+        errors["contact_id"] = N_("this family contact has not agreed to receive texts")
     if errors or contact is None:
-        raise ServiceError("the reply cannot be sent", errors)
+        raise ServiceError(N_("the reply cannot be sent"), errors)
     return contact, counted
 
 
@@ -189,8 +192,12 @@ def reply(
     if row["status"] is NotificationStatus.suppressed:
         # e.g. WhatsApp only, its window closed: no template can carry a person's own words.
         raise ServiceError(
-            "the reply cannot be sent",
-            {"contact_id": f"cannot be reached now: {row['error_message']}"},
+            N_("the reply cannot be sent"),
+            {
+                "contact_id": N_("cannot be reached now: {reason}").format(
+                    reason=row["error_message"]
+                )
+            },
         )
     channel = row["channel"]
     row.update(
@@ -233,8 +240,11 @@ def reply(
         session,
         case_.id,
         "sms_reply",
-        f"Reply sent to {contact.role.value} contact ({counted.segments} SMS segment"
-        f"{'s' if counted.segments != 1 else ''})",
+        (
+            N_("Reply sent to {role} contact ({n} SMS segment)")
+            if counted.segments == 1
+            else N_("Reply sent to {role} contact ({n} SMS segments)")
+        ).format(role=contact.role.value, n=counted.segments),
         actor,
         {"contact_id": str(contact.id), "message_id": str(message_id)},
         now=now,
@@ -355,7 +365,7 @@ def inbox(
                 case_id=row.case_id,
                 contact_id=row.contact_id,
                 first_name=messages.first_name_only(cases[row.case_id].given_name),
-                contact_role=contact.role.value if contact else "removed contact",
+                contact_role=contact.role.value if contact else N_("removed contact"),
                 contact_phone=validators.mask_phone(contact.phone) if contact else "",
                 unread=int(row.unread or 0),
                 last_at=row.last_at,

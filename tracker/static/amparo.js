@@ -50,8 +50,13 @@ window.addEventListener("pageshow", function () {
     if (!out) { return; }
     var c = count(area.value);
     var max = area.dataset.maxSegments;
-    out.textContent = c.chars + " characters · " + c.segments + " SMS segment" +
-      (c.segments === 1 ? "" : "s") + " (" + c.encoding + ") · at most " + max;
+    // The sentence in the page's language, rendered by the template (data-count-one/-other).
+    var sentence = (c.segments === 1 ? out.dataset.countOne : out.dataset.countOther) ||
+      "{chars} characters · {segments} SMS segments ({encoding}) · at most {max}";
+    var values = {chars: c.chars, segments: c.segments, encoding: c.encoding, max: max};
+    out.textContent = sentence.replace(/\{(chars|segments|encoding|max)\}/g, function (_, name) {
+      return String(values[name]);
+    });
     out.classList.toggle("over", c.segments > Number(max));
   }
   document.addEventListener("input", function (event) {

@@ -13,6 +13,7 @@ from typing import Any
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from tracker.i18n import N_
 from tracker.models import Case
 from tracker.permissions import PERMISSIONS
 from tracker.services import NotFound, ServiceError, conversations
@@ -39,9 +40,9 @@ def reply_contacts(case: Case) -> list[dict[str, Any]]:
     for c in case.contacts:
         why = ""
         if c.opted_out_at is not None:
-            why = "opted out"
+            why = N_("opted out")
         elif c.role is ContactRole.family and not c.sms_consent:
-            why = "no SMS consent"
+            why = N_("no SMS consent")
         out.append({"contact": c, "blocked": why})
     return out
 
@@ -81,7 +82,7 @@ def inbox_page(ctx: PageContext) -> Response:
     return ctx.render(
         "inbox.html",
         {
-            "title": "Inbox",
+            "title": N_("Inbox"),
             "rows": rows,
             "page_number": number,
             "more": more,
@@ -100,7 +101,7 @@ def _thread_page(
     # Opening the conversation reads it: marked read, audited.
     conversations.mark_read(ctx.db, ctx.actor, case.id, None, ctx.now)
     context = {
-        "title": "Conversation",
+        "title": N_("Conversation"),
         "case": case,
         "zone": ctx.zone(case),
         **conversation_context(ctx, case, errors, values),
@@ -126,12 +127,15 @@ def reply(ctx: PageContext) -> Response:
     try:
         contact_id = uuid.UUID(values["contact_id"]) if values["contact_id"] else None
     except ValueError:
-        return _refused(ctx, case, back, {"contact_id": "no such contact on this case"}, values)
+        return _refused(ctx, case, back, {"contact_id": N_("no such contact on this case")}, values)
     try:
         conversations.reply(ctx.db, ctx.actor, case, contact_id, values["body"], ctx.now)
     except ServiceError as exc:
         return _refused(ctx, case, back, exc.fields or {"form": exc.message}, values)
-    flash(ctx.request, "Reply queued: it is sent by SMS (after quiet hours if they apply).")
+    flash(
+        ctx.request,
+        N_("Reply queued: it is sent by SMS (after quiet hours if they apply)."),
+    )
     if back == "case":
         return redirect(f"/cases/{case.id}#conversation")
     return redirect(f"/inbox/{case.id}")
