@@ -156,10 +156,19 @@ _created = itertools.count()
 
 
 def _case(org: Org, **fields: Any) -> str:
-    """A case created a little after the previous one (so that creation order is the order)."""
+    """A case created a little after the previous one (so that creation order is the order),
+    at a facility unless told otherwise (one opened nowhere is flagged whereabouts_unknown after
+    a day, and these cases were opened three days ago)."""
     fields.setdefault("given_name", "Test")
     at = NOW - timedelta(days=3) + timedelta(seconds=next(_created))
     with db.session_scope() as session:
+        if "facility_id" not in fields:
+            held = session.scalar(select(Facility).where(Facility.name == "Test Held Center"))
+            if held is None:
+                held = Facility(name="Test Held Center", time_zone="America/Chicago")
+                session.add(held)
+                session.flush()
+            fields["facility_id"] = held.id
         return str(
             case_service.create_case(session, org.actor(), case_service.CaseCreate(**fields), at).id
         )

@@ -22,7 +22,10 @@ from tracker.web import pages_queue
 
 
 def _seed(orgs: tuple[Org, Org]) -> dict[str, uuid.UUID]:
-    """Four open cases of org A, one closed, one of org B; returns their ids by role."""
+    """Four open cases of org A, one closed, one of org B; returns their ids by role.
+
+    All opened at a facility, as ordinary cases are (one opened nowhere is flagged
+    whereabouts_unknown a day later)."""
     a, b = orgs
     actor = a.actor(Role.attorney)
     with db.session_scope() as s:
@@ -40,7 +43,9 @@ def _seed(orgs: tuple[Org, Org]) -> dict[str, uuid.UUID]:
             attorney_id=a.users[Role.attorney].id,
             removal_scheduled_at=NOW + timedelta(hours=5),
         )
-        decided = factories.case(s, actor, NOW - timedelta(days=3), given_name="Decided")
+        decided = factories.case(
+            s, actor, NOW - timedelta(days=3), given_name="Decided", facility_id=chicago.id
+        )
         req = request_service.create_request(
             s,
             actor,
@@ -55,7 +60,9 @@ def _seed(orgs: tuple[Org, Org]) -> dict[str, uuid.UUID]:
             DeterminationIn(outcome="denied", decided_at=NOW - timedelta(hours=10)),
             NOW - timedelta(hours=10),
         )
-        ignored = factories.case(s, actor, NOW - timedelta(days=30), given_name="Ignored")
+        ignored = factories.case(
+            s, actor, NOW - timedelta(days=30), given_name="Ignored", facility_id=chicago.id
+        )
         request_service.create_request(
             s,
             actor,
@@ -65,8 +72,12 @@ def _seed(orgs: tuple[Org, Org]) -> dict[str, uuid.UUID]:
             ),
             NOW - timedelta(days=20),
         )
-        quiet = factories.case(s, actor, NOW - timedelta(days=2), given_name="Quiet")
-        closed = factories.case(s, actor, NOW - timedelta(days=2), given_name="Closed")
+        quiet = factories.case(
+            s, actor, NOW - timedelta(days=2), given_name="Quiet", facility_id=chicago.id
+        )
+        closed = factories.case(
+            s, actor, NOW - timedelta(days=2), given_name="Closed", facility_id=chicago.id
+        )
         closed.closed_at = NOW - timedelta(days=1)
         other = factories.case(
             s,
