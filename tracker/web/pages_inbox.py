@@ -134,7 +134,7 @@ def reply(ctx: PageContext) -> Response:
         return _refused(ctx, case, back, exc.fields or {"form": exc.message}, values)
     flash(
         ctx.request,
-        N_("Reply queued: it is sent by SMS (after quiet hours if they apply)."),
+        N_("Reply queued: it goes out by SMS or WhatsApp, after quiet hours if they apply."),
     )
     if back == "case":
         return redirect(f"/cases/{case.id}#conversation")
