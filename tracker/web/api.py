@@ -607,6 +607,7 @@ OPERATIONS: tuple[Operation, ...] = (
         CaseList,
         query=CaseListQuery,
         tags=("cases",),
+        read_only=True,
     ),
     Operation(
         "GET",
@@ -616,6 +617,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "A case with its contacts, requests and flags (the read is audited)",
         CaseDetail,
         tags=("cases",),
+        read_only=True,
     ),
     Operation(
         "PATCH",
@@ -678,6 +680,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "A request with its flags (the read is audited)",
         RequestOut,
         tags=("requests",),
+        read_only=True,
     ),
     Operation(
         "PATCH",

@@ -100,6 +100,10 @@ def authenticate(
     )
     check_role(actor, roles)
     request.state.actor = actor
+    # Held for the request: the session's identity map keeps objects only while referenced,
+    # and the user's organisation (joined with it) is what the policy and intake read next —
+    # without this, they would SELECT it again.
+    session.info["actor_user"] = user
     return actor
 
 
