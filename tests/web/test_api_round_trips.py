@@ -23,8 +23,8 @@ from tracker.vocab import FacilityKind, Role
 
 # The request, statement by statement (PostgreSQL and SQLite alike).
 INTAKE = 8  # BEGIN, token, facility, case, name tokens, audit, timeline, COMMIT
-CASE_READ = 4  # token, case (with facility), requests, contacts... + the audit row
-URGENT_PAGE = 6  # token, page ids, cases, facilities' kinds, requests, unreachable contacts
+CASE_READ = 4  # token, case (with facility kind), requests, contacts; + its audit row
+URGENT_PAGE = 5  # token, page ids, cases (with facility kind), requests, unreachable contacts
 
 
 @contextmanager

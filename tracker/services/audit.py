@@ -8,6 +8,7 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
+from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from tracker.models import AuditEntry
@@ -81,6 +82,35 @@ def record(
     )
     session.add(entry)
     return entry
+
+
+def record_read(
+    session: Session,
+    actor: Actor,
+    entity: str,
+    entity_id: object,
+    *,
+    now: datetime | None = None,
+) -> None:
+    """Audit a read: one INSERT, sent now, without the unit of work (no object, no RETURNING).
+
+    In a read-only request (``Operation.read_only``: AUTOCOMMIT) it commits on its own, so
+    the read is on record even if answering it fails afterwards; elsewhere it joins the
+    request's transaction like ``record``.
+    """
+    session.connection().execute(
+        insert(AuditEntry.__table__),  # type: ignore[arg-type]
+        {
+            "organization_id": actor.organization_id,
+            "actor_id": actor.user_id,
+            "actor_label": actor.label,
+            "action": "read",
+            "entity": entity,
+            "entity_id": str(entity_id),
+            "changes": {},
+            "at": now or utcnow(),
+        },
+    )
 
 
 def created(

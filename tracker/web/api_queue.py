@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 import math
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -30,6 +31,7 @@ from sqlalchemy import (
     ColumnElement,
     Float,
     and_,
+    bindparam,
     case,
     false,
     func,
@@ -41,6 +43,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session, aliased
+from sqlalchemy.sql.elements import BindParameter
 from sqlalchemy.sql.functions import FunctionElement
 
 from tracker import crypto, rules, validators
@@ -69,6 +72,10 @@ def _epoch_pg(element: epoch, compiler: Any, **kw: Any) -> str:
 def _epoch_sqlite(element: epoch, compiler: Any, **kw: Any) -> str:
     # SQLite keeps UTC as text; julianday keeps the microseconds unixepoch() would drop.
     return f"((julianday({compiler.process(element.clauses, **kw)}) - 2440587.5) * 86400.0)"
+
+
+# A time, or the bound parameter that will hold it (``_urgent_statement``).
+_When = datetime | BindParameter[Any]
 
 
 def _ts(value: datetime) -> float:
@@ -190,7 +197,7 @@ def _is_stay(req: Any) -> ColumnElement[bool]:
     )
 
 
-def _active_stay(now: datetime) -> ColumnElement[bool]:
+def _active_stay(now: _When) -> ColumnElement[bool]:
     """``rules.has_active_stay``: a granted stay (any forum) not expired at ``now``."""
     stay = _STAY
     return (
@@ -205,7 +212,7 @@ def _active_stay(now: datetime) -> ColumnElement[bool]:
     )
 
 
-def _removal_imminent(now: datetime, horizon: datetime) -> list[ColumnElement[bool]]:
+def _removal_imminent(now: _When, horizon: _When) -> list[ColumnElement[bool]]:
     """The cases ``removal_imminent`` flags (besides the filters): removal inside the horizon."""
     active_stay = _active_stay(now)
     return [
@@ -320,6 +327,32 @@ def _from_ts(value: float) -> datetime:
         raise _bad_cursor() from None
 
 
+@functools.cache
+def _urgent_statement(after: bool) -> Any:
+    """``flag=removal_imminent`` for an organisation, unfiltered: the same conditions as the
+    general path below, with bound values instead of literals (``after``: from a cursor)."""
+    conds = [
+        Case.organization_id == bindparam("org_id"),
+        Case.closed_at.is_(None),
+        *_removal_imminent(bindparam("now"), bindparam("horizon")),
+    ]
+    if after:
+        conds.append(
+            tuple_(Case.removal_scheduled_at, Case.created_at, Case.id)
+            > tuple_(
+                bindparam("after_removal", type_=Case.removal_scheduled_at.type),
+                bindparam("after_created", type_=Case.created_at.type),
+                bindparam("after_id", type_=Case.id.type),
+            )
+        )
+    return (
+        select(Case.id, Case.removal_scheduled_at, Case.created_at)
+        .where(*conds)
+        .order_by(Case.removal_scheduled_at, Case.created_at, Case.id)
+        .limit(bindparam("limit"))
+    )
+
+
 def _removal_imminent_page(
     session: Session,
     query: CaseQuery,
@@ -335,29 +368,48 @@ def _removal_imminent_page(
     runs for one page of them, not for every case inside the horizon. The cursor holds the
     same values as the general path's (exact epoch seconds, computed here in Python).
     """
-    conds = [
-        *filter_conditions(query),
-        Case.closed_at.is_(None),
-        *_removal_imminent(now, now + policy.horizon),
-    ]
-    if position is not None:
-        conds.append(
-            tuple_(Case.removal_scheduled_at, Case.created_at, Case.id)
-            > tuple_(
-                literal(_from_ts(position[2]), Case.removal_scheduled_at.type),
-                literal(_from_ts(position[3]), Case.created_at.type),
-                literal(position[4], Case.id.type),
+    plain = query == CaseQuery(query.organization_id, flag=query.flag)
+    if plain:
+        # The common page (no filters): the statement built once, its values bound per call.
+        stmt = _urgent_statement(position is not None)
+        params: dict[str, Any] = {
+            "org_id": query.organization_id,
+            "now": now,
+            "horizon": now + policy.horizon,
+            "limit": limit + 1,
+        }
+        if position is not None:
+            params |= {
+                "after_removal": _from_ts(position[2]),
+                "after_created": _from_ts(position[3]),
+                "after_id": position[4],
+            }
+        rows: Iterable[Any] = session.connection().execute(stmt, params)
+    else:
+        conds = [
+            *filter_conditions(query),
+            Case.closed_at.is_(None),
+            *_removal_imminent(now, now + policy.horizon),
+        ]
+        if position is not None:
+            conds.append(
+                tuple_(Case.removal_scheduled_at, Case.created_at, Case.id)
+                > tuple_(
+                    literal(_from_ts(position[2]), Case.removal_scheduled_at.type),
+                    literal(_from_ts(position[3]), Case.created_at.type),
+                    literal(position[4], Case.id.type),
+                )
             )
+        stmt = (
+            select(Case.id, Case.removal_scheduled_at, Case.created_at)
+            .where(*conds)
+            .order_by(Case.removal_scheduled_at, Case.created_at, Case.id)
+            .limit(limit + 1)
         )
-    stmt = (
-        select(Case.id, Case.removal_scheduled_at, Case.created_at)
-        .where(*conds)
-        .order_by(Case.removal_scheduled_at, Case.created_at, Case.id)
-        .limit(limit + 1)
-    )
+        rows = session.execute(stmt)
     ids: list[uuid.UUID] = []
     last: tuple[Any, ...] | None = None
-    for row in session.execute(stmt):
+    for row in rows:
         if len(ids) == limit:
             return ids, last, True
         ids.append(row.id)
