@@ -298,7 +298,7 @@ def list_cases(ctx: Context) -> CaseList:
     policy = _policy(ctx)
     result = api_queue.page(ctx.session, query, ctx.now, policy, q.limit, q.cursor)
     # One page of cases, as rows: their flags come from the rules, like everywhere else.
-    loaded = {
+    loaded = result.rows or {
         row.id: row
         for row in ctx.session.connection().execute(_PAGE_CASES, {"ids": result.case_ids})
     }

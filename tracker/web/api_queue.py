@@ -23,7 +23,7 @@ import json
 import math
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -96,6 +96,9 @@ class CaseQuery:
 class Page:
     case_ids: list[uuid.UUID]
     next_cursor: str | None
+    # Whole rows of the page's cases (``_urgent_statement``'s columns) when the query that found
+    # them already read them: the caller need not select them again.
+    rows: dict[uuid.UUID, Any] = field(default_factory=dict)
 
 
 def encode_cursor(position: Sequence[Any]) -> str:
@@ -345,8 +348,12 @@ def _urgent_statement(after: bool) -> Any:
                 bindparam("after_id", type_=Case.id.type),
             )
         )
+    # Every column of the page's cases (and their facility's kind): the page is all the list
+    # answers, so it is read here once rather than by id afterwards.
+    cases, facilities = Case.__table__, Facility.__table__
     return (
-        select(Case.id, Case.removal_scheduled_at, Case.created_at)
+        select(*cases.c, facilities.c.kind.label("facility_kind"))
+        .outerjoin(facilities, facilities.c.id == cases.c.facility_id)
         .where(*conds)
         .order_by(Case.removal_scheduled_at, Case.created_at, Case.id)
         .limit(bindparam("limit"))
@@ -360,6 +367,7 @@ def _removal_imminent_page(
     policy: Policy,
     limit: int,
     position: tuple[Any, ...] | None,
+    whole: dict[uuid.UUID, Any],
 ) -> tuple[list[uuid.UUID], tuple[Any, ...] | None, bool]:
     """The ``flag=removal_imminent`` page, straight from the (organisation, removal) index.
 
@@ -413,6 +421,8 @@ def _removal_imminent_page(
         if len(ids) == limit:
             return ids, last, True
         ids.append(row.id)
+        if plain:
+            whole[row.id] = row
         due = _ts(row.removal_scheduled_at)
         last = ("f", due, due, _ts(row.created_at), str(row.id))
     return ids, last, False
@@ -436,11 +446,14 @@ def page(
     removal = func.coalesce(epoch(Case.removal_scheduled_at), literal(_FAR))
     created = epoch(Case.created_at)
     ids: list[uuid.UUID] = []
+    whole: dict[uuid.UUID, Any] = {}
     last: tuple[Any, ...] | None = None
     more = False
     if query.flag is FlagKind.removal_imminent:
         if position is None or position[0] == "f":
-            ids, last, more = _removal_imminent_page(session, query, now, policy, limit, position)
+            ids, last, more = _removal_imminent_page(
+                session, query, now, policy, limit, position, whole
+            )
     elif position is None or position[0] == "f":
         assert dues is not None
         flagged = (
@@ -476,7 +489,7 @@ def page(
                 break
             ids.append(row.id)
             last = ("r", 0.0, row.r, row.c, str(row.id))
-    return Page(ids, encode_cursor(last) if more and last is not None else None)
+    return Page(ids, encode_cursor(last) if more and last is not None else None, whole)
 
 
 def ordering_key(flags: Sequence[rules.Flag], case: Case) -> tuple[float, float, float, str]:
