@@ -84,6 +84,34 @@ def record(
     return entry
 
 
+def append(
+    session: Session,
+    actor: Actor,
+    action: str,
+    entity: str,
+    entity_id: object,
+    changes: Mapping[str, Any] | None = None,
+    *,
+    now: datetime | None = None,
+) -> None:
+    """As ``record``, for a caller that does not need the entry back: one INSERT sent now,
+    without the unit of work (no object, no RETURNING of its id), in the session's
+    transaction (in AUTOCOMMIT it commits on its own)."""
+    session.connection().execute(
+        insert(AuditEntry.__table__),  # type: ignore[arg-type]
+        {
+            "organization_id": actor.organization_id,
+            "actor_id": actor.user_id,
+            "actor_label": actor.label,
+            "action": action,
+            "entity": entity,
+            "entity_id": str(entity_id),
+            "changes": dict(changes or {}),
+            "at": now or utcnow(),
+        },
+    )
+
+
 def record_read(
     session: Session,
     actor: Actor,
@@ -92,25 +120,9 @@ def record_read(
     *,
     now: datetime | None = None,
 ) -> None:
-    """Audit a read: one INSERT, sent now, without the unit of work (no object, no RETURNING).
-
-    In a read-only request (``Operation.read_only``: AUTOCOMMIT) it commits on its own, so
-    the read is on record even if answering it fails afterwards; elsewhere it joins the
-    request's transaction like ``record``.
-    """
-    session.connection().execute(
-        insert(AuditEntry.__table__),  # type: ignore[arg-type]
-        {
-            "organization_id": actor.organization_id,
-            "actor_id": actor.user_id,
-            "actor_label": actor.label,
-            "action": "read",
-            "entity": entity,
-            "entity_id": str(entity_id),
-            "changes": {},
-            "at": now or utcnow(),
-        },
-    )
+    """Audit a read (``append``). In a read-only request (``Operation.read_only``: AUTOCOMMIT)
+    the read is on record even if answering it fails afterwards."""
+    append(session, actor, "read", entity, entity_id, now=now)
 
 
 def created(
