@@ -86,8 +86,21 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     return engine
 
 
+# The execution option of ``get_read_sessionmaker``'s connections on SQLite. Not SQLAlchemy's
+# AUTOCOMMIT level there: sqlite3 already runs in autocommit (``_no_autobegin``), and resetting
+# that level when the connection goes back to the pool would switch sqlite3's implicit BEGIN
+# back on and run a PRAGMA every time.
+_AUTOCOMMIT_OPTION = "amparo_autocommit"
+
+
+def is_autocommit(conn: Any) -> bool:
+    """Whether this SQLAlchemy connection runs each statement on its own (no BEGIN/COMMIT)."""
+    options = conn.get_execution_options()
+    return bool(options.get("isolation_level") == "AUTOCOMMIT" or options.get(_AUTOCOMMIT_OPTION))
+
+
 def _sqlite_begin(conn: Any) -> None:
-    if conn.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
+    if not is_autocommit(conn):
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
@@ -144,9 +157,12 @@ def get_read_sessionmaker() -> sessionmaker[Session]:
     Under READ COMMITTED every statement sees its own snapshot anyway, so reads lose nothing;
     anything that writes two rows that must stand or fall together uses ``get_sessionmaker``.
     """
-    return make_sessionmaker(
-        get_engine().execution_options(isolation_level="AUTOCOMMIT"), get_settings()
-    )
+    engine = get_engine()
+    if engine.dialect.name == "sqlite":
+        reads = engine.execution_options(**{_AUTOCOMMIT_OPTION: True})
+    else:
+        reads = engine.execution_options(isolation_level="AUTOCOMMIT")
+    return make_sessionmaker(reads, get_settings())
 
 
 @contextmanager

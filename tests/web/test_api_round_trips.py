@@ -32,19 +32,16 @@ def counted() -> Iterator[list[str]]:
     engine = db.get_engine()
     seen: list[str] = []
 
-    def autocommit(conn: Any) -> bool:
-        return bool(conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT")
-
     def on_execute(_c: Any, _cur: Any, statement: str, *_: Any) -> None:
         if statement != "BEGIN IMMEDIATE":  # counted as the transaction's BEGIN below
             seen.append(statement.split()[0].upper() + " " + statement[:60])
 
     def on_begin(conn: Any) -> None:
-        if not autocommit(conn):
+        if not db.is_autocommit(conn):
             seen.append("BEGIN")
 
     def on_commit(conn: Any) -> None:
-        if not autocommit(conn):
+        if not db.is_autocommit(conn):
             seen.append("COMMIT")
 
     listeners: list[tuple[str, Callable[..., None]]] = [
@@ -179,3 +176,35 @@ def test_intake_wakes_the_clock_only_for_a_removal_date(
             assert waiter.is_set() is wakes, removal
         finally:
             wakeups.SIGNALS[wakeups.CLOCK].forget(waiter)
+
+
+def test_a_read_session_on_sqlite_sends_only_its_statements(db_url: str) -> None:
+    """No BEGIN, and no PRAGMA when the connection goes back to the pool (SQLAlchemy's own
+    AUTOCOMMIT level would run one, and turn sqlite3's implicit BEGIN back on)."""
+    if not db_url.startswith("sqlite"):
+        pytest.skip("SQLite's own statement trace")
+    sent: list[str] = []
+
+    def trace(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.set_trace_callback(sent.append)
+
+    engine = db.get_engine()
+    engine.dispose()  # new connections, traced from their first statement
+    event.listen(engine, "connect", trace)
+    try:
+        for _ in range(2):
+            with db.session_scope(db.get_read_sessionmaker()) as session:
+                session.execute(text("SELECT 1"))
+        with db.session_scope() as session:
+            session.execute(text("SELECT 2"))
+    finally:
+        event.remove(engine, "connect", trace)
+    statements = [s for s in sent if not s.startswith("PRAGMA journal_mode")]
+    assert [s for s in statements if not s.startswith("PRAGMA")] == [
+        "SELECT 1",
+        "SELECT 1",
+        "BEGIN IMMEDIATE",
+        "SELECT 2",
+        "COMMIT",
+    ]
+    assert "PRAGMA read_uncommitted = 0" not in statements
