@@ -46,6 +46,33 @@ def ensure_wrk() -> str:
     raise LoadGenUnavailable("wrk is not installed (apt-get install wrk)")
 
 
+# The process group of each running server, by base URL: ``server_cpu_seconds`` reads it.
+_GROUPS: dict[str, int] = {}
+
+
+def server_cpu_seconds(base: str) -> float:
+    """CPU time (user + system) used so far by the server at ``base``: its supervisor and workers.
+
+    Read from /proc for every process of the server's session; CPU per request is the
+    difference over a run divided by the requests it served (issue 12's measure).
+    """
+    group = _GROUPS[base]
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        # fields[2] is the process group, [11]/[12] utime/stime (man 5 proc, from field 3 on).
+        if int(fields[2]) == group:
+            total += int(fields[11]) + int(fields[12])
+    return total / ticks
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -91,8 +118,10 @@ def uvicorn_server(
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"uvicorn {app} did not answer on {base}") from None
                 time.sleep(0.2)
+        _GROUPS[base] = proc.pid
         yield base
     finally:
+        _GROUPS.pop(base, None)
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()

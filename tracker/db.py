@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import functools
 import os
+import select
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -65,18 +66,61 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 15}, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
         # pysqlite's own transaction handling defers BEGIN; emit it ourselves so that a
-        # transaction that reads then writes holds one consistent snapshot.
-        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+        # transaction that reads then writes holds one consistent snapshot. A connection in
+        # AUTOCOMMIT (``read_sessionmaker``) runs each statement on its own, taking no lock.
+        event.listen(engine, "begin", _sqlite_begin)
 
         @event.listens_for(engine, "connect")
         def _no_autobegin(dbapi_connection: Any, _record: Any) -> None:
             dbapi_connection.isolation_level = None
 
         return engine
-    kwargs.setdefault("pool_pre_ping", True)
+    # No pre-ping (a round trip on every checkout): ``_drop_dead_connection`` finds a
+    # connection the server closed (restart, pg_terminate_backend, idle timeout) without one,
+    # and connections are replaced after an hour for what it cannot see (a silent NAT drop).
+    kwargs.setdefault("pool_recycle", 3600)
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
-    return create_engine(url, **kwargs)
+    engine = create_engine(url, **kwargs)
+    event.listen(engine, "checkout", _drop_dead_connection)
+    return engine
+
+
+# The execution option of ``get_read_sessionmaker``'s connections on SQLite. Not SQLAlchemy's
+# AUTOCOMMIT level there: sqlite3 already runs in autocommit (``_no_autobegin``), and resetting
+# that level when the connection goes back to the pool would switch sqlite3's implicit BEGIN
+# back on and run a PRAGMA every time.
+_AUTOCOMMIT_OPTION = "amparo_autocommit"
+
+
+def is_autocommit(conn: Any) -> bool:
+    """Whether this SQLAlchemy connection runs each statement on its own (no BEGIN/COMMIT)."""
+    options = conn.get_execution_options()
+    return bool(options.get("isolation_level") == "AUTOCOMMIT" or options.get(_AUTOCOMMIT_OPTION))
+
+
+def _sqlite_begin(conn: Any) -> None:
+    if not is_autocommit(conn):
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _drop_dead_connection(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    """Refuse a pooled connection whose socket the server has closed; the pool opens another.
+
+    An idle connection has nothing to read: when its socket is readable, the server has sent
+    its last words (a shutdown or termination notice) or closed it. Checked with a zero-timeout
+    poll of the socket, so a healthy checkout costs no round trip (what pool_pre_ping costs).
+    A connection that LISTENs may have a notification waiting and be replaced needlessly —
+    one reconnect, never an error.
+    """
+    if dbapi_connection.closed or getattr(dbapi_connection, "broken", False):
+        raise exc.DisconnectionError("connection closed")
+    try:
+        readable, _, _ = select.select([dbapi_connection.fileno()], [], [], 0)
+    except (OSError, ValueError) as error:
+        raise exc.DisconnectionError("connection socket unusable") from error
+    if readable:
+        raise exc.DisconnectionError("the server closed the connection")
 
 
 @functools.cache
@@ -105,6 +149,22 @@ def get_sessionmaker() -> sessionmaker[Session]:
     return make_sessionmaker(get_engine(), get_settings())
 
 
+@functools.cache
+def get_read_sessionmaker() -> sessionmaker[Session]:
+    """Sessions whose statements each commit on their own: no BEGIN and COMMIT round trips,
+    and on SQLite no write lock, for requests that only read (and append an audit row).
+
+    Under READ COMMITTED every statement sees its own snapshot anyway, so reads lose nothing;
+    anything that writes two rows that must stand or fall together uses ``get_sessionmaker``.
+    """
+    engine = get_engine()
+    if engine.dialect.name == "sqlite":
+        reads = engine.execution_options(**{_AUTOCOMMIT_OPTION: True})
+    else:
+        reads = engine.execution_options(isolation_level="AUTOCOMMIT")
+    return make_sessionmaker(reads, get_settings())
+
+
 @contextmanager
 def session_scope(factory: sessionmaker[Session] | None = None) -> Iterator[Session]:
     """One transaction: committed on success, rolled back on any error."""
@@ -125,3 +185,4 @@ def reset() -> None:
         get_engine().dispose()
     get_engine.cache_clear()
     get_sessionmaker.cache_clear()
+    get_read_sessionmaker.cache_clear()

@@ -72,12 +72,26 @@ def _utc_fields(obj: object) -> None:
     Python subtracts and compares two datetimes that share a tzinfo by wall clock, which is
     wrong across a DST change; in UTC, arithmetic is in real elapsed time.
     """
-    for f in fields(obj):  # type: ignore[arg-type]
-        value = getattr(obj, f.name)
-        if isinstance(value, datetime):
+    for name in _datetime_fields(type(obj)):
+        value = getattr(obj, name)
+        if isinstance(value, datetime) and value.tzinfo is not UTC:
             if value.tzinfo is None:
-                raise ValueError(f"{f.name}: naive datetime; the rules need aware times")
-            object.__setattr__(obj, f.name, value.astimezone(UTC))
+                raise ValueError(f"{name}: naive datetime; the rules need aware times")
+            object.__setattr__(obj, name, value.astimezone(UTC))
+
+
+_DATETIME_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _datetime_fields(cls: type) -> tuple[str, ...]:
+    # Every fact is built per case per request: look the fields up once per class, and only
+    # those that can hold a datetime (the annotations are strings here).
+    names = _DATETIME_FIELDS.get(cls)
+    if names is None:
+        names = _DATETIME_FIELDS[cls] = tuple(
+            f.name for f in fields(cls) if "datetime" in str(f.type)
+        )
+    return names
 
 
 @dataclass(frozen=True)

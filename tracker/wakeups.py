@@ -78,9 +78,16 @@ def mark(session: Session, channel: str) -> None:
 
 def _after_flush(session: Session, _context: Any) -> None:
     for obj in (*session.new, *session.dirty, *session.deleted):
-        if getattr(obj, "__tablename__", None) in DEADLINE_TABLES:
-            mark(session, CLOCK)
-            return
+        table = getattr(obj, "__tablename__", None)
+        if table not in DEADLINE_TABLES:
+            continue
+        if table == "cases" and obj in session.new and obj.removal_scheduled_at is None:
+            # A new case's only future deadline is its removal: whatever else is due at
+            # intake (a staging facility) is raised by sync_case in this transaction, and
+            # that alert's row marks the clock. Spares intake the NOTIFY round trip.
+            continue
+        mark(session, CLOCK)
+        return
 
 
 def _after_commit(session: Session) -> None:

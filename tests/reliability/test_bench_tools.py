@@ -57,3 +57,19 @@ def test_summary_lists_every_target_met_and_missed_once() -> None:
     assert "| API load | reads p99 | 40 ms | < 100 ms | yes |" in text
     # Refreshing the summary does not duplicate it.
     assert with_summary(text) == text
+
+
+def test_server_cpu_counts_the_workers_of_the_server() -> None:
+    """CPU per request reads the server's whole process group: the workers do the work."""
+    import httpx
+
+    from bench.loadgen import server_cpu_seconds, uvicorn_server
+
+    with uvicorn_server("bench.bare_app:app", env={}, workers=2, ready_path="/json") as base:
+        before = server_cpu_seconds(base)
+        with httpx.Client() as client:
+            for _ in range(300):
+                assert client.get(base + "/json").status_code == 200
+        used = server_cpu_seconds(base) - before
+    # 300 requests cost the server well over a clock tick, and far less than 30 s.
+    assert 0.02 < used < 30

@@ -469,19 +469,28 @@ def clear(
     outbox.suppress_pending(session, alert_ids=[a.id for a in alerts], now=now)
 
 
-def sync_case(session: Session, case: Case, now: datetime, actor: Actor | None = None) -> None:
+def sync_case(
+    session: Session, case: Case, now: datetime, actor: Actor | None = None, new: bool = False
+) -> None:
     """Bring the case's alerts in line with its flags at ``now`` (same transaction).
 
     Raises at once every alerting flag that is due (a removal entered for tonight alerts in
-    the request that entered it) and clears open alerts whose flag no longer holds.
+    the request that entered it) and clears open alerts whose flag no longer holds. ``new``:
+    the case was created in this transaction, so it has no open alert to look up.
     """
     actor = actor or RULES
     session.flush()
     policy = facts.policy_for(case.organization)
     flags = [f for f in rules.evaluate(facts.case_facts(case), now, policy) if f.alerts]
     wanted = {f.dedupe_key(): f for f in flags}
-    open_alerts = list(
-        session.scalars(select(Alert).where(Alert.case_id == case.id, Alert.resolved_at.is_(None)))
+    open_alerts = (
+        []
+        if new
+        else list(
+            session.scalars(
+                select(Alert).where(Alert.case_id == case.id, Alert.resolved_at.is_(None))
+            )
+        )
     )
     open_keys = {a.dedupe_key for a in open_alerts}
     raise_flags(

@@ -8,6 +8,7 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
+from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from tracker.models import AuditEntry
@@ -81,6 +82,47 @@ def record(
     )
     session.add(entry)
     return entry
+
+
+def append(
+    session: Session,
+    actor: Actor,
+    action: str,
+    entity: str,
+    entity_id: object,
+    changes: Mapping[str, Any] | None = None,
+    *,
+    now: datetime | None = None,
+) -> None:
+    """As ``record``, for a caller that does not need the entry back: one INSERT sent now,
+    without the unit of work (no object, no RETURNING of its id), in the session's
+    transaction (in AUTOCOMMIT it commits on its own)."""
+    session.connection().execute(
+        insert(AuditEntry.__table__),  # type: ignore[arg-type]
+        {
+            "organization_id": actor.organization_id,
+            "actor_id": actor.user_id,
+            "actor_label": actor.label,
+            "action": action,
+            "entity": entity,
+            "entity_id": str(entity_id),
+            "changes": dict(changes or {}),
+            "at": now or utcnow(),
+        },
+    )
+
+
+def record_read(
+    session: Session,
+    actor: Actor,
+    entity: str,
+    entity_id: object,
+    *,
+    now: datetime | None = None,
+) -> None:
+    """Audit a read (``append``). In a read-only request (``Operation.read_only``: AUTOCOMMIT)
+    the read is on record even if answering it fails afterwards."""
+    append(session, actor, "read", entity, entity_id, now=now)
 
 
 def created(

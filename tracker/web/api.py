@@ -15,8 +15,8 @@ from datetime import datetime
 from typing import Annotated, Any, cast
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
-from sqlalchemy import select
-from sqlalchemy.orm import Session, lazyload, raiseload
+from sqlalchemy import bindparam, null, select
+from sqlalchemy.orm import Session, lazyload
 
 from tracker import facts, rules
 from tracker.models import (
@@ -74,7 +74,7 @@ from tracker.schemas_out import (
     ShiftOut,
     StayOut,
 )
-from tracker.services import Actor, audit, conversations, liaisons
+from tracker.services import Actor, NotFound, audit, conversations, liaisons
 from tracker.services import alerts as alert_service
 from tracker.services import cases as case_service
 from tracker.services import contacts as contact_service
@@ -156,7 +156,8 @@ _REQUEST_FIELDS = [name for name in RequestOut.model_fields if name not in ("fla
 _CONTACT_FIELDS = [name for name in ContactOut.model_fields if name != "opted_out"]
 
 
-def _case_out(case: Case, flags: Sequence[Flag], stay: StayOut | None = None) -> CaseOut:
+def _case_out(case: Any, flags: Sequence[Flag], stay: StayOut | None = None) -> CaseOut:
+    # ``case``: a Case, or a row with its columns (the list and one-case reads).
     values: dict[str, Any] = {name: getattr(case, name) for name in _CASE_FIELDS}
     return CaseOut(**values, flags=[FlagOut.of(f) for f in flags], protected_by=stay)
 
@@ -172,9 +173,13 @@ def _contact_out(contact: Any) -> ContactOut:
     return ContactOut(**values, opted_out=contact.opted_out_at is not None)
 
 
-def _detail(ctx: Context, case: Case) -> CaseDetail:
-    flags = _flags(ctx, case)
-    out = _case_out(case, flags, _stay(ctx, case))
+def _detail(ctx: Context, case: Case, fields: Any = None) -> CaseDetail:
+    """``fields``: where the case's own columns are read, when ``case`` holds only the rules'
+    inputs (a row of ``get_case``)."""
+    case_facts = facts.case_facts(case)
+    flags = rules.evaluate(case_facts, ctx.now, _policy(ctx))
+    stay = StayOut.of(rules.protecting_stay(case_facts.requests, ctx.now))
+    out = _case_out(fields if fields is not None else case, flags, stay)
     return CaseDetail(
         **dict(out),
         contacts=[_contact_out(c) for c in case.contacts],
@@ -201,14 +206,6 @@ def create_case(ctx: Context) -> CaseDetail:
     return _detail(ctx, case)
 
 
-# A page's cases without their children: the rules' inputs come as plain rows below.
-_PAGE_LOAD = (
-    lazyload(Case.organization),
-    lazyload(Case.facility),
-    lazyload(Case.field_office),
-    raiseload(Case.requests),
-    raiseload(Case.contacts),
-)
 # Only what the rules read: no notes, names or phones to decrypt.
 _RULES_REQUEST_COLUMNS = (
     Request.case_id,
@@ -266,8 +263,9 @@ class _RulesView:
 
 
 def _page_flags(
-    ctx: Context, cases: Sequence[Case], policy: Policy
+    ctx: Context, cases: Sequence[Any], policy: Policy
 ) -> dict[uuid.UUID, tuple[list[Flag], StayOut | None]]:
+    """Flags and protecting stay of a page of case rows (``_PAGE_CASES``), from plain rows."""
     views = {
         c.id: _RulesView(
             c.id,
@@ -277,33 +275,16 @@ def _page_flags(
             c.facility_since,
             c.created_at,
             c.location_unknown_since,
+            _FacilityKindRow(c.facility_kind) if c.facility_kind is not None else None,
         )
         for c in cases
     }
-    facility_ids = {c.facility_id for c in cases if c.facility_id is not None}
-    if facility_ids:
-        kinds = {
-            fid: kind
-            for fid, kind in ctx.session.execute(
-                select(Facility.id, Facility.kind).where(Facility.id.in_(facility_ids))
-            )
-        }
-        for c in cases:
-            if c.facility_id in kinds:
-                views[c.id].facility = _FacilityKindRow(kinds[c.facility_id])
     if views:
-        ids = list(views)
-        for row in ctx.session.execute(
-            select(*_RULES_REQUEST_COLUMNS)
-            .where(Request.case_id.in_(ids))
-            .order_by(Request.case_id, Request.created_at, Request.id)
-        ):
+        conn = ctx.session.connection()
+        params = {"ids": list(views)}
+        for row in conn.execute(_PAGE_REQUESTS, params):
             views[row.case_id].requests.append(_RequestRow(*row[1:]))
-        for contact in ctx.session.execute(
-            select(Contact.case_id, Contact.unreachable, Contact.unreachable_since).where(
-                Contact.case_id.in_(ids), Contact.unreachable.is_(True)
-            )
-        ):
+        for contact in conn.execute(_PAGE_UNREACHABLE, params):
             views[contact.case_id].contacts.append(contact)
     out: dict[uuid.UUID, tuple[list[Flag], StayOut | None]] = {}
     for i, view in views.items():
@@ -328,22 +309,78 @@ def list_cases(ctx: Context) -> CaseList:
     )
     policy = _policy(ctx)
     result = api_queue.page(ctx.session, query, ctx.now, policy, q.limit, q.cursor)
-    # One page of cases: their flags come from the rules, like everywhere else.
-    loaded = {
-        case.id: case
-        for case in ctx.session.scalars(
-            select(Case).where(Case.id.in_(result.case_ids)).options(*_PAGE_LOAD)
-        )
+    # One page of cases, as rows: their flags come from the rules, like everywhere else.
+    loaded = result.rows or {
+        row.id: row
+        for row in ctx.session.connection().execute(_PAGE_CASES, {"ids": result.case_ids})
     }
     flags = _page_flags(ctx, list(loaded.values()), policy)
     items = [_case_out(loaded[i], *flags[i]) for i in result.case_ids if i in loaded]
     return CaseList(items=items, next_cursor=result.next_cursor)
 
 
+# One case as plain rows (no ORM objects: hydrating them cost more than the rest of the read),
+# in Core (table columns, on the session's connection: no ORM execution path either). The
+# column types decrypt names, numbers and notes as everywhere.
+_CASES, _FACILITIES = Case.__table__, Facility.__table__
+_REQUESTS, _CONTACTS = Request.__table__, Contact.__table__
+_CASE_READ = (
+    select(*_CASES.c, _FACILITIES.c.kind.label("facility_kind"))
+    .outerjoin(_FACILITIES, _FACILITIES.c.id == _CASES.c.facility_id)
+    .where(_CASES.c.id == bindparam("case_id"), _CASES.c.organization_id == bindparam("org_id"))
+)
+_CASE_REQUESTS = (
+    select(*_REQUESTS.c, null().label("appeal_of"))  # chains resolve within the case
+    .where(_REQUESTS.c.case_id == bindparam("case_id"))
+    .order_by(_REQUESTS.c.created_at)
+)
+_CASE_CONTACTS = (
+    select(*_CONTACTS.c)
+    .where(_CONTACTS.c.case_id == bindparam("case_id"))
+    .order_by(_CONTACTS.c.created_at)
+)
+
+
+# A page's cases with their facility's kind, and only what the rules read of their requests
+# and contacts (no notes, names or phones to decrypt). Built once; ``ids`` expands per call.
+_PAGE_CASES = (
+    select(*_CASES.c, _FACILITIES.c.kind.label("facility_kind"))
+    .outerjoin(_FACILITIES, _FACILITIES.c.id == _CASES.c.facility_id)
+    .where(_CASES.c.id.in_(bindparam("ids", expanding=True)))
+)
+_PAGE_REQUESTS = (
+    select(*(_REQUESTS.c[c.key] for c in _RULES_REQUEST_COLUMNS))
+    .where(_REQUESTS.c.case_id.in_(bindparam("ids", expanding=True)))
+    .order_by(_REQUESTS.c.case_id, _REQUESTS.c.created_at, _REQUESTS.c.id)
+)
+_PAGE_UNREACHABLE = select(
+    _CONTACTS.c.case_id, _CONTACTS.c.unreachable, _CONTACTS.c.unreachable_since
+).where(
+    _CONTACTS.c.case_id.in_(bindparam("ids", expanding=True)),
+    _CONTACTS.c.unreachable.is_(True),
+)
+
+
 def get_case(ctx: Context) -> CaseDetail:
-    case = case_service.get_case(ctx.session, ctx.actor, _id(ctx))
-    audit.record(ctx.session, ctx.actor, "read", "case", case.id, now=ctx.now)
-    return _detail(ctx, case)
+    params = {"case_id": _id(ctx), "org_id": ctx.actor.organization_id}
+    conn = ctx.session.connection()
+    row = conn.execute(_CASE_READ, params).one_or_none()
+    if row is None:  # as ``case_service.get_case``: another organisation's id is not found
+        raise NotFound("case")
+    audit.record_read(ctx.session, ctx.actor, "case", row.id, now=ctx.now)
+    view = _RulesView(
+        row.id,
+        row.custody_status,
+        row.removal_scheduled_at,
+        row.closed_at,
+        row.facility_since,
+        row.created_at,
+        row.location_unknown_since,
+        _FacilityKindRow(row.facility_kind) if row.facility_kind is not None else None,
+        cast(Any, conn.execute(_CASE_REQUESTS, params).all()),
+        cast(Any, conn.execute(_CASE_CONTACTS, params).all()),
+    )
+    return _detail(ctx, cast(Case, view), row)
 
 
 def update_case(ctx: Context) -> CaseDetail:
@@ -681,6 +718,7 @@ OPERATIONS: tuple[Operation, ...] = (
         CaseList,
         query=CaseListQuery,
         tags=("cases",),
+        read_only=True,
     ),
     Operation(
         "GET",
@@ -690,6 +728,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "A case with its contacts, requests and flags (the read is audited)",
         CaseDetail,
         tags=("cases",),
+        read_only=True,
     ),
     Operation(
         "PATCH",
@@ -752,6 +791,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "A request with its flags (the read is audited)",
         RequestOut,
         tags=("requests",),
+        read_only=True,
     ),
     Operation(
         "PATCH",

@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 import math
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -31,6 +32,7 @@ from sqlalchemy import (
     ColumnElement,
     Float,
     and_,
+    bindparam,
     case,
     false,
     func,
@@ -42,6 +44,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session, aliased
+from sqlalchemy.sql.elements import BindParameter
 from sqlalchemy.sql.functions import FunctionElement
 
 from tracker import crypto, rules, validators
@@ -72,6 +75,10 @@ def _epoch_sqlite(element: epoch, compiler: Any, **kw: Any) -> str:
     return f"((julianday({compiler.process(element.clauses, **kw)}) - 2440587.5) * 86400.0)"
 
 
+# A time, or the bound parameter that will hold it (``_urgent_statement``).
+_When = datetime | BindParameter[Any]
+
+
 def _ts(value: datetime) -> float:
     return (value - datetime(1970, 1, 1, tzinfo=UTC)).total_seconds()
 
@@ -90,6 +97,9 @@ class CaseQuery:
 class Page:
     case_ids: list[uuid.UUID]
     next_cursor: str | None
+    # Whole rows of the page's cases (``_urgent_statement``'s columns) when the query that found
+    # them already read them: the caller need not select them again.
+    rows: dict[uuid.UUID, Any] = field(default_factory=dict)
 
 
 def encode_cursor(position: Sequence[Any]) -> str:
@@ -191,7 +201,7 @@ def _is_stay(req: Any) -> ColumnElement[bool]:
     )
 
 
-def _active_stay(now: datetime) -> ColumnElement[bool]:
+def _active_stay(now: _When) -> ColumnElement[bool]:
     """``rules.has_active_stay``: a granted stay (any forum) not expired at ``now``."""
     stay = _STAY
     return (
@@ -206,7 +216,7 @@ def _active_stay(now: datetime) -> ColumnElement[bool]:
     )
 
 
-def _removal_imminent(now: datetime, horizon: datetime) -> list[ColumnElement[bool]]:
+def _removal_imminent(now: _When, horizon: _When) -> list[ColumnElement[bool]]:
     """The cases ``removal_imminent`` flags (besides the filters): removal inside the horizon."""
     active_stay = _active_stay(now)
     return [
@@ -334,6 +344,36 @@ def _from_ts(value: float) -> datetime:
         raise _bad_cursor() from None
 
 
+@functools.cache
+def _urgent_statement(after: bool) -> Any:
+    """``flag=removal_imminent`` for an organisation, unfiltered: the same conditions as the
+    general path below, with bound values instead of literals (``after``: from a cursor)."""
+    conds = [
+        Case.organization_id == bindparam("org_id"),
+        Case.closed_at.is_(None),
+        *_removal_imminent(bindparam("now"), bindparam("horizon")),
+    ]
+    if after:
+        conds.append(
+            tuple_(Case.removal_scheduled_at, Case.created_at, Case.id)
+            > tuple_(
+                bindparam("after_removal", type_=Case.removal_scheduled_at.type),
+                bindparam("after_created", type_=Case.created_at.type),
+                bindparam("after_id", type_=Case.id.type),
+            )
+        )
+    # Every column of the page's cases (and their facility's kind): the page is all the list
+    # answers, so it is read here once rather than by id afterwards.
+    cases, facilities = Case.__table__, Facility.__table__
+    return (
+        select(*cases.c, facilities.c.kind.label("facility_kind"))
+        .outerjoin(facilities, facilities.c.id == cases.c.facility_id)
+        .where(*conds)
+        .order_by(Case.removal_scheduled_at, Case.created_at, Case.id)
+        .limit(bindparam("limit"))
+    )
+
+
 def _removal_imminent_page(
     session: Session,
     query: CaseQuery,
@@ -341,6 +381,7 @@ def _removal_imminent_page(
     policy: Policy,
     limit: int,
     position: tuple[Any, ...] | None,
+    whole: dict[uuid.UUID, Any],
 ) -> tuple[list[uuid.UUID], tuple[Any, ...] | None, bool]:
     """The ``flag=removal_imminent`` page, straight from the (organisation, removal) index.
 
@@ -349,32 +390,53 @@ def _removal_imminent_page(
     runs for one page of them, not for every case inside the horizon. The cursor holds the
     same values as the general path's (exact epoch seconds, computed here in Python).
     """
-    conds = [
-        *filter_conditions(query),
-        Case.closed_at.is_(None),
-        *_removal_imminent(now, now + policy.horizon),
-    ]
-    if position is not None:
-        conds.append(
-            tuple_(Case.removal_scheduled_at, Case.created_at, Case.id)
-            > tuple_(
-                literal(_from_ts(position[2]), Case.removal_scheduled_at.type),
-                literal(_from_ts(position[3]), Case.created_at.type),
-                literal(position[4], Case.id.type),
+    plain = query == CaseQuery(query.organization_id, flag=query.flag)
+    if plain:
+        # The common page (no filters): the statement built once, its values bound per call.
+        stmt = _urgent_statement(position is not None)
+        params: dict[str, Any] = {
+            "org_id": query.organization_id,
+            "now": now,
+            "horizon": now + policy.horizon,
+            "limit": limit + 1,
+        }
+        if position is not None:
+            params |= {
+                "after_removal": _from_ts(position[2]),
+                "after_created": _from_ts(position[3]),
+                "after_id": position[4],
+            }
+        rows: Iterable[Any] = session.connection().execute(stmt, params)
+    else:
+        conds = [
+            *filter_conditions(query),
+            Case.closed_at.is_(None),
+            *_removal_imminent(now, now + policy.horizon),
+        ]
+        if position is not None:
+            conds.append(
+                tuple_(Case.removal_scheduled_at, Case.created_at, Case.id)
+                > tuple_(
+                    literal(_from_ts(position[2]), Case.removal_scheduled_at.type),
+                    literal(_from_ts(position[3]), Case.created_at.type),
+                    literal(position[4], Case.id.type),
+                )
             )
+        stmt = (
+            select(Case.id, Case.removal_scheduled_at, Case.created_at)
+            .where(*conds)
+            .order_by(Case.removal_scheduled_at, Case.created_at, Case.id)
+            .limit(limit + 1)
         )
-    stmt = (
-        select(Case.id, Case.removal_scheduled_at, Case.created_at)
-        .where(*conds)
-        .order_by(Case.removal_scheduled_at, Case.created_at, Case.id)
-        .limit(limit + 1)
-    )
+        rows = session.execute(stmt)
     ids: list[uuid.UUID] = []
     last: tuple[Any, ...] | None = None
-    for row in session.execute(stmt):
+    for row in rows:
         if len(ids) == limit:
             return ids, last, True
         ids.append(row.id)
+        if plain:
+            whole[row.id] = row
         due = _ts(row.removal_scheduled_at)
         last = ("f", due, due, _ts(row.created_at), str(row.id))
     return ids, last, False
@@ -398,11 +460,14 @@ def page(
     removal = func.coalesce(epoch(Case.removal_scheduled_at), literal(_FAR))
     created = epoch(Case.created_at)
     ids: list[uuid.UUID] = []
+    whole: dict[uuid.UUID, Any] = {}
     last: tuple[Any, ...] | None = None
     more = False
     if query.flag is FlagKind.removal_imminent:
         if position is None or position[0] == "f":
-            ids, last, more = _removal_imminent_page(session, query, now, policy, limit, position)
+            ids, last, more = _removal_imminent_page(
+                session, query, now, policy, limit, position, whole
+            )
     elif position is None or position[0] == "f":
         assert dues is not None
         flagged = (
@@ -438,7 +503,7 @@ def page(
                 break
             ids.append(row.id)
             last = ("r", 0.0, row.r, row.c, str(row.id))
-    return Page(ids, encode_cursor(last) if more and last is not None else None)
+    return Page(ids, encode_cursor(last) if more and last is not None else None, whole)
 
 
 def ordering_key(flags: Sequence[rules.Flag], case: Case) -> tuple[float, float, float, str]:

@@ -24,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from tracker.db import session_scope
+from tracker.db import get_read_sessionmaker, session_scope
 from tracker.services import Actor
 from tracker.types import utcnow
 from tracker.validators import EARLIEST_YEAR, LATEST_YEAR
@@ -67,6 +67,9 @@ class Operation:
     tags: Sequence[str] = field(default_factory=tuple)
     # Fixed response headers, e.g. (("Cache-Control", "no-store"),) for an answer with a secret.
     headers: tuple[tuple[str, str], ...] = ()
+    # Only reads (and appends its audit row): each statement commits on its own, with no
+    # BEGIN/COMMIT round trips nor, on SQLite, the write lock (``db.get_read_sessionmaker``).
+    read_only: bool = False
 
     @property
     def operation_id(self) -> str:
@@ -144,7 +147,7 @@ def _query_values(request: Request) -> dict[str, str]:
 
 def _run(op: Operation, request: Request, raw_body: Any) -> Response:
     now = clock(request)
-    with session_scope() as session:
+    with session_scope(get_read_sessionmaker() if op.read_only else None) as session:
         actor = authenticate(session, request, op.permission, now=now)
         query = validate(op.query, _query_values(request)) if op.query else None
         body = None

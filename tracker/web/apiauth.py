@@ -18,12 +18,12 @@ from __future__ import annotations
 from collections.abc import Collection
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import bindparam, select
+from sqlalchemy.orm import Session, joinedload
 from starlette.requests import Request
 
 from tracker.db import session_scope
-from tracker.models import ApiToken
+from tracker.models import ApiToken, Organization, User
 from tracker.permissions import ALL_ROLES, PERMISSIONS
 from tracker.services import Actor
 from tracker.services.orgs import token_digest
@@ -36,6 +36,19 @@ from tracker.web.errors import ApiError
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 _UNAUTHORIZED_HEADERS = {"WWW-Authenticate": 'Bearer realm="amparo"'}
+
+
+# The token with its user and organisation (joined), without decrypting the user's name and
+# phone or the organisation's on-call phone on every request: nothing here reads them, and
+# whoever does later loads them then. Built once.
+_TOKEN_LOOKUP = (
+    select(ApiToken)
+    .where(ApiToken.token_hash == bindparam("digest"))
+    .options(
+        joinedload(ApiToken.user).defer(User.name).defer(User.phone),
+        joinedload(ApiToken.user).joinedload(User.organization).defer(Organization.oncall_phone),
+    )
+)
 
 
 def bearer_token(request: Request) -> str | None:
@@ -82,7 +95,7 @@ def authenticate(
         raise _unauthorized("send Authorization: Bearer <token> (amparo token create)")
     if len(token) > 200:
         raise _unauthorized("the token is not valid")
-    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == token_digest(token)))
+    row = session.scalar(_TOKEN_LOOKUP, {"digest": token_digest(token)})
     if row is None or row.revoked_at is not None:
         raise _unauthorized("the token is not valid or has been revoked")
     user = row.user
@@ -100,6 +113,10 @@ def authenticate(
     )
     check_role(actor, roles)
     request.state.actor = actor
+    # Held for the request: the session's identity map keeps objects only while referenced,
+    # and the user's organisation (joined with it) is what the policy and intake read next —
+    # without this, they would SELECT it again.
+    session.info["actor_user"] = user
     return actor
 
 
