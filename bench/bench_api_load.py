@@ -150,8 +150,8 @@ SQLITE_LIST_CPU_MS = 7.5  # issue 12: half of today's 12-16 ms
 
 def _run_sqlite(ctx: Context) -> list[Section]:
     """CPU per request of the two reads on the embedded default (a SQLite file), same wrk."""
-    n_cases = 10_000 if ctx.quick else 100_000
-    seconds = 5.0
+    n_cases = 3_000 if ctx.quick else 100_000
+    seconds = 3.0 if ctx.quick else 5.0
     connections = 10
     keys = Fernet.generate_key().decode()
     path = ctx.workdir / f"api-load-{uuid.uuid4().hex[:6]}.sqlite3"
@@ -213,7 +213,7 @@ def _run_sqlite(ctx: Context) -> list[Section]:
 def _run(ctx: Context, admin_url: str) -> list[Section]:
     # Quick mode is CI's smoke test within a 2-minute budget for every module together.
     n_cases = 3_000 if ctx.quick else 100_000
-    seconds = 3.0 if ctx.quick else 30.0
+    seconds = 2.5 if ctx.quick else 30.0
     levels = [50] if ctx.quick else [50, 200]
     keys = Fernet.generate_key().decode()
     env = _server_env(ctx, "", keys)

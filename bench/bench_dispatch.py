@@ -434,7 +434,7 @@ def run(ctx: Context) -> list[Section]:
         # 2. Throttled at R per sender.
         standin.reset()
         rate_target = 20.0
-        m = 100 if ctx.quick else 600
+        m = 60 if ctx.quick else 600
         url = _fresh_sqlite(ctx, env, "throttle")
         _queue(m)
         workers = [
