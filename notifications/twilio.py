@@ -236,17 +236,7 @@ class TwilioTransport:
             "body": message.body,
             "status_callback": self.status_callback(message),
         }
-        sender = message.sender or self.sender()
-        if sender.startswith("MG"):
-            kwargs["messaging_service_sid"] = sender
-        else:
-            kwargs["from_"] = sender
-        created = self._call(lambda: self.client.messages.create(**kwargs))
-        if not created.sid:
-            raise TransportError("Twilio answered without a message SID", permanent=False)
-        return SendResult(
-            sid=str(created.sid), status=str(created.status or "queued"), sender=sender
-        )
+        return self._create_message(kwargs, message.sender or self.sender())
 
     def _whatsapp_sender(self, message: Outgoing) -> str:
         """``TWILIO_WHATSAPP_FROM``, else the (organisation's or global) Messaging Service,
@@ -275,6 +265,10 @@ class TwilioTransport:
             kwargs["content_variables"] = message.content_variables or "{}"
         else:
             kwargs["body"] = message.body
+        return self._create_message(kwargs, sender)
+
+    def _create_message(self, kwargs: dict[str, Any], sender: str) -> SendResult:
+        """POST Messages.json from ``sender``: a Messaging Service (MG…) or an address."""
         if sender.startswith("MG"):
             kwargs["messaging_service_sid"] = sender
         else:
