@@ -23,7 +23,14 @@ from typing import Any
 
 from notifications import messages
 from tracker.models import Contact
-from tracker.presentation import humanise
+from tracker.presentation import (
+    REASON_INSTEAD,
+    REASON_NO_CHANNEL,
+    REASON_NO_TEMPLATE,
+    REASON_NOT_CONSENTED,
+    REASON_VOICE_KINDS,
+    humanise,
+)
 from tracker.vocab import Channel, ContactRole
 
 log = logging.getLogger("amparo.sms.channels")
@@ -198,13 +205,10 @@ def _try(
             return Choice(channel)
         template = templates(template_config).get((kind, language))
         if template is None:
-            return (
-                f"WhatsApp: the 24-hour window is closed and there is no approved template "
-                f"for {humanise(kind)} in {language}"
-            )
+            return REASON_NO_TEMPLATE.format(kind=humanise(kind), language=language)
         return Choice(channel, template.sid, content_variables(template, language, params))
     if kind not in VOICE_KINDS:
-        return "voice: only decisions, releases and transfers are phoned"
+        return REASON_VOICE_KINDS
     return Choice(channel)
 
 
@@ -225,16 +229,16 @@ def choose(
     reasons: list[str] = []
     for channel in order:
         if channel not in consented and consented:
-            reasons.append(f"{channel}: not consented")
+            reasons.append(REASON_NOT_CONSENTED.format(channel=channel))
             continue
         found = _try(channel, contact, kind, language, params, due, template_config)
         if isinstance(found, Choice):
             if channel == preferred:
                 return found
-            note = "; ".join(reasons) + f"; sent by {channel} instead"
+            note = REASON_INSTEAD.format(reason="; ".join(reasons), channel=channel)
             return Choice(found.channel, found.content_sid, found.content_variables, note=note)
         reasons.append(found)
-    return Choice(preferred, suppressed="; ".join(reasons) or "no consented channel")
+    return Choice(preferred, suppressed="; ".join(reasons) or REASON_NO_CHANNEL)
 
 
 def body_for(

@@ -100,6 +100,19 @@ CUSTODY_SMS: Mapping[str, str] = {
     CustodyStatus.unknown: "custody not known",
 }
 
+# Why a family message did not go on its preferred channel (``notifications.channels``):
+# written in English into the outbox row and the case timeline, translated where shown. A
+# list of reasons is joined with "; " (``REASON_AND`` tells the translation how to split it).
+REASON_NOT_CONSENTED = N_("{channel}: not consented")
+REASON_NO_TEMPLATE = N_(
+    "WhatsApp: the 24-hour window is closed and there is no approved template "
+    "for {kind} in {language}"
+)
+REASON_VOICE_KINDS = N_("voice: only decisions, releases and transfers are phoned")
+REASON_NO_CHANNEL = N_("no consented channel")
+REASON_INSTEAD = N_("{reason}; sent by {channel} instead")
+REASON_AND = N_("{reason}; {more}")
+
 # Enum values pages show as words (``humanise`` filter): marked so the catalog has them.
 WORDS: tuple[str, ...] = (
     # custody statuses

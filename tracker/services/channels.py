@@ -26,21 +26,6 @@ from tracker.vocab import Channel
 
 CHANNEL_ACTOR = Actor.system("channels")
 
-# The reasons ``notifications.channels`` gives in English (its ``_try`` and ``choose``), marked
-# here because the web catalog is extracted from ``tracker`` only: a timeline line quoting one
-# (``record_note``) is translated on the case page. Keep them in step with that module.
-NOTE_REASONS: tuple[str, ...] = (
-    N_("{channel}: not consented"),
-    N_(
-        "WhatsApp: the 24-hour window is closed and there is no approved template "
-        "for {kind} in {language}"
-    ),
-    N_("voice: only decisions, releases and transfers are phoned"),
-    N_("no consented channel"),
-    N_("{reason}; sent by {channel} instead"),
-    N_("{reason}; {more}"),
-)
-
 
 def notify_family(
     session: Session,
