@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import os
 import time
 import uuid
 from datetime import UTC, datetime
@@ -28,12 +27,11 @@ from sqlalchemy.engine import make_url
 
 from bench import loadgen
 from bench.datagen import Dataset, populate
-from bench.harness import Context, Result, Section
+from bench.harness import Context, Result, Section, set_environment
 from bench.pgcluster import ClusterUnavailable, PrivatePostgres
 from tracker.db import normalise_url
 from tracker.migrate import upgrade
 from tracker.models import Case
-from tracker.settings import get_settings
 
 P99_READ_TARGET_MS = 100.0
 INTAKE_TARGET_RPS = 300.0
@@ -157,9 +155,7 @@ def _run_sqlite(ctx: Context) -> list[Section]:
     path = ctx.workdir / f"api-load-{uuid.uuid4().hex[:6]}.sqlite3"
     url = f"sqlite:///{path}"
     env = _server_env(ctx, url, keys)
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    get_settings.cache_clear()
+    restore_environment = set_environment(env)
     results: list[Result] = []
     try:
         upgrade(url)
@@ -197,12 +193,7 @@ def _run_sqlite(ctx: Context) -> list[Section]:
                 )
             )
     finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-        get_settings.cache_clear()
+        restore_environment()
     text = (
         f"The embedded default: a SQLite file with {n_cases:,} cases, uvicorn with {WORKERS} "
         f"workers, wrk {connections} connections, {seconds:.0f} s; load average {load}."
@@ -220,9 +211,7 @@ def _run(ctx: Context, admin_url: str) -> list[Section]:
     name, url = _scratch_database(admin_url)
     env["DATABASE_URL"] = url
     # datagen encrypts in this process: it must use the same keys as the servers.
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    get_settings.cache_clear()
+    restore_environment = set_environment(env)
     notes: list[str] = []
     results: list[Result] = []
     try:
@@ -343,12 +332,7 @@ def _run(ctx: Context, admin_url: str) -> list[Section]:
         if errors_in_log:
             notes.append("Server log errors (first lines):\n\n```\n" + errors_in_log + "\n```")
     finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-        get_settings.cache_clear()
+        restore_environment()
         _drop_database(admin_url, name)
     return [Section("API load", results, text="\n\n".join(notes))]
 

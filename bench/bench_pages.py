@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, load_only, selectinload
 
 from bench.datagen import populate
-from bench.harness import Context, Result, Section
+from bench.harness import Context, Result, Section, set_environment
 from tracker import db
 from tracker.facts import case_facts, policy_for
 from tracker.migrate import upgrade
@@ -153,20 +153,15 @@ def _rules_over_all(session: Session, org: Organization, now: datetime) -> None:
 
 
 def run(ctx: Context) -> list[Section]:
-    saved = {k: os.environ.get(k) for k in ("DATABASE_URL", "DATA_KEYS", "VAR_DIR")}
-    os.environ["DATA_KEYS"] = Fernet.generate_key().decode()
-    os.environ["VAR_DIR"] = str(ctx.workdir / "var-pages")
-    get_settings.cache_clear()
+    restore_environment = set_environment(
+        {"DATA_KEYS": Fernet.generate_key().decode(), "VAR_DIR": str(ctx.workdir / "var-pages")},
+        also=("DATABASE_URL",),  # each size's database (``_measure``)
+    )
     results: list[Result] = []
     try:
         for n in (2_000,) if ctx.quick else (2_000, 10_000, 50_000):
             results += _measure(ctx, n)
     finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        get_settings.cache_clear()
+        restore_environment()
         db.reset()
     return [Section("Pages: the urgent queue", results)]

@@ -6,13 +6,34 @@ import os
 import platform
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def set_environment(values: Mapping[str, str], *, also: tuple[str, ...] = ()) -> Callable[[], None]:
+    """Put ``values`` into this process's environment (the settings re-read them), for the
+    servers it starts and the data it encrypts; returns what puts the old values back, of
+    those and of the variables in ``also`` that the caller sets later."""
+    from tracker.settings import get_settings
+
+    saved = {k: os.environ.get(k) for k in (*values, *also)}
+    os.environ.update(values)
+    get_settings.cache_clear()
+
+    def restore() -> None:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        get_settings.cache_clear()
+
+    return restore
 
 
 @dataclass
