@@ -14,7 +14,7 @@ from __future__ import annotations
 import csv
 import io
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
@@ -207,6 +207,20 @@ def _text(source: bytes | str) -> str:
         ) from exc
 
 
+def _header_problems(
+    reader: csv.DictReader[str], columns: Collection[str], required: Iterable[str]
+) -> list[RowError]:
+    """What is wrong with a file's header row (unknown, missing and repeated columns); its
+    names are stripped in place first, as the rows will be read by them."""
+    header = [h.strip() for h in (reader.fieldnames or [])]
+    reader.fieldnames = header
+    problems = [RowError(1, h or "(empty)", "unknown column") for h in header if h not in columns]
+    problems += [RowError(1, c, "required column is missing") for c in required if c not in header]
+    duplicates = {h for h in header if header.count(h) > 1}
+    problems += [RowError(1, h, "column appears twice") for h in sorted(duplicates)]
+    return problems
+
+
 def _flag(value: str) -> bool | None:
     folded = value.strip().casefold()
     if folded in _YES:
@@ -391,12 +405,7 @@ def parse(
     # Cells copied from a spreadsheet and pasted (the upload page) arrive tab-separated.
     delimiter = "\t" if "\t" in first_line and "," not in first_line else ","
     reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
-    header = [h.strip() for h in (reader.fieldnames or [])]
-    reader.fieldnames = header
-    problems = [RowError(1, h or "(empty)", "unknown column") for h in header if h not in COLUMNS]
-    problems += [RowError(1, c, "required column is missing") for c in REQUIRED if c not in header]
-    duplicates = {h for h in header if header.count(h) > 1}
-    problems += [RowError(1, h, "column appears twice") for h in sorted(duplicates)]
+    problems = _header_problems(reader, COLUMNS, REQUIRED)
     if problems:
         raise ImportFailed(problems)
     lookups = _Lookups.load(session, org, may_add_facilities)
@@ -682,18 +691,10 @@ class _CustodyRow:
 
 
 def _custody_header(reader: csv.DictReader[str]) -> None:
-    header = [h.strip() for h in (reader.fieldnames or [])]
-    reader.fieldnames = header
-    problems = [
-        RowError(1, h or "(empty)", "unknown column") for h in header if h not in CUSTODY_COLUMNS
-    ]
-    problems += [
-        RowError(1, c, "required column is missing") for c in CUSTODY_REQUIRED if c not in header
-    ]
+    problems = _header_problems(reader, CUSTODY_COLUMNS, CUSTODY_REQUIRED)
+    header = reader.fieldnames or []
     if "a_number" not in header and "case_id" not in header:
         problems.append(RowError(1, "a_number", "name the case: an a_number or case_id column"))
-    duplicates = {h for h in header if header.count(h) > 1}
-    problems += [RowError(1, h, "column appears twice") for h in sorted(duplicates)]
     if problems:
         raise ImportFailed(problems)
 
