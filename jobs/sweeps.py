@@ -20,10 +20,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Select, and_, exists, false, or_, select
-from sqlalchemy.orm import Session, defer, selectinload, sessionmaker
+from sqlalchemy.orm import Session, defer, lazyload, selectinload, sessionmaker
 
 from tracker import db, facts, rules
-from tracker.models import Alert, Case, Contact, Facility, Organization, Request
+from tracker.models import Alert, Case, Contact, Facility, Organization, Request, User
 from tracker.services import alerts as alert_service
 from tracker.vocab import CustodyStatus, FacilityKind, FlagKind, RequestStatus
 
@@ -259,10 +259,14 @@ def _load_cases(session: Session, ids: Iterable[uuid.UUID]) -> list[Case]:
         select(Case)
         .where(Case.id.in_(list(ids)))
         .options(
-            selectinload(Case.requests),
+            # The sweeps never need names, A-numbers or notes; not decrypting them is cheaper
+            # and safer (each is still loaded on first use). Nor a request's field office
+            # row: only its id is read.
+            selectinload(Case.requests).options(
+                defer(Request.notes), lazyload(Request.field_office)
+            ),
             selectinload(Case.contacts).options(defer(Contact.name)),
-            selectinload(Case.attorney),
-            # The sweeps never need these; not decrypting them is cheaper and safer.
+            selectinload(Case.attorney).options(defer(User.name)),
             defer(Case.family_name),
             defer(Case.a_number),
         )
@@ -384,12 +388,9 @@ def escalate_due(factory: Factory, now: datetime, groups: PolicyGroups) -> Sweep
     for chunk in _chunks(due):
         try:
             with db.session_scope(factory) as session:
-                for alert in session.scalars(
-                    select(Alert).where(Alert.id.in_(list(chunk))).order_by(Alert.id)
-                ):
-                    if alert_service.escalate(session, alert, now):
-                        outcome.raised["escalation"] += 1
-                        outcome.alert_ids.append(alert.id)
+                escalated = alert_service.escalate_many(session, chunk, now)
+            outcome.raised["escalation"] += len(escalated)
+            outcome.alert_ids.extend(escalated)
         except Exception:  # as in raise_due: log, go on, retry at the next run
             log.exception("sweep escalation: a chunk of %d alerts failed", len(chunk))
             outcome.failed_chunks += 1

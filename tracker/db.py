@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -81,6 +82,12 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     kwargs.setdefault("pool_recycle", 3600)
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
+    # Statements reach PostgreSQL with its own ``$n`` placeholders and go out as written
+    # (psycopg's RawCursor). With the default ``%(name)s`` style psycopg re-parses each
+    # statement on the client and caches only short ones: a sweep's multi-row INSERTs (15,000
+    # parameters each) spent a quarter of their CPU being parsed.
+    kwargs.setdefault("paramstyle", "numeric_dollar")
+    kwargs["connect_args"] = {"cursor_factory": psycopg.RawCursor, **kwargs.get("connect_args", {})}
     engine = create_engine(url, **kwargs)
     event.listen(engine, "checkout", _drop_dead_connection)
     return engine

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, insert, or_, select, update
+from sqlalchemy import Table, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session, object_session
+from sqlalchemy.orm import Session, object_session, selectinload
 
 from notifications import outbox
 from tracker import db, facts, rules, validators
@@ -108,16 +108,25 @@ def _request_of(case: Case, request_id: uuid.UUID | None) -> Request | None:
     return next((r for r in case.requests if r.id == request_id), None)
 
 
-def _liaison(case: Case, request: Request | None) -> str:
+# Liaison texts already looked up by (organisation, field office), within one batch of alerts:
+# ``session.get`` remembers a liaison that exists but asks again for one that does not.
+LiaisonMemo = dict[tuple[uuid.UUID, uuid.UUID], str]
+
+
+def _liaison(case: Case, request: Request | None, memo: LiaisonMemo | None = None) -> str:
     """The case's organisation's own liaison at the request's (else the case's) field office."""
     office_id = (request.field_office_id if request else None) or case.field_office_id
     session = object_session(case)
     if office_id is None or session is None:
         return ""
+    key = (case.organization_id, office_id)
+    if memo is not None and key in memo:
+        return memo[key]
     liaison = liaisons.get(session, case.organization_id, office_id)
-    if liaison is None:
-        return ""
-    return " ".join(p for p in (liaison.name, liaison.phone) if p)
+    text = "" if liaison is None else " ".join(p for p in (liaison.name, liaison.phone) if p)
+    if memo is not None:
+        memo[key] = text
+    return text
 
 
 def message_params(
@@ -127,6 +136,7 @@ def message_params(
     due_at: datetime | None,
     request_id: uuid.UUID | None,
     language: str,
+    memo: LiaisonMemo | None = None,
 ) -> dict[str, Any]:
     """Template parameters: the given name only, never a family name or an A-number."""
     request = _request_of(case, request_id)
@@ -137,7 +147,7 @@ def message_params(
         "request_kind": request.kind.value if request is not None else "",
     }
     if kind == FlagKind.unanswered:
-        params["liaison"] = _liaison(case, request)
+        params["liaison"] = _liaison(case, request, memo)
     if kind == FlagKind.transferred:
         params.update(_transfer_params(case, due_at))
     return params
@@ -249,6 +259,9 @@ def raise_flags(
     _supersede_wider(session, raised, now)
     unheard: list[uuid.UUID] = []
     sms_rows: list[dict[str, Any]] = []
+    memo: LiaisonMemo = {}
+    audit_rows: list[dict[str, Any]] = []
+    timeline_rows: list[dict[str, Any]] = []
     for item, alert_id in raised:
         case, flag = item.case, item.flag
         recipients = counsel_recipients(case)
@@ -264,40 +277,39 @@ def raise_flags(
             flag.request_id,
             recipients,
             now,
+            memo,
+        )
+        audit_rows.append(
+            audit.row(
+                actor,
+                "raise",
+                "alert",
+                alert_id,
+                {
+                    "kind": [None, flag.kind.value],
+                    "rung": [None, flag.rung],
+                    "due_at": [None, flag.due_at.isoformat()],
+                },
+                organization_id=case.organization_id,
+                now=now,
+            )
+        )
+        timeline_rows.append(
+            timeline.row(
+                case.id,
+                "alert_raised",
+                N_("Alert: {alert}").format(alert=_alert_label(flag.kind.value, flag.rung)),
+                actor,
+                {"alert_id": str(alert_id), "kind": flag.kind.value, "rung": flag.rung},
+                now=now,
+            )
         )
     outbox.insert_rows(session, sms_rows)
-    # Added after the SMS so that the outbox's own flush does not write them one by one.
-    for item, alert_id in raised:
-        case, flag = item.case, item.flag
-        audit.record(
-            session,
-            actor,
-            "raise",
-            "alert",
-            alert_id,
-            {
-                "kind": [None, flag.kind.value],
-                "rung": [None, flag.rung],
-                "due_at": [None, flag.due_at.isoformat()],
-            },
-            organization_id=case.organization_id,
-            now=now,
-        )
-        timeline.add(
-            session,
-            case.id,
-            "alert_raised",
-            N_("Alert: {alert}").format(alert=_alert_label(flag.kind.value, flag.rung)),
-            actor,
-            {"alert_id": str(alert_id), "kind": flag.kind.value, "rung": flag.rung},
-            now=now,
-        )
+    audit.append_many(session, audit_rows)
+    timeline.add_many(session, timeline_rows)
     # No counsel to text (none listed, all opted out, no attorney phone): waiting for an
     # acknowledgement nobody can give would only delay the hotline, so escalate at once.
-    for alert_id in unheard:
-        alert = session.get(Alert, alert_id)
-        if alert is not None:
-            escalate(session, alert, now)
+    escalate_many(session, unheard, now)
     return ids
 
 
@@ -311,6 +323,7 @@ def _alert_sms_rows(
     request_id: uuid.UUID | None,
     recipients: Sequence[Recipient],
     now: datetime,
+    memo: LiaisonMemo | None = None,
 ) -> list[dict[str, Any]]:
     """An alert's outbox rows, one per recipient; the key (alert, phone) makes each once-only."""
     return [
@@ -321,7 +334,7 @@ def _alert_sms_rows(
             kind=kind,
             dedupe_key=f"alert:{alert_id}:{validators.phone_hash(recipient.phone)[:32]}",
             language=recipient.language,
-            params=message_params(case, kind, rung, due_at, request_id, recipient.language),
+            params=message_params(case, kind, rung, due_at, request_id, recipient.language, memo),
             case_id=case.id,
             alert_id=alert_id,
             contact_id=recipient.contact_id,
@@ -342,6 +355,7 @@ def notify_new_counsel(session: Session, case: Case, now: datetime) -> int:
     pending = [a for a in open_alerts(session, [case.id]) if a.acknowledged_at is None]
     recipients = counsel_recipients(case)
     rows: list[dict[str, Any]] = []
+    memo: LiaisonMemo = {}
     for alert in pending:
         rows += _alert_sms_rows(
             session,
@@ -353,6 +367,7 @@ def notify_new_counsel(session: Session, case: Case, now: datetime) -> int:
             alert.request_id,
             recipients,
             now,
+            memo,
         )
     outbox.insert_rows(session, rows)
     return len(pending)
@@ -375,25 +390,39 @@ def _supersede_wider(
 ) -> None:
     """A tighter rung alerted: the wider rungs of the same ladder are done (no escalation;
     their unsent SMS would only repeat it)."""
-    conditions = [
-        and_(
-            Alert.request_id == item.flag.request_id
-            if item.flag.request_id is not None
-            else Alert.case_id == item.case.id,
-            Alert.kind == item.flag.kind.value,
-            Alert.due_at == item.flag.due_at,
-            Alert.rung > item.flag.rung,
+    # The tightest rung raised now, by ladder (subject, kind, due time).
+    tightest: dict[tuple[uuid.UUID, str, datetime], int] = {}
+    for item, _ in raised:
+        rung = item.flag.rung
+        # The widest rung supersedes nothing: skip the statements in the common case.
+        if rung is None or rung >= item.policy.ladder_hours[0]:
+            continue
+        key = (item.flag.request_id or item.case.id, item.flag.kind.value, item.flag.due_at)
+        tightest[key] = min(tightest.get(key, rung), rung)
+    if not tightest:
+        return
+    # Read the cases' open rungs and match them here, then resolve by id: two statements
+    # compiled once, where an OR of one condition per alert was compiled anew every time.
+    rows = session.execute(
+        select(Alert.id, Alert.case_id, Alert.request_id, Alert.kind, Alert.due_at, Alert.rung)
+        .where(
+            Alert.case_id.in_(sorted({item.case.id for item, _ in raised})),
+            Alert.resolved_at.is_(None),
+            Alert.rung.is_not(None),
         )
-        for item, _ in raised
-        # The widest rung supersedes nothing: skip the statement in the common case.
-        if item.flag.rung is not None and item.flag.rung < item.policy.ladder_hours[0]
-    ]
-    if not conditions:
+        .order_by(Alert.id)
+    )
+    wider = []
+    for row in rows:
+        rung = tightest.get((row.request_id or row.case_id, row.kind, row.due_at))
+        if rung is not None and row.rung is not None and row.rung > rung:
+            wider.append(row.id)
+    if not wider:
         return
     superseded = list(
         session.scalars(
             update(Alert)
-            .where(or_(*conditions), Alert.resolved_at.is_(None))
+            .where(Alert.id.in_(wider), Alert.resolved_at.is_(None))
             .values(resolved_at=now, resolution=SUPERSEDED)
             .returning(Alert.id)
         )
@@ -596,70 +625,119 @@ def escalation_recipients(session: Session, org: Organization, now: datetime) ->
 
 
 def escalate(session: Session, alert: Alert, now: datetime) -> bool:
-    """Escalate an unacknowledged open alert once to the on-call number; True if done here.
+    """Escalate one alert (``escalate_many``); True if done here."""
+    return bool(escalate_many(session, [alert.id], now))
 
-    The claim is a conditional UPDATE, so two clocks racing escalate once.
+
+def escalate_many(
+    session: Session, alert_ids: Sequence[uuid.UUID], now: datetime
+) -> list[uuid.UUID]:
+    """Escalate each unacknowledged open alert of ``alert_ids`` once, to whoever is on call;
+    the ids escalated here, in the caller's transaction.
+
+    The claim is one conditional UPDATE, so two clocks racing escalate each alert once; it
+    locks the rows in id order (as every sweep does), so two claims never deadlock. The
+    outbox, audit and timeline rows of all of them go in one batch each.
     """
-    claimed = session.execute(
-        update(Alert)
+    if not alert_ids:
+        return []
+    claimable = (
+        select(Alert.id)
         .where(
-            Alert.id == alert.id,
+            Alert.id.in_(sorted(set(alert_ids))),
             Alert.escalated_at.is_(None),
             Alert.acknowledged_at.is_(None),
             Alert.resolved_at.is_(None),
         )
-        .values(escalated_at=now)
-        .returning(Alert.id)
-        .execution_options(synchronize_session=False)
-    ).first()
-    if claimed is None:
-        return False
-    session.expire(alert)
-    case = alert.case
-    recipients = escalation_recipients(session, case.organization, now)
-    if not recipients:
-        log.error("alert %s: no on-call number and no admin phone; escalation not sent", alert.id)
-    for recipient in recipients:
-        params = message_params(
-            case, alert.kind, alert.rung, alert.due_at, alert.request_id, recipient.language
-        )
-        params["alert_kind"] = alert.kind
-        outbox.enqueue(
-            session,
-            organization_id=alert.organization_id,
-            to_phone=recipient.phone,
-            kind="escalation",
-            dedupe_key=f"escalation:{alert.id}:{validators.phone_hash(recipient.phone)[:32]}",
-            language=recipient.language,
-            params=params,
-            case_id=alert.case_id,
-            alert_id=alert.id,
-            user_id=recipient.user_id,
-            urgent=True,
-            now=now,
-        )
-    audit.record(
-        session,
-        CLOCK,
-        "escalate",
-        "alert",
-        alert.id,
-        {"escalated_at": [None, now.isoformat()], "recipients": [None, len(recipients)]},
-        organization_id=alert.organization_id,
-        now=now,
+        .order_by(Alert.id)
+        .with_for_update()
     )
-    timeline.add(
-        session,
-        alert.case_id,
-        "alert_escalated",
-        N_("Alert escalated to the hotline on call ({alert}): not acknowledged in time").format(
-            alert=_alert_label(alert.kind, alert.rung)
-        ),
-        CLOCK,
-        {"alert_id": str(alert.id)},
-        now=now,
+    claimed = list(
+        session.scalars(
+            update(Alert)
+            .where(Alert.id.in_(claimable.scalar_subquery()))
+            .values(escalated_at=now)
+            .returning(Alert.id)
+            .execution_options(synchronize_session=False)
+        )
     )
-    return True
+    if not claimed:
+        return []
+    alerts = session.scalars(
+        select(Alert)
+        .where(Alert.id.in_(claimed))
+        .order_by(Alert.id)
+        .options(selectinload(Alert.case).selectinload(Case.requests))
+        .execution_options(populate_existing=True)
+    ).all()
+    on_call: dict[uuid.UUID, list[Recipient]] = {}
+    memo: LiaisonMemo = {}
+    sms_rows: list[dict[str, Any]] = []
+    audit_rows: list[dict[str, Any]] = []
+    timeline_rows: list[dict[str, Any]] = []
+    for alert in alerts:
+        case = alert.case
+        if alert.organization_id not in on_call:
+            on_call[alert.organization_id] = escalation_recipients(session, case.organization, now)
+        recipients = on_call[alert.organization_id]
+        if not recipients:
+            log.error(
+                "alert %s: no on-call number and no admin phone; escalation not sent", alert.id
+            )
+        for recipient in recipients:
+            params = message_params(
+                case,
+                alert.kind,
+                alert.rung,
+                alert.due_at,
+                alert.request_id,
+                recipient.language,
+                memo,
+            )
+            params["alert_kind"] = alert.kind
+            sms_rows.append(
+                outbox.build_row(
+                    session,
+                    organization_id=alert.organization_id,
+                    to_phone=recipient.phone,
+                    kind="escalation",
+                    dedupe_key=f"escalation:{alert.id}:{validators.phone_hash(recipient.phone)[:32]}",
+                    language=recipient.language,
+                    params=params,
+                    case_id=alert.case_id,
+                    alert_id=alert.id,
+                    user_id=recipient.user_id,
+                    urgent=True,
+                    now=now,
+                )
+            )
+        audit_rows.append(
+            audit.row(
+                CLOCK,
+                "escalate",
+                "alert",
+                alert.id,
+                {"escalated_at": [None, now.isoformat()], "recipients": [None, len(recipients)]},
+                organization_id=alert.organization_id,
+                now=now,
+            )
+        )
+        timeline_rows.append(
+            timeline.row(
+                alert.case_id,
+                "alert_escalated",
+                N_(
+                    "Alert escalated to the hotline on call ({alert}): not acknowledged in time"
+                ).format(alert=_alert_label(alert.kind, alert.rung)),
+                CLOCK,
+                {"alert_id": str(alert.id)},
+                now=now,
+            )
+        )
+    outbox.insert_rows(session, sms_rows)
+    audit.append_many(session, audit_rows)
+    timeline.add_many(session, timeline_rows)
+    return [alert.id for alert in alerts]
 
 
 def open_alerts(session: Session, case_ids: Iterable[uuid.UUID]) -> list[Alert]:
