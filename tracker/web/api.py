@@ -994,6 +994,7 @@ OPERATIONS: tuple[Operation, ...] = (
         FieldOfficeReportOut,
         query=ReportQuery,
         tags=("reports",),
+        read_only=True,
     ),
     Operation(
         "GET",

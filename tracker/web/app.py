@@ -73,11 +73,14 @@ def routes() -> list[BaseRoute]:
         *pages_oncall.routes,
         *pages_inbox.routes,
         Route(
-            "/reports", page(reports_routes.reports_page, READERS), methods=["GET"], name="reports"
+            "/reports",
+            page(reports_routes.reports_page, READERS, read_only=True),
+            methods=["GET"],
+            name="reports",
         ),
         Route(
             "/reports/field-offices.csv",
-            page(reports_routes.reports_csv_page, READERS),
+            page(reports_routes.reports_csv_page, READERS, read_only=True),
             methods=["GET"],
         ),
         Route(

@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
 from tracker import calendar
-from tracker.db import session_scope
+from tracker.db import get_read_sessionmaker, session_scope
 from tracker.models import User
 from tracker.types import utcnow
 from tracker.web.api_routing import Context
@@ -24,7 +24,8 @@ def feed(request: Request) -> Response:
     # A sync endpoint: Starlette runs it in the threadpool, off the event loop.
     token = str(request.path_params["token"])
     now = utcnow()
-    with session_scope() as session:
+    # Only reads (and appends the audit row): no transaction holding SQLite's write lock.
+    with session_scope(get_read_sessionmaker()) as session:
         user = calendar.user_for_token(session, token)
         if user is None:
             # Unknown, rotated and deactivated alike: nothing tells them apart.

@@ -320,16 +320,22 @@ def current_user(request: Request, session: Session) -> User | None:
 
 
 def page(
-    handler: Handler, roles: frozenset[Role] | None = None, *, pending_password: bool = False
+    handler: Handler,
+    roles: frozenset[Role] | None = None,
+    *,
+    pending_password: bool = False,
+    read_only: bool = False,
 ) -> Callable[[Request], Awaitable[Response]]:
     """Wrap ``handler`` as an endpoint: signed-in user, role check, one transaction.
 
     Only a ``pending_password`` page (the change-password page) serves a user who signed in
-    with a one-time password and has not chosen a new one yet.
+    with a one-time password and has not chosen a new one yet. A ``read_only`` page only reads
+    (and appends audit rows): each statement commits on its own, so a slow one (a report) does
+    not hold SQLite's write lock and make every other request's write wait behind it.
     """
 
     def run(request: Request, form: FormData | None) -> Response:
-        with db.session_scope() as session:
+        with db.session_scope(db.get_read_sessionmaker() if read_only else None) as session:
             user = current_user(request, session)
             if user is None:
                 target = request.url.path

@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
 from tracker import validators
-from tracker.db import session_scope
+from tracker.db import get_read_sessionmaker, session_scope
 from tracker.facts import policy_for
 from tracker.i18n import N_, gettext
 from tracker.models import Organization
@@ -204,7 +204,8 @@ def _csv_response(body: str, start: datetime, end: datetime) -> Response:
 
 def api_field_offices_csv(request: Request) -> Response:
     now = utcnow()
-    with session_scope() as session:
+    # Only reads: no transaction holding SQLite's write lock while the report computes.
+    with session_scope(get_read_sessionmaker()) as session:
         actor = authenticate(session, request, "report.read", now=now)
         org = session.get(Organization, actor.organization_id)
         if org is None:

@@ -1,0 +1,156 @@
+"""A case read's rate while reports run: does a report hold the event loop? (issue 12)
+
+On the embedded default (a SQLite file) and ONE uvicorn worker — so that the reports and the
+case reads share a process and its event loop — wrk reads random cases (10 connections) for a
+few seconds alone, then again while a second client asks for the field-office report
+(``GET /api/reports/field-offices``, a year of the organisation's cases) back to back, one at a
+time.
+
+Report handlers are sync, so Starlette runs them on its thread pool and the loop keeps
+answering reads; what the reads can lose is only the CPU the report itself takes (one Python
+process shares one interpreter lock). A report on the loop would stop every read for the whole
+of each report: the reads' p99 would be at least one report's duration. So the figures are the
+read rate during reports as a ratio to the rate alone, and the reads' p99 during reports beside
+the time one report takes.
+"""
+
+from __future__ import annotations
+
+import statistics
+import threading
+import time
+import uuid
+from datetime import UTC, datetime
+
+import httpx
+from cryptography.fernet import Fernet
+
+from bench import loadgen
+from bench.datagen import populate
+from bench.harness import Context, Result, Section, set_environment
+from tracker.migrate import upgrade
+
+CONNECTIONS = 10
+# "Unchanged" within what sharing one interpreter with a report costs: the report's own CPU.
+RATE_RATIO_TARGET = 0.8
+
+
+def _env(ctx: Context, url: str) -> dict[str, str]:
+    return {
+        "DATABASE_URL": url,
+        "DATA_KEYS": Fernet.generate_key().decode(),
+        "SECRET_KEY": "bench-secret-key-not-for-production",
+        "VAR_DIR": str(ctx.workdir / "var"),
+        "SMS_TRANSPORT": "log",
+        "BASE_URL": "http://127.0.0.1",
+        "LOG_LEVEL": "WARNING",
+    }
+
+
+class _Reports:
+    """Asks for the report back to back on its own thread until stopped; times each answer."""
+
+    def __init__(self, base: str, token: str) -> None:
+        self.url = base + "/api/reports/field-offices"
+        self.headers = {"Authorization": f"Bearer {token}"}
+        self.seconds: list[float] = []
+        self.failures = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="reports", daemon=True)
+
+    def _loop(self) -> None:
+        with httpx.Client(timeout=60) as client:
+            while not self._stop.is_set():
+                started = time.perf_counter()
+                answer = client.get(self.url, headers=self.headers)
+                if answer.status_code == 200:
+                    self.seconds.append(time.perf_counter() - started)
+                else:
+                    self.failures += 1
+
+    def __enter__(self) -> _Reports:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=120)
+
+
+def run(ctx: Context) -> list[Section]:
+    loadgen.ensure_wrk()
+    n_cases = 3_000 if ctx.quick else 20_000
+    seconds = 2.0 if ctx.quick else 5.0
+    path = ctx.workdir / f"report-blocking-{uuid.uuid4().hex[:6]}.sqlite3"
+    url = f"sqlite:///{path}"
+    env = _env(ctx, url)
+    restore_environment = set_environment(env)
+    try:
+        upgrade(url)
+        data = populate(url, cases=n_cases, now=datetime.now(UTC))
+        ids_file = ctx.workdir / "report_blocking_ids.txt"
+        ids_file.write_text("\n".join(str(c) for c in data.case_ids) + "\n")
+        lua_env = {"AMPARO_BENCH_TOKEN": data.tokens["hotline"], "AMPARO_BENCH_IDS": str(ids_file)}
+        script = loadgen.write_script(ctx.workdir, "report_blocking.lua", loadgen.LUA_GET_IDS)
+        with loadgen.uvicorn_server(
+            "tracker.web.app:app", env=env, workers=1, ready_path="/healthz"
+        ) as base:
+            # Warm both paths (imports, statement caches) before measuring either.
+            with _Reports(base, data.tokens["coordinator"]) as warm:
+                loadgen.run_wrk(
+                    base + "/api/cases/", connections=CONNECTIONS, seconds=1, script=script,
+                    env=lua_env,
+                )  # fmt: skip
+            # One report at a time with nothing else running: what a report costs alone.
+            with _Reports(base, data.tokens["coordinator"]) as solo:
+                time.sleep(seconds)
+            alone = loadgen.run_wrk(
+                base + "/api/cases/", connections=CONNECTIONS, seconds=seconds, script=script,
+                env=lua_env,
+            )  # fmt: skip
+            with _Reports(base, data.tokens["coordinator"]) as reports:
+                during = loadgen.run_wrk(
+                    base + "/api/cases/", connections=CONNECTIONS, seconds=seconds,
+                    script=script, env=lua_env,
+                )  # fmt: skip
+    finally:
+        restore_environment()
+        path.unlink(missing_ok=True)
+    report_s = statistics.median(solo.seconds) if solo.seconds else float("nan")
+    ratio = during.rps / alone.rps if alone.rps else 0.0
+    results = [
+        Result(
+            figure="GET /api/cases/{id} alone, 1 worker, SQLite",
+            value=alone.rps,
+            unit="/s",
+            notes=f"p99 {alone.p99_ms:.1f} ms, {alone.errors} errors",
+        ),
+        Result(
+            figure="GET /api/cases/{id} while reports run back to back",
+            value=during.rps,
+            unit="/s",
+            baseline=alone.rps,
+            baseline_label="the same reads alone",
+            target=f"≥ {RATE_RATIO_TARGET}× alone",
+            met=ratio >= RATE_RATIO_TARGET and during.errors == 0 and not reports.failures,
+            notes=f"{len(reports.seconds)} reports answered ({reports.failures} failed), "
+            f"{during.errors} read errors",
+        ),
+        Result(
+            figure="case read p99 while reports run, against one report's time",
+            value=during.p99_ms,
+            unit="ms",
+            baseline=report_s * 1000,
+            baseline_label="median time of one report alone",
+            target="< one report's time (the loop is not held)",
+            met=during.p99_ms < report_s * 1000,
+            notes=f"{len(warm.seconds)} warm-up reports",
+        ),
+    ]
+    text = (
+        f"A SQLite file with {n_cases:,} cases; uvicorn with ONE worker (reports and reads share "
+        f"its event loop); wrk {CONNECTIONS} connections, {seconds:.0f} s per run; the report "
+        "client asks again as soon as it is answered. A report on the event loop would hold "
+        "every read for a whole report: the p99 figure would be at least the report's time."
+    )
+    return [Section("Reports and reads together", results, text=text)]
