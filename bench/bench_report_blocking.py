@@ -80,7 +80,7 @@ class _Reports:
 def run(ctx: Context) -> list[Section]:
     loadgen.ensure_wrk()
     n_cases = 3_000 if ctx.quick else 20_000
-    seconds = 2.0 if ctx.quick else 5.0
+    seconds = 1.0 if ctx.quick else 5.0
     path = ctx.workdir / f"report-blocking-{uuid.uuid4().hex[:6]}.sqlite3"
     url = f"sqlite:///{path}"
     env = _env(ctx, url)
