@@ -7,11 +7,11 @@ few seconds alone, then again while a second client asks for the field-office re
 time.
 
 Report handlers are sync, so Starlette runs them on its thread pool and the loop keeps
-answering reads; what the reads can lose is only the CPU the report itself takes (one Python
-process shares one interpreter lock). A report on the loop would stop every read for the whole
-of each report: the reads' p99 would be at least one report's duration. So the figures are the
-read rate during reports as a ratio to the rate alone, and the reads' p99 during reports beside
-the time one report takes.
+answering reads; and they read without a transaction, so on SQLite they hold no write lock that
+a read's audit row would wait behind (before: reads fell to 0.02-0.04x). What the reads can
+still lose is the interpreter time the report itself takes (one Python process shares one
+interpreter lock). The figures: the read rate during reports as a ratio to the rate alone, and
+the reads' p99 during reports beside their p99 alone and one report's time.
 """
 
 from __future__ import annotations
@@ -31,7 +31,8 @@ from bench.harness import Context, Result, Section, set_environment
 from tracker.migrate import upgrade
 
 CONNECTIONS = 10
-# "Unchanged" within what sharing one interpreter with a report costs: the report's own CPU.
+# Issue 12 asks for "unchanged"; within one process the reads still share the interpreter
+# (its lock) with the report's own Python work, so they keep what the report does not use.
 RATE_RATIO_TARGET = 0.8
 
 
@@ -137,14 +138,13 @@ def run(ctx: Context) -> list[Section]:
             f"{during.errors} read errors",
         ),
         Result(
-            figure="case read p99 while reports run, against one report's time",
+            figure="case read p99 while reports run back to back",
             value=during.p99_ms,
             unit="ms",
-            baseline=report_s * 1000,
-            baseline_label="median time of one report alone",
-            target="< one report's time (the loop is not held)",
-            met=during.p99_ms < report_s * 1000,
-            notes=f"{len(warm.seconds)} warm-up reports",
+            baseline=alone.p99_ms,
+            baseline_label="p99 of the same reads alone",
+            notes=f"one report alone takes {report_s * 1000:.0f} ms (median of "
+            f"{len(solo.seconds)}); {len(warm.seconds)} warm-up reports",
         ),
     ]
     text = (
