@@ -71,14 +71,7 @@ def record(
     now: datetime | None = None,
 ) -> AuditEntry:
     entry = AuditEntry(
-        organization_id=organization_id or actor.organization_id,
-        actor_id=actor.user_id,
-        actor_label=actor.label,
-        action=action,
-        entity=entity,
-        entity_id=str(entity_id) if entity_id is not None else None,
-        changes=dict(changes or {}),
-        at=now or utcnow(),
+        **row(actor, action, entity, entity_id, changes, organization_id=organization_id, now=now)
     )
     session.add(entry)
     return entry

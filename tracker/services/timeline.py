@@ -23,14 +23,7 @@ def add(
     data: dict[str, Any] | None = None,
     now: datetime | None = None,
 ) -> TimelineEvent:
-    event = TimelineEvent(
-        case_id=case_id,
-        kind=kind,
-        summary=summary,
-        actor_id=actor.user_id if actor else None,
-        data=data or {},
-        at=now or utcnow(),
-    )
+    event = TimelineEvent(**row(case_id, kind, summary, actor, data, now))
     session.add(event)
     return event
 
