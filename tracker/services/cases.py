@@ -7,11 +7,19 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, insert, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload, make_transient_to_detached
 
-from tracker import crypto, validators
+from tracker import crypto, validators, wakeups
 from tracker.i18n import N_
-from tracker.models import Case, CaseNameToken, Facility, FieldOffice, Organization, User
+from tracker.models import (
+    Case,
+    CaseNameToken,
+    Facility,
+    FieldOffice,
+    Organization,
+    TimelineEvent,
+    User,
+)
 from tracker.schemas import CaseCreate, CaseUpdate
 from tracker.services import Actor, NotFound, ServiceError, audit, timeline
 from tracker.services import alerts as alert_service
@@ -48,12 +56,16 @@ def get_case(session: Session, actor: Actor, case_id: uuid.UUID) -> Case:
     return case
 
 
+# The facility without its field office: intake reads only its kind and field office id.
+_FACILITY_ALONE = (lazyload(Facility.field_office),)
+
+
 def _check_references(session: Session, actor: Actor, values: dict[str, Any]) -> Facility | None:
     """The facility named (None when none is), once every reference is checked."""
     errors: dict[str, str] = {}
     facility = None
     if values.get("facility_id") is not None:
-        facility = session.get(Facility, values["facility_id"])
+        facility = session.get(Facility, values["facility_id"], options=_FACILITY_ALONE)
         if facility is None:
             errors["facility_id"] = N_("no such facility")
     if (
@@ -87,49 +99,76 @@ def _add_name_tokens(session: Session, case: Case) -> None:
         session.add(CaseNameToken(case_id=case.id, token=token))
 
 
+# Intake writes its rows as Core INSERTs compiled once, outside the unit of work (issue 12:
+# flushing a new Case and its event cost more CPU than the rest of the request).
+_INSERT_CASE = insert(Case.__table__)  # type: ignore[arg-type]
+_INSERT_NAME_TOKENS = insert(CaseNameToken.__table__)  # type: ignore[arg-type]
+_INSERT_EVENT = insert(TimelineEvent.__table__)  # type: ignore[arg-type]
+
+
 def create_case(session: Session, actor: Actor, data: CaseCreate, now: datetime) -> Case:
+    """Open a case: its row, name tokens, audit entry and timeline event, and any alert it is
+    already due (``alerts.sync_case``), in the caller's transaction.
+
+    The Case returned is persistent without a flush or a SELECT: every column is known here,
+    the organisation and facility are those already loaded, and a new case has no requests or
+    contacts, so nothing a caller reads next is lazily SELECTed.
+    """
     if actor.organization_id is None:
         raise ServiceError(
             N_("a case belongs to an organisation"), {"organization": N_("required")}
         )
     values = data.model_dump()
     facility = _check_references(session, actor, values)
-    case = Case(
-        id=uuid.uuid4(),
-        organization_id=actor.organization_id,
-        created_by_id=actor.user_id,
-        created_at=now,
-        updated_at=now,
+    row: dict[str, Any] = {
         **values,
-    )
-    # Everything the answer and the rules read is set before the one INSERT: the blind
-    # indexes, the facility and organisation (already in the session: _check_references and
-    # the token's user loaded them) and the empty collections, so that nothing is UPDATEd,
-    # refreshed or lazily SELECTed afterwards (issue 12: intake in about 7 round trips).
-    case.organization = session.get_one(Organization, actor.organization_id)
-    if case.facility_id is not None:
-        case.facility_since = now
-        case.facility = facility
-        if case.field_office_id is None and facility is not None:
-            case.field_office_id = facility.field_office_id
-    else:
+        "id": uuid.uuid4(),
+        "organization_id": actor.organization_id,
+        "a_number_hash": validators.a_number_hash(values["a_number"])
+        if values["a_number"]
+        else None,
+        "facility_since": None,
         # No facility at intake: nobody has confirmed where the person is held yet.
-        case.location_unknown_since = now
+        "location_unknown_since": None if facility is not None else now,
+        "closed_at": None,
+        "created_by_id": actor.user_id,
+        "created_at": now,
+        "updated_at": now,
+    }
+    if facility is not None:
+        row["facility_since"] = now
+        if row["field_office_id"] is None:
+            row["field_office_id"] = facility.field_office_id
+    conn = session.connection()
+    conn.execute(_INSERT_CASE, row)
+    # A new case's only future deadline is its removal (as ``wakeups`` decides for a flushed
+    # one): the clock must wake for it.
+    if row["removal_scheduled_at"] is not None:
+        wakeups.mark(session, wakeups.CLOCK)
+    tokens = crypto.name_tokens(row["given_name"], row["family_name"])
+    if tokens:
+        conn.execute(_INSERT_NAME_TOKENS, [{"case_id": row["id"], "token": t} for t in tokens])
+    case = Case(**row)
+    case.organization = session.get_one(Organization, actor.organization_id)
+    case.facility = facility
     case.requests = []
     case.contacts = []
-    case.a_number_hash = validators.a_number_hash(case.a_number) if case.a_number else None
+    make_transient_to_detached(case)  # the row is written: attach it as loaded, not as new
     session.add(case)
-    # The case's row first: its name tokens refer to it (no relationship orders them). They and
-    # the audit row are plain INSERTs (no unit of work: half of intake's CPU was flushing).
-    session.flush()
-    tokens = crypto.name_tokens(case.given_name, case.family_name)  # none to DELETE: it is new
-    if tokens:
-        session.connection().execute(
-            insert(CaseNameToken.__table__),  # type: ignore[arg-type]
-            [{"case_id": case.id, "token": token} for token in tokens],
-        )
     audit.append(session, actor, "create", "case", case.id, audit.diff({}, snapshot(case)), now=now)
-    _event(session, actor, case, "case_opened", N_("Case opened"), now)
+    # As ``timeline.add``, as one INSERT sent now rather than an object to flush.
+    conn.execute(
+        _INSERT_EVENT,
+        {
+            "id": uuid.uuid4(),
+            "case_id": case.id,
+            "at": now,
+            "kind": "case_opened",
+            "actor_id": actor.user_id,
+            "summary": N_("Case opened"),
+            "data": {},
+        },
+    )
     alert_service.sync_case(session, case, now, new=True)
     return case
 
