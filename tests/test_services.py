@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import event, inspect, select, text
 from sqlalchemy.orm import Session
 
 from tests import factories
 from tests.world import NOW
 from tracker import validators
-from tracker.models import AuditEntry, Case, Notification, TimelineEvent
+from tracker.models import AuditEntry, Case, Facility, Notification, TimelineEvent
 from tracker.schemas import ContactCreate, DeterminationIn, DocumentationIn, RequestCreate
 from tracker.services import NotFound, ServiceError
 from tracker.services import cases as case_service
@@ -173,3 +174,45 @@ def test_no_clear_text_identifiers_at_rest(db_url: str, session: Session) -> Non
         ).scalar_one()
         for secret in secrets_:
             assert secret not in dump
+
+
+def test_intake_hands_back_the_case_as_written_without_more_statements(session: Session) -> None:
+    """The Case ``create_case`` returns is attached as loaded from the row it wrote: reading it
+    (columns, organisation, its empty requests and contacts) sends nothing, changing it is an
+    UPDATE, and a fresh load of the row holds the same values."""
+    org = factories.org(session, NOW)
+    actor = factories.actor_for(factories.user(session, org, NOW))
+    facility = Facility(name="Fictional Processing Center", time_zone="America/Chicago")
+    session.add(facility)
+    session.flush()
+    case = factories.case(
+        session, actor, NOW, given_name="Ana", a_number="A-12-345-678", facility_id=facility.id
+    )
+    assert inspect(case).persistent and not session.new and not session.dirty
+    columns = Case.__table__.columns.keys()
+    sent: list[str] = []
+
+    def on_execute(_c: Any, _cur: Any, statement: str, *_: Any) -> None:
+        sent.append(statement)
+
+    engine = session.get_bind()
+    event.listen(engine, "before_cursor_execute", on_execute)
+    try:
+        written = {name: getattr(case, name) for name in columns}
+        assert (case.organization.id, case.requests, case.contacts) == (org.id, [], [])
+    finally:
+        event.remove(engine, "before_cursor_execute", on_execute)
+    assert sent == []
+    assert case.facility is not None and case.facility.id == facility.id  # loaded when read
+    assert written["facility_since"] == NOW and written["location_unknown_since"] is None
+    assert written["a_number_hash"] == validators.a_number_hash("012345678")
+    case.country_of_birth = "GT"
+    session.commit()
+    session.expunge_all()
+    loaded = session.get(Case, case.id)
+    assert loaded is not None
+    # updated_at: set by the UPDATE (the column's onupdate).
+    reloaded = {name: getattr(loaded, name) for name in columns if name != "updated_at"}
+    assert reloaded == {k: v for k, v in written.items() if k != "updated_at"} | {
+        "country_of_birth": "GT"
+    }

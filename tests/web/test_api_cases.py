@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -11,11 +12,11 @@ from starlette.testclient import TestClient
 
 from tests.web.conftest import NOW, Org
 from tracker import db
-from tracker.models import AuditEntry, Case, Facility, FieldOffice
+from tracker.models import Alert, AuditEntry, Case, Facility, FieldOffice
 from tracker.schemas import DeterminationIn, RequestCreate
 from tracker.services import cases as case_service
 from tracker.services import requests as request_service
-from tracker.vocab import RequestKind, Role
+from tracker.vocab import FacilityKind, RequestKind, Role
 
 
 def _count(model: type) -> int:
@@ -312,3 +313,36 @@ def test_facility_sets_the_field_office(client: TestClient, orgs: tuple[Org, Org
     assert case.status_code == 201 and case.json()["field_office_id"] == office
     with db.session_scope() as session:
         assert session.scalar(select(func.count()).select_from(Facility)) == 1
+
+
+def test_intake_raises_what_is_due_at_once_in_the_same_request(
+    client: TestClient, orgs: tuple[Org, Org]
+) -> None:
+    """A removal inside the alert ladder, or a staging facility, alerts as the case is opened;
+    a case with nothing due raises nothing. The answer's flags are the rules' at intake."""
+    north, _ = orgs
+    with db.session_scope() as session:
+        staging = Facility(name="Fictional Staging", time_zone="America/Chicago")
+        staging.kind = FacilityKind.staging
+        held = Facility(name="Fictional Held Center", time_zone="America/Chicago")
+        session.add_all([staging, held])
+        session.flush()
+        staging_id, held_id = str(staging.id), str(held.id)
+    soon = (NOW + timedelta(hours=5)).isoformat()
+    later = (NOW + timedelta(days=30)).isoformat()
+    for body, raised in (
+        ({"facility_id": held_id, "removal_scheduled_at": later}, set()),
+        ({"facility_id": held_id, "removal_scheduled_at": soon}, {("removal_imminent", 6)}),
+        ({"facility_id": staging_id}, {("removal_likely", None)}),
+    ):
+        r = client.post("/api/cases", json={"given_name": "Ana", **body}, headers=north.headers())
+        assert r.status_code == 201, r.text
+        assert {(f["kind"], f["rung"]) for f in r.json()["flags"]} == raised, body
+        with db.session_scope() as session:
+            alerts = session.execute(
+                select(Alert.kind, Alert.rung, Alert.resolved_at).where(
+                    Alert.case_id == uuid.UUID(r.json()["id"])
+                )
+            ).all()
+        assert {(kind, rung) for kind, rung, _ in alerts} == raised, body
+        assert all(resolved is None for _, _, resolved in alerts)

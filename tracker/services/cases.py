@@ -4,14 +4,24 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
-from sqlalchemy import delete, insert, select
-from sqlalchemy.orm import Session
+from sqlalchemy import bindparam, delete, insert, select
+from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm.util import identity_key
 
-from tracker import crypto, validators
+from tracker import crypto, facts, rules, validators, wakeups
 from tracker.i18n import N_
-from tracker.models import Case, CaseNameToken, Facility, FieldOffice, Organization, User
+from tracker.models import (
+    Case,
+    CaseNameToken,
+    Facility,
+    FieldOffice,
+    Organization,
+    TimelineEvent,
+    User,
+)
 from tracker.schemas import CaseCreate, CaseUpdate
 from tracker.services import Actor, NotFound, ServiceError, audit, timeline
 from tracker.services import alerts as alert_service
@@ -36,7 +46,7 @@ AUDITED_FIELDS = (
 )
 
 
-def snapshot(case: Case) -> dict[str, Any]:
+def snapshot(case: Any) -> dict[str, Any]:
     return audit.snapshot(case, AUDITED_FIELDS)
 
 
@@ -48,13 +58,16 @@ def get_case(session: Session, actor: Actor, case_id: uuid.UUID) -> Case:
     return case
 
 
-def _check_references(session: Session, actor: Actor, values: dict[str, Any]) -> Facility | None:
-    """The facility named (None when none is), once every reference is checked."""
+def _check_references(
+    session: Session, actor: Actor, values: dict[str, Any], facility_found: bool | None = None
+) -> None:
+    """Raise ServiceError naming every reference that does not exist. ``facility_found``:
+    whether the facility named exists, when the caller has looked it up itself."""
     errors: dict[str, str] = {}
-    facility = None
     if values.get("facility_id") is not None:
-        facility = session.get(Facility, values["facility_id"])
-        if facility is None:
+        if facility_found is None:
+            facility_found = session.get(Facility, values["facility_id"]) is not None
+        if not facility_found:
             errors["facility_id"] = N_("no such facility")
     if (
         values.get("field_office_id") is not None
@@ -67,7 +80,6 @@ def _check_references(session: Session, actor: Actor, values: dict[str, Any]) ->
             errors["attorney_id"] = N_("no such user in your organisation")
     if errors:
         raise ServiceError(N_("some references do not exist"), errors)
-    return facility
 
 
 def _event(
@@ -87,51 +99,111 @@ def _add_name_tokens(session: Session, case: Case) -> None:
         session.add(CaseNameToken(case_id=case.id, token=token))
 
 
-def create_case(session: Session, actor: Actor, data: CaseCreate, now: datetime) -> Case:
+# Intake writes its rows as Core INSERTs compiled once, outside the unit of work, and reads
+# only what it needs of the facility (issue 12: flushing a new Case and its event, and loading
+# the facility as an object, cost more CPU than the rest of the request).
+_INSERT_CASE = insert(Case.__table__)  # type: ignore[arg-type]
+_INSERT_NAME_TOKENS = insert(CaseNameToken.__table__)  # type: ignore[arg-type]
+_INSERT_EVENT = insert(TimelineEvent.__table__)  # type: ignore[arg-type]
+_FACILITY = select(Facility.field_office_id, Facility.kind).where(Facility.id == bindparam("id"))
+
+
+class NewCase(SimpleNamespace):
+    """A case just opened, as ``open_case`` wrote it: every column as an attribute, and what
+    ``facts.case_facts`` reads besides (its facility's kind; no requests or contacts yet)."""
+
+
+def open_case(
+    session: Session, actor: Actor, data: CaseCreate, now: datetime
+) -> tuple[NewCase, list[rules.Flag]]:
+    """Open a case: its row, name tokens, audit entry and timeline event, and the alerts it is
+    already due (``alerts.sync_case``), in the caller's transaction. Returns the case as
+    written and its flags at ``now``, without an ORM object unless an alert needs one."""
     if actor.organization_id is None:
         raise ServiceError(
             N_("a case belongs to an organisation"), {"organization": N_("required")}
         )
     values = data.model_dump()
-    facility = _check_references(session, actor, values)
-    case = Case(
-        id=uuid.uuid4(),
-        organization_id=actor.organization_id,
-        created_by_id=actor.user_id,
-        created_at=now,
-        updated_at=now,
-        **values,
+    conn = session.connection()
+    facility = (
+        conn.execute(_FACILITY, {"id": values["facility_id"]}).one_or_none()
+        if values["facility_id"] is not None
+        else None
     )
-    # Everything the answer and the rules read is set before the one INSERT: the blind
-    # indexes, the facility and organisation (already in the session: _check_references and
-    # the token's user loaded them) and the empty collections, so that nothing is UPDATEd,
-    # refreshed or lazily SELECTed afterwards (issue 12: intake in about 7 round trips).
-    case.organization = session.get_one(Organization, actor.organization_id)
-    if case.facility_id is not None:
-        case.facility_since = now
-        case.facility = facility
-        if case.field_office_id is None and facility is not None:
-            case.field_office_id = facility.field_office_id
-    else:
+    _check_references(session, actor, values, facility is not None)
+    row: dict[str, Any] = {
+        **values,
+        "id": uuid.uuid4(),
+        "organization_id": actor.organization_id,
+        "a_number_hash": validators.a_number_hash(values["a_number"])
+        if values["a_number"]
+        else None,
+        "facility_since": None,
         # No facility at intake: nobody has confirmed where the person is held yet.
-        case.location_unknown_since = now
+        "location_unknown_since": None if facility is not None else now,
+        "closed_at": None,
+        "created_by_id": actor.user_id,
+        "created_at": now,
+        "updated_at": now,
+    }
+    if facility is not None:
+        row["facility_since"] = now
+        if row["field_office_id"] is None:
+            row["field_office_id"] = facility.field_office_id
+    conn.execute(_INSERT_CASE, row)
+    # A new case's only future deadline is its removal (as ``wakeups`` decides for a flushed
+    # one): the clock must wake for it.
+    if row["removal_scheduled_at"] is not None:
+        wakeups.mark(session, wakeups.CLOCK)
+    tokens = crypto.name_tokens(row["given_name"], row["family_name"])
+    if tokens:
+        conn.execute(_INSERT_NAME_TOKENS, [{"case_id": row["id"], "token": t} for t in tokens])
+    case = NewCase(**row, facility=facility, requests=[], contacts=[])
+    audit.append(session, actor, "create", "case", case.id, audit.diff({}, snapshot(case)), now=now)
+    # As ``timeline.add``, as one INSERT sent now rather than an object to flush.
+    conn.execute(
+        _INSERT_EVENT,
+        {
+            "id": uuid.uuid4(),
+            "case_id": case.id,
+            "at": now,
+            "kind": "case_opened",
+            "actor_id": actor.user_id,
+            "summary": N_("Case opened"),
+            "data": {},
+        },
+    )
+    organization = session.get_one(Organization, actor.organization_id)
+    flags = rules.evaluate(facts.case_facts(cast(Case, case)), now, facts.policy_for(organization))
+    # A new case has no open alert: sync_case would only raise the flags that alert, and most
+    # cases have none at intake (a removal inside the ladder or a staging facility has).
+    if any(flag.alerts for flag in flags):
+        alert_service.sync_case(session, _persistent(session, case), now, new=True)
+    return case, flags
+
+
+def _persistent(session: Session, new: NewCase) -> Case:
+    """The ORM Case of a case ``open_case`` wrote, in the session without a flush or a SELECT
+    (every column is known; the facility loads when read)."""
+    found = session.identity_map.get(identity_key(Case, new.id))
+    if isinstance(found, Case):
+        return found
+    case = Case(**{name: getattr(new, name) for name in _CASE_COLUMNS})
+    case.organization = session.get_one(Organization, new.organization_id)
     case.requests = []
     case.contacts = []
-    case.a_number_hash = validators.a_number_hash(case.a_number) if case.a_number else None
+    make_transient_to_detached(case)  # the row is written: attach it as loaded, not as new
     session.add(case)
-    # The case's row first: its name tokens refer to it (no relationship orders them). They and
-    # the audit row are plain INSERTs (no unit of work: half of intake's CPU was flushing).
-    session.flush()
-    tokens = crypto.name_tokens(case.given_name, case.family_name)  # none to DELETE: it is new
-    if tokens:
-        session.connection().execute(
-            insert(CaseNameToken.__table__),  # type: ignore[arg-type]
-            [{"case_id": case.id, "token": token} for token in tokens],
-        )
-    audit.append(session, actor, "create", "case", case.id, audit.diff({}, snapshot(case)), now=now)
-    _event(session, actor, case, "case_opened", N_("Case opened"), now)
-    alert_service.sync_case(session, case, now, new=True)
     return case
+
+
+_CASE_COLUMNS = tuple(Case.__table__.columns.keys())
+
+
+def create_case(session: Session, actor: Actor, data: CaseCreate, now: datetime) -> Case:
+    """``open_case``, for a caller that goes on to change the case (contacts, requests)."""
+    case, _ = open_case(session, actor, data, now)
+    return _persistent(session, case)
 
 
 def update_case(

@@ -202,8 +202,10 @@ def _id(ctx: Context) -> uuid.UUID:
 
 
 def create_case(ctx: Context) -> CaseDetail:
-    case = case_service.create_case(ctx.session, ctx.actor, ctx.body, ctx.now)
-    return _detail(ctx, case)
+    case, flags = case_service.open_case(ctx.session, ctx.actor, ctx.body, ctx.now)
+    values: dict[str, Any] = {name: getattr(case, name) for name in _CASE_FIELDS}
+    # New: no requests (so no stay protects it yet) and no contacts.
+    return CaseDetail(**values, flags=[FlagOut.of(f) for f in flags], contacts=[], requests=[])
 
 
 # Only what the rules read: no notes, names or phones to decrypt.
