@@ -19,7 +19,6 @@ from tracker.models import (
     Facility,
     FieldOffice,
     Organization,
-    TimelineEvent,
     User,
 )
 from tracker.schemas import CaseCreate, CaseUpdate
@@ -104,7 +103,6 @@ def _add_name_tokens(session: Session, case: Case) -> None:
 # the facility as an object, cost more CPU than the rest of the request).
 _INSERT_CASE = insert(Case.__table__)  # type: ignore[arg-type]
 _INSERT_NAME_TOKENS = insert(CaseNameToken.__table__)  # type: ignore[arg-type]
-_INSERT_EVENT = insert(TimelineEvent.__table__)  # type: ignore[arg-type]
 _FACILITY = select(Facility.field_office_id, Facility.kind).where(Facility.id == bindparam("id"))
 
 
@@ -160,18 +158,9 @@ def open_case(
         conn.execute(_INSERT_NAME_TOKENS, [{"case_id": row["id"], "token": t} for t in tokens])
     case = NewCase(**row, facility=facility, requests=[], contacts=[])
     audit.append(session, actor, "create", "case", case.id, audit.diff({}, snapshot(case)), now=now)
-    # As ``timeline.add``, as one INSERT sent now rather than an object to flush.
-    conn.execute(
-        _INSERT_EVENT,
-        {
-            "id": uuid.uuid4(),
-            "case_id": case.id,
-            "at": now,
-            "kind": "case_opened",
-            "actor_id": actor.user_id,
-            "summary": N_("Case opened"),
-            "data": {},
-        },
+    # One INSERT sent now rather than an object to flush.
+    timeline.add_many(
+        session, [timeline.row(case.id, "case_opened", N_("Case opened"), actor, now=now)]
     )
     organization = session.get_one(Organization, actor.organization_id)
     flags = rules.evaluate(facts.case_facts(cast(Case, case)), now, facts.policy_for(organization))
