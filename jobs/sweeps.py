@@ -15,7 +15,6 @@ import logging
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -398,29 +397,11 @@ def escalate_due(factory: Factory, now: datetime, groups: PolicyGroups) -> Sweep
     return outcome
 
 
-# The raising sweeps run side by side on PostgreSQL: while one waits for the database another
-# evaluates and renders, so a full sweep costs about its Python time rather than the sum of
-# both. They never touch one another's rows (each writes alerts of its own kind, with their own
-# outbox rows), so they cannot deadlock. SQLite takes one writer at a time: one by one there.
-PARALLEL_SWEEPS = 3
-
-
-def _workers(factory: Factory) -> int:
-    bind = factory.kw.get("bind")
-    return 1 if bind is None or bind.dialect.name == "sqlite" else PARALLEL_SWEEPS
-
-
 def sweep_all(now: datetime, factory: Factory | None = None) -> list[SweepOutcome]:
     """Every sweep once, escalation last (so an alert raised now is not escalated now)."""
     factory = factory or db.get_sessionmaker()
     groups = _load_groups(factory)
-    workers = _workers(factory)
-    if workers == 1:
-        raised = [sweep(name, now, factory, groups) for name in RAISING_SWEEPS]
-    else:
-        with ThreadPoolExecutor(workers, thread_name_prefix="sweep") as pool:
-            raised = list(pool.map(lambda name: sweep(name, now, factory, groups), RAISING_SWEEPS))
-    return [*raised, sweep("escalation", now, factory, groups)]
+    return [sweep(name, now, factory, groups) for name in SWEEPS]
 
 
 def counts(outcomes: Iterable[SweepOutcome]) -> dict[str, int]:
