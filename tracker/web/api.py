@@ -285,9 +285,9 @@ class _RulesView:
 
 def _page_flags(
     ctx: Context, cases: Sequence[Any], policy: Policy
-) -> dict[uuid.UUID, tuple[list[Flag], StayOut | None]]:
-    """Flags and protecting stay of a page of case rows (``api_queue.page_cases``), from plain
-    rows: the cases' own, and one statement for their requests."""
+) -> list[tuple[list[Flag], StayOut | None]]:
+    """Flags and protecting stay of each of a page of case rows (``api_queue.page_cases``), in
+    their order, from plain rows: the cases' own, and one statement for their requests."""
     views = {}
     for c in cases:
         m = c._mapping
@@ -308,12 +308,14 @@ def _page_flags(
         rows = ctx.session.connection().execute(_PAGE_REQUESTS, {"ids": list(views)})
         for row in rows:
             views[row[0]].requests.append(_RequestRow(*row[1:]))
-    out: dict[uuid.UUID, tuple[list[Flag], StayOut | None]] = {}
-    for i, view in views.items():
+    out = []
+    for view in views.values():
         case_facts = facts.case_facts(cast(Case, view))
-        out[i] = (
-            rules.evaluate(case_facts, ctx.now, policy),
-            StayOut.of(rules.protecting_stay(case_facts.requests, ctx.now)),
+        out.append(
+            (
+                rules.evaluate(case_facts, ctx.now, policy),
+                StayOut.of(rules.protecting_stay(case_facts.requests, ctx.now)),
+            )
         )
     return out
 
@@ -332,12 +334,18 @@ def list_cases(ctx: Context) -> CaseList:
     policy = _policy(ctx)
     result = api_queue.page(ctx.session, query, ctx.now, policy, q.limit, q.cursor)
     # One page of cases, as rows: their flags come from the rules, like everywhere else.
-    loaded = result.rows or {
-        row.id: row
-        for row in ctx.session.connection().execute(_PAGE_CASES, {"ids": result.case_ids})
-    }
-    flags = _page_flags(ctx, list(loaded.values()), policy)
-    items = [_case_out(loaded[i], *flags[i]) for i in result.case_ids if i in loaded]
+    if result.rows:
+        rows = list(result.rows.values())  # in the page's order
+    else:
+        loaded = {
+            row.id: row
+            for row in ctx.session.connection().execute(_PAGE_CASES, {"ids": result.case_ids})
+        }
+        rows = [loaded[i] for i in result.case_ids if i in loaded]
+    items = [
+        _case_out(row, *flags)
+        for row, flags in zip(rows, _page_flags(ctx, rows, policy), strict=True)
+    ]
     return CaseList(items=items, next_cursor=result.next_cursor)
 
 
