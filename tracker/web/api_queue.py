@@ -460,17 +460,17 @@ def _removal_imminent_page(
             .limit(limit + 1)
         )
         rows = session.execute(stmt)
-    ids: list[uuid.UUID] = []
+    fetched = list(rows)  # at most limit + 1: one more says there is a next page
+    page_rows = fetched[:limit]
+    ids: list[uuid.UUID] = [row[0] for row in page_rows]  # the id: first in both statements
+    if plain:
+        whole.update(zip(ids, page_rows, strict=True))
     last: tuple[Any, ...] | None = None
-    for row in rows:
-        if len(ids) == limit:
-            return ids, last, True
-        ids.append(row.id)
-        if plain:
-            whole[row.id] = row
+    if page_rows:  # only the last case's position makes the cursor
+        row = page_rows[-1]
         due = _ts(row.removal_scheduled_at)
         last = ("f", due, due, _ts(row.created_at), str(row.id))
-    return ids, last, False
+    return ids, last, len(fetched) > limit
 
 
 def page(
