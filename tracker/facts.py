@@ -32,7 +32,6 @@ def _root_kind(request: Request, by_id: dict[uuid.UUID, Request]) -> RequestKind
 
 
 def request_facts(request: Request, siblings: Iterable[Request] = ()) -> RequestFacts:
-    by_id = {r.id: r for r in siblings}
     return RequestFacts(
         id=request.id,
         kind=RequestKind(request.kind),
@@ -43,7 +42,11 @@ def request_facts(request: Request, siblings: Iterable[Request] = ()) -> Request
         documentation_received_at=request.documentation_received_at,
         forum=request.forum,
         temporary=bool(request.temporary),
-        appeal_root_kind=_root_kind(request, by_id) if request.appeal_of_id else None,
+        # The chain is looked up only for an appeal: a page of 50 cases built the lookup of
+        # every case's requests for each of them.
+        appeal_root_kind=(
+            _root_kind(request, {r.id: r for r in siblings}) if request.appeal_of_id else None
+        ),
     )
 
 

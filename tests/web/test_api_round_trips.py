@@ -24,7 +24,7 @@ from tracker.vocab import FacilityKind, Role
 # The request, statement by statement (PostgreSQL and SQLite alike).
 INTAKE = 8  # BEGIN, token, facility, case, name tokens, audit, timeline, COMMIT
 CASE_READ = 4  # token, case (with facility kind), requests, contacts; + its audit row
-URGENT_PAGE = 4  # token, the page with its cases and their facility kind, requests, contacts
+URGENT_PAGE = 3  # token, the page (cases, facility kind, earliest unreachable), requests
 
 
 @contextmanager

@@ -50,6 +50,7 @@ from sqlalchemy.sql.functions import FunctionElement
 from tracker import crypto, rules, validators
 from tracker.models import Case, CaseNameToken, Contact, Facility, Request
 from tracker.rules import Policy
+from tracker.schemas_out import CaseOut
 from tracker.vocab import CustodyStatus, FacilityKind, FlagKind, RequestKind, RequestStatus
 from tracker.web.errors import ApiError
 
@@ -73,6 +74,38 @@ def _epoch_pg(element: epoch, compiler: Any, **kw: Any) -> str:
 def _epoch_sqlite(element: epoch, compiler: Any, **kw: Any) -> str:
     # SQLite keeps UTC as text; julianday keeps the microseconds unixepoch() would drop.
     return f"((julianday({compiler.process(element.clauses, **kw)}) - 2440587.5) * 86400.0)"
+
+
+# What the answer (``CaseOut``) and the rules (``facts.case_facts``) read of a listed case, in
+# CaseOut's order first: not its blind index, creator or organisation. Each column selected is
+# one more value to convert per row (on SQLite a UUID is parsed in Python), 51 rows a page.
+CASE_FIELDS = tuple(name for name in CaseOut.model_fields if name not in ("flags", "protected_by"))
+CASE_COLUMNS = tuple(
+    Case.__table__.c[name] for name in (*CASE_FIELDS, "facility_since", "location_unknown_since")
+)
+
+# Since when the case's earliest still-unreachable contact is unreachable: all that
+# ``facts.case_facts`` reads of a listed case's contacts, as one column of the page's statement
+# rather than a statement of its own.
+UNREACHABLE_SINCE = (
+    select(func.min(Contact.unreachable_since))
+    .where(
+        Contact.case_id == Case.id,
+        Contact.unreachable.is_(True),
+        Contact.unreachable_since.is_not(None),
+    )
+    .scalar_subquery()
+    .label("unreachable_since")
+)
+
+
+def page_cases() -> Any:
+    """The SELECT of a page's cases (``CASE_COLUMNS``, their facility's kind and
+    ``UNREACHABLE_SINCE``), to be given its WHERE, order and limit."""
+    cases, facilities = Case.__table__, Facility.__table__
+    return select(
+        *CASE_COLUMNS, facilities.c.kind.label("facility_kind"), UNREACHABLE_SINCE
+    ).outerjoin(facilities, facilities.c.id == cases.c.facility_id)
 
 
 # A time, or the bound parameter that will hold it (``_urgent_statement``).
@@ -362,12 +395,10 @@ def _urgent_statement(after: bool) -> Any:
                 bindparam("after_id", type_=Case.id.type),
             )
         )
-    # Every column of the page's cases (and their facility's kind): the page is all the list
-    # answers, so it is read here once rather than by id afterwards.
-    cases, facilities = Case.__table__, Facility.__table__
+    # What the list answers of the page's cases: the page is all it answers, so it is read
+    # here once rather than by id afterwards.
     return (
-        select(*cases.c, facilities.c.kind.label("facility_kind"))
-        .outerjoin(facilities, facilities.c.id == cases.c.facility_id)
+        page_cases()
         .where(*conds)
         .order_by(Case.removal_scheduled_at, Case.created_at, Case.id)
         .limit(bindparam("limit"))
@@ -429,17 +460,17 @@ def _removal_imminent_page(
             .limit(limit + 1)
         )
         rows = session.execute(stmt)
-    ids: list[uuid.UUID] = []
+    fetched = list(rows)  # at most limit + 1: one more says there is a next page
+    page_rows = fetched[:limit]
+    ids: list[uuid.UUID] = [row[0] for row in page_rows]  # the id: first in both statements
+    if plain:
+        whole.update(zip(ids, page_rows, strict=True))
     last: tuple[Any, ...] | None = None
-    for row in rows:
-        if len(ids) == limit:
-            return ids, last, True
-        ids.append(row.id)
-        if plain:
-            whole[row.id] = row
+    if page_rows:  # only the last case's position makes the cursor
+        row = page_rows[-1]
         due = _ts(row.removal_scheduled_at)
         last = ("f", due, due, _ts(row.created_at), str(row.id))
-    return ids, last, False
+    return ids, last, len(fetched) > limit
 
 
 def page(
@@ -513,4 +544,15 @@ def ordering_key(flags: Sequence[rules.Flag], case: Case) -> tuple[float, float,
     return (soonest, removal, _ts(case.created_at), case.id.hex)
 
 
-__all__ = ["CaseQuery", "Page", "decode_cursor", "encode_cursor", "ordering_key", "page"]
+__all__ = [
+    "CASE_COLUMNS",
+    "CASE_FIELDS",
+    "UNREACHABLE_SINCE",
+    "CaseQuery",
+    "Page",
+    "decode_cursor",
+    "encode_cursor",
+    "ordering_key",
+    "page",
+    "page_cases",
+]

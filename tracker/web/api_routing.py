@@ -148,7 +148,7 @@ def _query_values(request: Request) -> dict[str, str]:
 def _run(op: Operation, request: Request, raw_body: Any) -> Response:
     now = clock(request)
     with session_scope(get_read_sessionmaker() if op.read_only else None) as session:
-        actor = authenticate(session, request, op.permission, now=now)
+        actor = authenticate(session, request, op.permission, now=now, objects=not op.read_only)
         query = validate(op.query, _query_values(request)) if op.query else None
         body = None
         if op.body is not None:
