@@ -5,6 +5,8 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 
+from sqlalchemy.orm import Session
+
 from tracker.models import Case, Organization, Request
 from tracker.rules import CaseFacts, Policy, RequestFacts
 from tracker.vocab import RequestKind
@@ -17,6 +19,25 @@ def policy_for(org: Organization) -> Policy:
         default_unanswered_days=org.default_unanswered_days or 14,
         whereabouts_hours=org.whereabouts_hours or 24,
     )
+
+
+# Where a request that authenticated from plain columns keeps its organisation's thresholds
+# (``remember_policy``), so that nothing further on loads the organisation to compute them.
+_POLICY_KEY = "amparo_org_policy"
+
+
+def remember_policy(session: Session, organization_id: uuid.UUID, policy: Policy) -> None:
+    session.info[_POLICY_KEY] = (organization_id, policy)
+
+
+def organization_policy(session: Session, organization_id: uuid.UUID | None) -> Policy:
+    """The thresholds of the organisation: as remembered for this session, else from its row
+    (the defaults when there is none)."""
+    known = session.info.get(_POLICY_KEY)
+    if isinstance(known, tuple) and known[0] == organization_id:
+        return known[1]  # type: ignore[no-any-return]
+    org = session.get(Organization, organization_id) if organization_id is not None else None
+    return policy_for(org) if org is not None else Policy()
 
 
 def _root_kind(request: Request, by_id: dict[uuid.UUID, Request]) -> RequestKind | None:

@@ -4,6 +4,7 @@ organisation's own thresholds, and the same refusals."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -12,7 +13,7 @@ from starlette.testclient import TestClient
 
 from tests.web.conftest import NOW, Org
 from tracker import db
-from tracker.models import ApiToken, Organization, User
+from tracker.models import Alert, ApiToken, Organization, User
 from tracker.schemas import CaseCreate
 from tracker.services import cases as case_service
 from tracker.vocab import Role
@@ -102,3 +103,26 @@ def test_a_read_records_the_tokens_last_use_at_most_once_a_minute(
         token.last_used_at = NOW - timedelta(minutes=5)
     assert client.get("/api/cases", headers=north.headers(Role.hotline)).status_code == 200
     assert last_used() == NOW
+
+
+def test_intake_applies_each_organisations_own_ladder(
+    client: TestClient, orgs: tuple[Org, Org]
+) -> None:
+    """Intake too authenticates from plain columns (``Operation.plain_auth``): its answer and
+    the alert it raises at once follow the organisation's own ladder."""
+    north, south = orgs
+    with db.session_scope() as session:
+        org = session.get(Organization, north.id)
+        assert org is not None
+        org.alert_ladder_hours = [48, 12]
+    body = {"given_name": "Ana", "removal_scheduled_at": (NOW + timedelta(hours=10)).isoformat()}
+    for _ in range(2):
+        for who, rung in ((north, 12), (south, 24)):
+            answer = client.post("/api/cases", json=body, headers=who.headers(Role.hotline))
+            assert answer.status_code == 201, answer.text
+            assert _rungs(answer.json()) == [("removal_imminent", rung)]
+            with db.session_scope() as session:
+                alert = session.scalars(
+                    select(Alert).where(Alert.case_id == uuid.UUID(answer.json()["id"]))
+                ).one()
+                assert (alert.kind, alert.rung) == ("removal_imminent", rung)

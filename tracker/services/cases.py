@@ -162,8 +162,8 @@ def open_case(
     timeline.add_many(
         session, [timeline.row(case.id, "case_opened", N_("Case opened"), actor, now=now)]
     )
-    organization = session.get_one(Organization, actor.organization_id)
-    flags = rules.evaluate(facts.case_facts(cast(Case, case)), now, facts.policy_for(organization))
+    policy = facts.organization_policy(session, actor.organization_id)
+    flags = rules.evaluate(facts.case_facts(cast(Case, case)), now, policy)
     # A new case has no open alert: sync_case would only raise the flags that alert, and most
     # cases have none at intake (a removal inside the ladder or a staging facility has).
     if any(flag.alerts for flag in flags):

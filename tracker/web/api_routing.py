@@ -70,6 +70,10 @@ class Operation:
     # Only reads (and appends its audit row): each statement commits on its own, with no
     # BEGIN/COMMIT round trips nor, on SQLite, the write lock (``db.get_read_sessionmaker``).
     read_only: bool = False
+    # The handler uses the token's user and organisation only as the actor and the
+    # organisation's thresholds (``facts.organization_policy``): authenticate from plain
+    # columns, without loading them as objects (as every read-only operation does).
+    plain_auth: bool = False
 
     @property
     def operation_id(self) -> str:
@@ -148,7 +152,9 @@ def _query_values(request: Request) -> dict[str, str]:
 def _run(op: Operation, request: Request, raw_body: Any) -> Response:
     now = clock(request)
     with session_scope(get_read_sessionmaker() if op.read_only else None) as session:
-        actor = authenticate(session, request, op.permission, now=now, objects=not op.read_only)
+        actor = authenticate(
+            session, request, op.permission, now=now, objects=not (op.read_only or op.plain_auth)
+        )
         query = validate(op.query, _query_values(request)) if op.query else None
         body = None
         if op.body is not None:

@@ -27,7 +27,6 @@ from tracker import facts
 from tracker.db import session_scope
 from tracker.models import ApiToken, Organization, User
 from tracker.permissions import ALL_ROLES, PERMISSIONS
-from tracker.rules import Policy
 from tracker.services import Actor
 from tracker.services.orgs import token_digest
 from tracker.types import utcnow
@@ -82,17 +81,6 @@ _TOUCH = (
     .values(last_used_at=bindparam("now"))
 )
 
-# Where a plain-columns authentication leaves the actor's organisation's thresholds
-# (``org_policy``): its organisation is not loaded to compute them from.
-_POLICY_KEY = "amparo_org_policy"
-
-
-def org_policy(session: Session) -> Policy | None:
-    """The thresholds of the actor's organisation, when ``authenticate(objects=False)`` read
-    them with the token; None otherwise (load the organisation)."""
-    policy = session.info.get(_POLICY_KEY)
-    return policy if isinstance(policy, Policy) else None
-
 
 def bearer_token(request: Request) -> str | None:
     header = request.headers.get("authorization", "")
@@ -138,7 +126,7 @@ def authenticate(
 
     ``objects=False`` (a request that only reads): the same checks from plain columns; the user
     and organisation are then not in the session, and the organisation's thresholds are
-    ``org_policy(session)``."""
+    ``facts.organization_policy``'s without a query."""
     token = bearer_token(request)
     if token is None:
         raise _unauthorized("send Authorization: Bearer <token> (amparo token create)")
@@ -195,7 +183,7 @@ def _authenticate_row(
     check_role(actor, roles)
     request.state.actor = actor
     if row.organization_id is not None:
-        session.info[_POLICY_KEY] = facts.policy_for(cast(Any, row))
+        facts.remember_policy(session, row.organization_id, facts.policy_for(cast(Any, row)))
     return actor
 
 
