@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 
 from bench.datagen import _Writer as Writer
-from bench.harness import Context, Result, Section
+from bench.harness import Context, Result, Section, set_environment
 from tracker import crypto, db, validators
 from tracker.migrate import upgrade
 from tracker.models import Case, Contact, Facility, Notification, Organization, User
@@ -204,15 +204,16 @@ def _measure(ctx: Context, url: str, label: str) -> tuple[list[Result], str]:
     )
     by_case = _populate(url, due)
     late_start = (datetime.now(UTC) - start_wall).total_seconds()
-    saved = {
-        k: os.environ.get(k) for k in ("DATABASE_URL", "SMS_TRANSPORT", "SENDER_RATE_PER_SECOND")
-    }
-    os.environ["DATABASE_URL"] = url
-    os.environ["SMS_TRANSPORT"] = "log"
-    # A thousand alerts in a minute from one long code would queue behind the carrier's
-    # 1 SMS/s; this measures the clock and the worker, not that throughput (see notes).
-    os.environ["SENDER_RATE_PER_SECOND"] = "1000"
-    get_settings.cache_clear()
+    restore_environment = set_environment(
+        {
+            "DATABASE_URL": url,
+            "SMS_TRANSPORT": "log",
+            # A thousand alerts in a minute from one long code would queue behind the
+            # carrier's 1 SMS/s; this measures the clock and the worker, not that throughput
+            # (see notes).
+            "SENDER_RATE_PER_SECOND": "1000",
+        }
+    )
     db.reset()
     while datetime.now(UTC) < start_wall:
         time.sleep(0.05)
@@ -247,12 +248,7 @@ def _measure(ctx: Context, url: str, label: str) -> tuple[list[Result], str]:
     finally:
         for stop in stops:
             stop()
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        get_settings.cache_clear()
+        restore_environment()
         db.reset()
     latencies = sorted((seen[c] - by_case[c]).total_seconds() for c in seen)
     missing = len(by_case) - len(seen)

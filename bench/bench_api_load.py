@@ -85,18 +85,6 @@ def _wait_idle(url: str, limit: float = 120.0) -> None:
         engine.dispose()
 
 
-def _server_env(ctx: Context, url: str, keys: str) -> dict[str, str]:
-    return {
-        "DATABASE_URL": url,
-        "DATA_KEYS": keys,
-        "SECRET_KEY": "bench-secret-key-not-for-production",
-        "VAR_DIR": str(ctx.workdir / "var"),
-        "SMS_TRANSPORT": "log",
-        "BASE_URL": "http://127.0.0.1",
-        "LOG_LEVEL": "WARNING",
-    }
-
-
 def _probe(base: str, token: str) -> str | None:
     """None when the API answers as the contract says; otherwise why it cannot be measured."""
     headers = {"Authorization": f"Bearer {token}"}
@@ -155,7 +143,7 @@ def _run_sqlite(ctx: Context) -> list[Section]:
     keys = Fernet.generate_key().decode()
     path = ctx.workdir / f"api-load-{uuid.uuid4().hex[:6]}.sqlite3"
     url = f"sqlite:///{path}"
-    env = _server_env(ctx, url, keys)
+    env = loadgen.server_env(ctx.workdir / "var", url, keys)
     restore_environment = set_environment(env)
     results: list[Result] = []
     try:
@@ -232,7 +220,7 @@ def _run(ctx: Context, admin_url: str) -> list[Section]:
     seconds = 2.5 if ctx.quick else 30.0
     levels = [50] if ctx.quick else [50, 200]
     keys = Fernet.generate_key().decode()
-    env = _server_env(ctx, "", keys)
+    env = loadgen.server_env(ctx.workdir / "var", "", keys)
     name, url = _scratch_database(admin_url)
     env["DATABASE_URL"] = url
     # datagen encrypts in this process: it must use the same keys as the servers.

@@ -13,14 +13,13 @@ import statistics
 import time
 import uuid
 from datetime import UTC, datetime
-from typing import Any
 
 from cryptography.fernet import Fernet
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from bench.datagen import populate
-from bench.harness import Context, Result, Section
+from bench.harness import Context, Result, Section, set_environment
 from tracker import db
 from tracker.db import normalise_url
 from tracker.migrate import upgrade
@@ -102,9 +101,11 @@ def _measure(url: str, n_cases: int, label: str, rounds: int) -> list[Result]:
 def run(ctx: Context) -> list[Section]:
     n_cases = 3_000 if ctx.quick else 100_000
     rounds = 20 if ctx.quick else 100
-    saved: dict[str, Any] = {k: os.environ.get(k) for k in ("DATABASE_URL", "DATA_KEYS", "VAR_DIR")}
-    os.environ["DATA_KEYS"] = Fernet.generate_key().decode()
-    os.environ["VAR_DIR"] = str(ctx.workdir / "var-queue")
+    # _measure sets DATABASE_URL for each backend: put back with the rest at the end.
+    restore_environment = set_environment(
+        {"DATA_KEYS": Fernet.generate_key().decode(), "VAR_DIR": str(ctx.workdir / "var-queue")},
+        also=("DATABASE_URL",),
+    )
     results: list[Result] = []
     notes = []
     try:
@@ -123,12 +124,7 @@ def run(ctx: Context) -> list[Section]:
         finally:
             path.unlink(missing_ok=True)
     finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        get_settings.cache_clear()
+        restore_environment()
         db.reset()
     text_ = (
         "In process through Starlette's TestClient (auth, one transaction, the rules, "

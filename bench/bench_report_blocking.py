@@ -36,18 +36,6 @@ CONNECTIONS = 10
 RATE_RATIO_TARGET = 0.8
 
 
-def _env(ctx: Context, url: str) -> dict[str, str]:
-    return {
-        "DATABASE_URL": url,
-        "DATA_KEYS": Fernet.generate_key().decode(),
-        "SECRET_KEY": "bench-secret-key-not-for-production",
-        "VAR_DIR": str(ctx.workdir / "var"),
-        "SMS_TRANSPORT": "log",
-        "BASE_URL": "http://127.0.0.1",
-        "LOG_LEVEL": "WARNING",
-    }
-
-
 class _Reports:
     """Asks for the report back to back on its own thread until stopped; times each answer."""
 
@@ -88,7 +76,7 @@ def run(ctx: Context) -> list[Section]:
     seconds = 5.0
     path = ctx.workdir / f"report-blocking-{uuid.uuid4().hex[:6]}.sqlite3"
     url = f"sqlite:///{path}"
-    env = _env(ctx, url)
+    env = loadgen.server_env(ctx.workdir / "var", url, Fernet.generate_key().decode())
     restore_environment = set_environment(env)
     try:
         upgrade(url)

@@ -46,6 +46,19 @@ def ensure_wrk() -> str:
     raise LoadGenUnavailable("wrk is not installed (apt-get install wrk)")
 
 
+def server_env(var_dir: Path, url: str, keys: str) -> dict[str, str]:
+    """The environment of an app server under load: its database and keys, SMS to the log."""
+    return {
+        "DATABASE_URL": url,
+        "DATA_KEYS": keys,
+        "SECRET_KEY": "bench-secret-key-not-for-production",
+        "VAR_DIR": str(var_dir),
+        "SMS_TRANSPORT": "log",
+        "BASE_URL": "http://127.0.0.1",
+        "LOG_LEVEL": "WARNING",
+    }
+
+
 # The process group of each running server, by base URL: ``server_cpu_seconds`` reads it.
 _GROUPS: dict[str, int] = {}
 
