@@ -90,10 +90,6 @@ def _event(
 def _reindex(session: Session, case: Case) -> None:
     case.a_number_hash = validators.a_number_hash(case.a_number) if case.a_number else None
     session.execute(delete(CaseNameToken).where(CaseNameToken.case_id == case.id))
-    _add_name_tokens(session, case)
-
-
-def _add_name_tokens(session: Session, case: Case) -> None:
     for token in crypto.name_tokens(case.given_name, case.family_name):
         session.add(CaseNameToken(case_id=case.id, token=token))
 

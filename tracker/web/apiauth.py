@@ -53,9 +53,9 @@ _TOKEN_LOOKUP = (
 )
 
 
-# The same lookup as plain columns, for a request that only reads (``objects=False``): no ORM
-# objects for the token, its user and organisation (hydrating them was a fifth of the CPU of a
-# case read), and of the organisation only the thresholds the rules read.
+# The same lookup as plain columns (``objects=False``: the read-only operations and intake): no
+# ORM objects for the token, its user and organisation (hydrating them was a fifth of the CPU
+# of a case read), and of the organisation only the thresholds the rules read.
 _TOKEN_ROW = (
     select(
         ApiToken.id,
@@ -124,9 +124,9 @@ def authenticate(
 ) -> Actor:
     """The actor of the request's bearer token, checked against ``roles``, in ``session``.
 
-    ``objects=False`` (a request that only reads): the same checks from plain columns; the user
-    and organisation are then not in the session, and the organisation's thresholds are
-    ``facts.organization_policy``'s without a query."""
+    ``objects=False`` (``Operation.read_only`` or ``plain_auth``): the same checks from plain
+    columns; the user and organisation are then not in the session, and the organisation's
+    thresholds are ``facts.organization_policy``'s without a query."""
     token = bearer_token(request)
     if token is None:
         raise _unauthorized("send Authorization: Bearer <token> (amparo token create)")
