@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import select
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,6 +19,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from tracker import wakeups
 from tracker.settings import Settings, get_settings
+
+log = logging.getLogger("amparo.db")
 
 
 def normalise_url(url: str) -> str:
@@ -35,8 +39,67 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=15000")
+    cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_WRITER_WAIT_SECONDS * 1000)}")
     cursor.close()
+
+
+# SQLite lets one writer in at a time, and a writer that finds the file locked polls for it,
+# sleeping 1, 2, 5 … up to 100 ms between tries: when the clock, the SMS worker and its
+# result writer wrote in bursts, a write waited hundreds of ms after the file was free
+# (the alert-latency benchmark's tail). So the writers of one process queue on a lock of
+# their own and are woken the moment it is let go; other processes still meet busy_timeout.
+SQLITE_WRITER_WAIT_SECONDS = 15.0
+_WRITER_LOCKS: dict[str, threading.Lock] = {}
+_WRITER_LOCKS_GUARD = threading.Lock()
+# In a connection's ``info``: this connection's transaction holds its file's writer lock.
+_HOLDS_WRITER_LOCK = "amparo_writer_lock"
+
+
+def _writer_lock(database: str) -> threading.Lock:
+    """The one lock for this database file in this process, whichever engine opens it."""
+    key = os.path.realpath(database)
+    with _WRITER_LOCKS_GUARD:
+        return _WRITER_LOCKS.setdefault(key, threading.Lock())
+
+
+def _queue_sqlite_writers(engine: Engine, lock: threading.Lock) -> None:
+    """Take ``lock`` before each ``BEGIN IMMEDIATE`` and let it go when the transaction
+    ends, however it ends (commit, rollback, a connection returned or thrown away)."""
+
+    def let_go(info: dict[Any, Any]) -> None:
+        if info.pop(_HOLDS_WRITER_LOCK, False):
+            lock.release()
+
+    @event.listens_for(engine, "begin")
+    def begin(conn: Any) -> None:
+        if is_autocommit(conn):
+            return
+        # Bounded: were a release ever missed, writers fall back to SQLite's own waiting
+        # instead of queueing for ever.
+        held = lock.acquire(timeout=SQLITE_WRITER_WAIT_SECONDS)
+        if not held:
+            log.warning(
+                "waited %.0f s for this process's SQLite writer lock; going on without it",
+                SQLITE_WRITER_WAIT_SECONDS,
+            )
+        conn.info[_HOLDS_WRITER_LOCK] = held
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            let_go(conn.info)
+            raise
+
+    # Before the COMMIT or ROLLBACK itself: a writer let in a moment early meets SQLite's
+    # lock for well under a millisecond (its first retry is 1 ms later).
+    def ended(conn: Any) -> None:
+        # An invalidated connection has no info to read (it let go when it was invalidated).
+        if not conn.invalidated:
+            let_go(conn.info)
+
+    event.listen(engine, "commit", ended)
+    event.listen(engine, "rollback", ended)
+    event.listen(engine, "checkin", lambda _dbapi, record: let_go(record.info))
+    event.listen(engine, "invalidate", lambda _dbapi, record, _exc: let_go(record.info))
 
 
 def _private_sqlite_file(database: str) -> None:
@@ -64,12 +127,15 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             _private_sqlite_file(parsed.database)
-        engine = create_engine(url, connect_args={"timeout": 15}, **kwargs)
+        engine = create_engine(url, connect_args={"timeout": SQLITE_WRITER_WAIT_SECONDS}, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
         # pysqlite's own transaction handling defers BEGIN; emit it ourselves so that a
         # transaction that reads then writes holds one consistent snapshot. A connection in
         # AUTOCOMMIT (``read_sessionmaker``) runs each statement on its own, taking no lock.
-        event.listen(engine, "begin", _sqlite_begin)
+        if parsed.database and parsed.database != ":memory:":
+            _queue_sqlite_writers(engine, _writer_lock(parsed.database))
+        else:
+            event.listen(engine, "begin", _sqlite_begin)
 
         @event.listens_for(engine, "connect")
         def _no_autobegin(dbapi_connection: Any, _record: Any) -> None:
