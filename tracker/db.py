@@ -230,12 +230,16 @@ def get_read_sessionmaker() -> sessionmaker[Session]:
     Under READ COMMITTED every statement sees its own snapshot anyway, so reads lose nothing;
     anything that writes two rows that must stand or fall together uses ``get_sessionmaker``.
     """
-    engine = get_engine()
+    return make_read_sessionmaker(get_engine(), get_settings())
+
+
+def make_read_sessionmaker(engine: Engine, settings: Settings) -> sessionmaker[Session]:
+    """``get_read_sessionmaker`` over any engine (a report process opens its own)."""
     if engine.dialect.name == "sqlite":
         reads = engine.execution_options(**{_AUTOCOMMIT_OPTION: True})
     else:
         reads = engine.execution_options(isolation_level="AUTOCOMMIT")
-    return make_sessionmaker(reads, get_settings())
+    return make_sessionmaker(reads, settings)
 
 
 @contextmanager

@@ -88,6 +88,9 @@ class Settings:
     sweep_interval_seconds: float = 15.0
     worker_concurrency: int = 16
     worker_poll_seconds: float = 1.0
+    # Child processes of each web process that compute reports, so that a report's Python
+    # work does not share the interpreter with the requests being served; 0: in the request.
+    report_processes: int = 1
     # Messages (segments) per second per sender; 0 turns throttling off.
     sender_rate_per_second: float = 1.0
     sms_max_attempts: int = 8
@@ -166,6 +169,7 @@ def load_settings(environ: os._Environ[str] | dict[str, str] | None = None) -> S
         sweep_interval_seconds=config("SWEEP_INTERVAL_SECONDS", cast=float, default=15.0),
         worker_concurrency=max(1, config("WORKER_CONCURRENCY", cast=int, default=16)),
         worker_poll_seconds=max(0.05, config("WORKER_POLL_SECONDS", cast=float, default=1.0)),
+        report_processes=max(0, config("REPORT_PROCESSES", cast=int, default=1)),
         sender_rate_per_second=max(0.0, config("SENDER_RATE_PER_SECOND", cast=float, default=1.0)),
         sms_max_attempts=max(1, config("SMS_MAX_ATTEMPTS", cast=int, default=8)),
         sms_retry_base_seconds=config("SMS_RETRY_BASE_SECONDS", cast=float, default=15.0),

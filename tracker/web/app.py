@@ -8,6 +8,8 @@ or TwiML.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
@@ -35,6 +37,7 @@ from tracker.web import (
     pages_inbox,
     pages_oncall,
     pages_queue,
+    report_process,
     reports_routes,
     security_headers,
     webhooks,
@@ -122,13 +125,22 @@ def middleware(settings: Settings) -> list[Middleware]:
 exception_handlers: dict[Any, Any] = dict(errors.exception_handlers)
 
 
+@asynccontextmanager
+async def _lifespan(_app: Starlette) -> AsyncIterator[None]:
+    yield
+    report_process.shutdown()
+
+
 def create_app(
     settings: Settings | None = None, clock_started_at: datetime | None = None
 ) -> Starlette:
     """The app; ``clock_started_at`` when this process runs the embedded clock (``/healthz``)."""
     settings = settings or get_settings()
     app = Starlette(
-        routes=routes(), middleware=middleware(settings), exception_handlers=exception_handlers
+        routes=routes(),
+        middleware=middleware(settings),
+        exception_handlers=exception_handlers,
+        lifespan=_lifespan,
     )
     app.state.settings = settings
     app.state.clock_started_at = clock_started_at

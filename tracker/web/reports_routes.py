@@ -10,7 +10,6 @@ from typing import Annotated
 
 from markupsafe import Markup, escape
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
-from sqlalchemy.orm import Session
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
@@ -22,12 +21,13 @@ from tracker.models import Organization
 from tracker.permissions import PERMISSIONS
 from tracker.report_export import public_csv
 from tracker.report_periods import PublicPeriodError, public_period_fields
-from tracker.reports import Bucket, Group, Report, field_office_report
+from tracker.reports import Bucket, Group
 from tracker.types import utcnow
 from tracker.web.api_routing import EARLIEST, LATEST, Context
 from tracker.web.apiauth import authenticate
 from tracker.web.errors import ApiError
 from tracker.web.pages_render import PageContext
+from tracker.web.report_process import field_office_report
 
 READERS = PERMISSIONS["report.read"]
 DEFAULT_PERIOD = timedelta(days=365)
@@ -90,11 +90,6 @@ def parse_period(
     if end - start > timedelta(days=366 * 10):
         raise PeriodError({"from": "a period is at most ten years"})
     return start, end
-
-
-def _report(session: Session, org: Organization, request: Request, now: datetime) -> Report:
-    start, end = parse_period(request.query_params.get("from"), request.query_params.get("to"), now)
-    return field_office_report(session, org, start, end, now)
 
 
 # -- the JSON operation -------------------------------------------------------------------
@@ -214,7 +209,7 @@ def api_field_offices_csv(request: Request) -> Response:
             start, end = public_period_fields(request.query_params, now)
         except PublicPeriodError as exc:
             raise ApiError(422, "invalid", "the period is not valid", exc.fields) from exc
-        report = field_office_report(session, org, start, end, now)
+        report = field_office_report(session, org, start, end, now, with_rows=True)
         return _csv_response(
             public_csv(report, policy_for(org)), report.period_from, report.period_to
         )
@@ -378,5 +373,5 @@ def reports_csv_page(ctx: PageContext) -> Response:
         start, end = public_period_fields(ctx.request.query_params, ctx.now)
     except PublicPeriodError as exc:
         return PlainTextResponse(str(exc), status_code=422)
-    report = field_office_report(ctx.db, ctx.org, start, end, ctx.now)
+    report = field_office_report(ctx.db, ctx.org, start, end, ctx.now, with_rows=True)
     return _csv_response(public_csv(report, policy_for(ctx.org)), start, end)
