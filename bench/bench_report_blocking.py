@@ -7,11 +7,12 @@ few seconds alone, then again while a second client asks for the field-office re
 time.
 
 Report handlers are sync, so Starlette runs them on its thread pool and the loop keeps
-answering reads; and they read without a transaction, so on SQLite they hold no write lock that
-a read's audit row would wait behind (before: reads fell to 0.02-0.04x). What the reads can
-still lose is the interpreter time the report itself takes (one Python process shares one
-interpreter lock). The figures: the read rate during reports as a ratio to the rate alone, and
-the reads' p99 during reports beside their p99 alone and one report's time.
+answering reads; they read without a transaction, so on SQLite they hold no write lock that a
+read's audit row would wait behind (before: reads fell to 0.02-0.04x); and the report is
+computed in a child process (``tracker.web.report_process``), so its Python work does not
+share the server's interpreter lock with the reads (before: 0.7x). The figures: the read rate
+during reports as a ratio to the rate alone (measured before and after), and the reads' p99
+during reports beside their p99 alone and one report's time.
 """
 
 from __future__ import annotations
@@ -31,8 +32,7 @@ from bench.harness import Context, Result, Section, set_environment
 from tracker.migrate import upgrade
 
 CONNECTIONS = 10
-# Issue 12 asks for "unchanged"; within one process the reads still share the interpreter
-# (its lock) with the report's own Python work, so they keep what the report does not use.
+# Issue 12 asks for "unchanged": within the noise of a 5-second wrk run on a shared machine.
 RATE_RATIO_TARGET = 0.8
 
 
@@ -106,24 +106,32 @@ def run(ctx: Context) -> list[Section]:
                     base + "/api/cases/", connections=CONNECTIONS, seconds=seconds,
                     script=script, env=lua_env,
                 )  # fmt: skip
+            # Alone again: the database has grown by the reads' audit rows meanwhile, so
+            # "alone" is the mean of before and after (the notes give both).
+            after = loadgen.run_wrk(
+                base + "/api/cases/", connections=CONNECTIONS, seconds=seconds, script=script,
+                env=lua_env,
+            )  # fmt: skip
     finally:
         restore_environment()
         path.unlink(missing_ok=True)
     report_s = statistics.median(solo.seconds) if solo.seconds else float("nan")
-    ratio = during.rps / alone.rps if alone.rps else 0.0
+    alone_rps = (alone.rps + after.rps) / 2
+    ratio = during.rps / alone_rps if alone_rps else 0.0
     results = [
         Result(
             figure="GET /api/cases/{id} alone, 1 worker, SQLite",
-            value=alone.rps,
+            value=alone_rps,
             unit="/s",
-            notes=f"p99 {alone.p99_ms:.1f} ms, {alone.errors} errors",
+            notes=f"{alone.rps:.0f}/s before the reports, {after.rps:.0f}/s after; "
+            f"p99 {alone.p99_ms:.1f} ms, {alone.errors + after.errors} errors",
         ),
         Result(
             figure="GET /api/cases/{id} while reports run back to back",
             value=during.rps,
             unit="/s",
-            baseline=alone.rps,
-            baseline_label="the same reads alone",
+            baseline=alone_rps,
+            baseline_label="the same reads alone (before and after)",
             target=f"≥ {RATE_RATIO_TARGET}× alone",
             met=ratio >= RATE_RATIO_TARGET and during.errors == 0 and not reports.failures,
             notes=f"{len(reports.seconds)} reports answered ({reports.failures} failed), "
@@ -143,6 +151,10 @@ def run(ctx: Context) -> list[Section]:
         f"A SQLite file with {n_cases:,} cases; uvicorn with ONE worker (reports and reads share "
         f"its event loop); wrk {CONNECTIONS} connections, {seconds:.0f} s per run; the report "
         "client asks again as soon as it is answered. A report on the event loop would hold "
-        "every read for a whole report: the p99 figure would be at least the report's time."
+        "every read for a whole report: the p99 figure would be at least the report's time. "
+        "The report is computed in the server's report process (`REPORT_PROCESSES=1`). In "
+        "every run the reads were faster while reports ran (1.2–1.3×), not slower; not "
+        "investigated further: a likely cause is that SQLite cannot checkpoint past the "
+        "report's open snapshot, so the reads' audit-row commits copy fewer pages meanwhile."
     )
     return [Section("Reports and reads together", results, text=text)]
