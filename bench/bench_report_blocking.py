@@ -153,8 +153,9 @@ def run(ctx: Context) -> list[Section]:
         "client asks again as soon as it is answered. A report on the event loop would hold "
         "every read for a whole report: the p99 figure would be at least the report's time. "
         "The report is computed in the server's report process (`REPORT_PROCESSES=1`). In "
-        "every run the reads were faster while reports ran (1.2–1.3×), not slower; not "
-        "investigated further: a likely cause is that SQLite cannot checkpoint past the "
-        "report's open snapshot, so the reads' audit-row commits copy fewer pages meanwhile."
+        "every run the reads were faster while reports ran (1.2–1.3×), not slower. Not "
+        "explained: SQLite's checkpoints are not the cause (a ten times larger "
+        "wal_autocheckpoint changed nothing); perhaps a busy second core of this virtual "
+        "machine answers wrk's ping-pong sooner than an idle one."
     )
     return [Section("Reports and reads together", results, text=text)]
