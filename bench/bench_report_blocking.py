@@ -88,30 +88,25 @@ def run(ctx: Context) -> list[Section]:
         with loadgen.uvicorn_server(
             "tracker.web.app:app", env=env, workers=1, ready_path="/healthz"
         ) as base:
+
+            def reads(for_seconds: float) -> loadgen.LoadResult:
+                return loadgen.run_wrk(
+                    base + "/api/cases/", connections=CONNECTIONS, seconds=for_seconds,
+                    script=script, env=lua_env,
+                )  # fmt: skip
+
             # Warm both paths (imports, statement caches) before measuring either.
             with _Reports(base, data.tokens["coordinator"]) as warm:
-                loadgen.run_wrk(
-                    base + "/api/cases/", connections=CONNECTIONS, seconds=1, script=script,
-                    env=lua_env,
-                )  # fmt: skip
+                reads(1)
             # One report at a time with nothing else running: what a report costs alone.
             with _Reports(base, data.tokens["coordinator"]) as solo:
                 time.sleep(seconds)
-            alone = loadgen.run_wrk(
-                base + "/api/cases/", connections=CONNECTIONS, seconds=seconds, script=script,
-                env=lua_env,
-            )  # fmt: skip
+            alone = reads(seconds)
             with _Reports(base, data.tokens["coordinator"]) as reports:
-                during = loadgen.run_wrk(
-                    base + "/api/cases/", connections=CONNECTIONS, seconds=seconds,
-                    script=script, env=lua_env,
-                )  # fmt: skip
+                during = reads(seconds)
             # Alone again: the database has grown by the reads' audit rows meanwhile, so
             # "alone" is the mean of before and after (the notes give both).
-            after = loadgen.run_wrk(
-                base + "/api/cases/", connections=CONNECTIONS, seconds=seconds, script=script,
-                env=lua_env,
-            )  # fmt: skip
+            after = reads(seconds)
     finally:
         restore_environment()
         path.unlink(missing_ok=True)

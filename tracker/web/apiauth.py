@@ -15,6 +15,7 @@ set of ``Role`` or the name of a permission of ``PERMISSIONS``.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Collection
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -141,21 +142,34 @@ def authenticate(
     if not user.active:
         raise _unauthorized("the user of this token is deactivated")
     now = now or utcnow()
-    if row.last_used_at is None or now - row.last_used_at >= LAST_USED_RESOLUTION:
+    if _stale(row.last_used_at, now):
         row.last_used_at = now
         session.flush()
-    actor = Actor(
-        label=user.email[:64],
-        organization_id=user.organization_id,
-        user_id=user.id,
-        role=user.role,
-    )
-    check_role(actor, roles)
-    request.state.actor = actor
+    actor = _admit(request, roles, user.email, user.organization_id, user.id, user.role)
     # Held for the request: the session's identity map keeps objects only while referenced,
     # and the user's organisation (joined with it) is what the policy and intake read next —
     # without this, they would SELECT it again.
     session.info["actor_user"] = user
+    return actor
+
+
+def _stale(last_used_at: datetime | None, now: datetime) -> bool:
+    """Whether the token's ``last_used_at`` is due to be written again."""
+    return last_used_at is None or now - last_used_at >= LAST_USED_RESOLUTION
+
+
+def _admit(
+    request: Request,
+    roles: Collection[Role] | str | None,
+    email: str,
+    organization_id: uuid.UUID | None,
+    user_id: uuid.UUID,
+    role: Role,
+) -> Actor:
+    """The token's actor, checked against ``roles`` and kept on the request."""
+    actor = Actor(label=email[:64], organization_id=organization_id, user_id=user_id, role=role)
+    check_role(actor, roles)
+    request.state.actor = actor
     return actor
 
 
@@ -172,16 +186,9 @@ def _authenticate_row(
         raise _unauthorized("the token is not valid or has been revoked")
     if not row.active:
         raise _unauthorized("the user of this token is deactivated")
-    if row.last_used_at is None or now - row.last_used_at >= LAST_USED_RESOLUTION:
+    if _stale(row.last_used_at, now):
         conn.execute(_TOUCH, {"token_id": row.id, "now": now})
-    actor = Actor(
-        label=row.email[:64],
-        organization_id=row.organization_id,
-        user_id=row.user_id,
-        role=row.role,
-    )
-    check_role(actor, roles)
-    request.state.actor = actor
+    actor = _admit(request, roles, row.email, row.organization_id, row.user_id, row.role)
     if row.organization_id is not None:
         facts.remember_policy(session, row.organization_id, facts.policy_for(cast(Any, row)))
     return actor

@@ -53,19 +53,15 @@ def field_office_report(
     url = session.get_bind().engine.url
     if settings.report_processes <= 0 or url.database in (None, "", ":memory:"):
         return reports.field_office_report(session, org, start, end, now)
-    address = url.render_as_string(hide_password=False)
-    for attempt in (1, 2):
-        pool = _get_pool(settings.report_processes)
-        try:
-            return pool.submit(
-                _compute, settings, address, org.id, start, end, now, with_rows
-            ).result()
-        except BrokenProcessPool:
-            _discard(pool)
-            if attempt == 2:
-                raise
-            log.warning("a report process died; starting another and asking again")
-    raise AssertionError("unreachable")
+    args = (settings, url.render_as_string(hide_password=False), org.id, start, end, now)
+    pool = _get_pool(settings.report_processes)
+    try:
+        return pool.submit(_compute, *args, with_rows).result()
+    except BrokenProcessPool:
+        _discard(pool)
+        log.warning("a report process died; starting another and asking again")
+    # Once more, in a new pool; should that one die too, the error is the answer.
+    return _get_pool(settings.report_processes).submit(_compute, *args, with_rows).result()
 
 
 def _get_pool(size: int) -> ProcessPoolExecutor:
