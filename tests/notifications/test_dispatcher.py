@@ -244,6 +244,9 @@ def test_organisation_can_turn_quiet_hours_off(session: Session) -> None:
 def test_worker_picks_up_a_new_row_within_two_seconds_and_stops_cleanly(session: Session) -> None:
     w = helpers.world(session)
     w.family.introduced_at = NOON  # one row, due at once
+    # The real clock: between 21:00 and 08:00 in the organisation's zone the family text
+    # would wait for morning (quiet hours, tested above), and this test would fail by night.
+    w.org.quiet_hours = "off"
     session.commit()
     d = helpers.dispatcher(LogTransport(), clock=lambda: datetime.now(UTC), worker_poll_seconds=1.0)
     thread = threading.Thread(target=d.run)
